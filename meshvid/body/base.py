@@ -1,0 +1,56 @@
+"""The body-model interface every backend (anny24, smpl) implements.
+
+Pose layout (owned here): `pose` is (B, 24, 3) axis-angle in SMPL_24 order, root first; each
+joint's rotation is relative to its parent, expressed in the rest-pose (T-pose) world axes,
+exactly as SMPL defines it. `betas` is (B, 10). `transl` is (B, 3), added to every output point.
+The body's own frame is SMPL's: y up, x to the body's left, z forward (out of the chest).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from meshvid.body.joints import NUM_BETAS, NUM_JOINTS, SMPL_24_PARENTS
+
+
+@dataclass
+class BodyOutput:
+    vertices: torch.Tensor  # (B, V, 3)
+    joints: torch.Tensor  # (B, 24, 3) posed SMPL_24 joint centres
+    lsp14: torch.Tensor  # (B, 14, 3) LSP_14 joints regressed from the vertices
+    coco17: torch.Tensor  # (B, 17, 3) COCO_17 keypoints regressed from the vertices
+    joint_transforms: torch.Tensor | None = None  # (B, 24, 4, 4) world transforms of the joints
+
+
+class BodyModel(nn.Module):
+    """Base class: subclasses fill the buffers and implement `forward_rotmat`."""
+
+    name: str = "body"
+    num_joints: int = NUM_JOINTS
+    num_betas: int = NUM_BETAS
+    parents: tuple[int, ...] = SMPL_24_PARENTS
+
+    @property
+    def faces(self) -> np.ndarray:  # (F, 3) int64 triangle indices
+        raise NotImplementedError
+
+    @property
+    def num_vertices(self) -> int:
+        raise NotImplementedError
+
+    def forward_rotmat(
+        self, rotmats: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor | None = None
+    ) -> BodyOutput:
+        """rotmats (B, 24, 3, 3), betas (B, 10), transl (B, 3) -> BodyOutput."""
+        raise NotImplementedError
+
+    def forward(
+        self, pose: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor | None = None
+    ) -> BodyOutput:
+        from meshvid.geometry.rotations import axis_angle_to_matrix
+
+        return self.forward_rotmat(axis_angle_to_matrix(pose), betas, transl)

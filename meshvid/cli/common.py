@@ -1,0 +1,49 @@
+"""Shared CLI plumbing: consoles, progress bars and the --json summary. Commands stay thin."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+# Human output goes to stderr so that stdout carries only the --json summary when asked.
+console = Console(stderr=True)
+
+
+def make_progress(quiet: bool = False) -> Progress:
+    """A rich progress bar (count, rate, ETA); disabled when quiet or not on a terminal."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+        transient=False,
+    )
+
+
+@contextmanager
+def progress_bar(quiet: bool = False) -> Iterator[Progress]:
+    with make_progress(quiet) as progress:
+        yield progress
+
+
+def emit_json(summary: dict[str, Any]) -> None:
+    """Write the machine-readable summary to stdout (one JSON document)."""
+    sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n")
+    sys.stdout.flush()

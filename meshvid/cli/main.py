@@ -1,0 +1,53 @@
+"""The `meshvid` command. Thin: each sub-command parses its options and calls the library.
+
+Sub-commands live one per module in meshvid/cli/ and are registered below.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from meshvid.errors import MeshvidError
+
+# Headless rendering everywhere unless the user chose otherwise (set before OpenGL loads).
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+app = typer.Typer(
+    name="meshvid",
+    help="Animated 3D human body meshes from monocular video (DSD-SATN).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Imported here so `meshvid --help` stays fast and each module owns its command.
+    from meshvid.cli import body, doctor
+
+    app.command("doctor")(doctor.doctor)
+    app.add_typer(body.app, name="body")
+
+
+_register()
+
+
+def run() -> None:
+    """Entry point: expected failures print one line and exit non-zero, without a traceback."""
+    from meshvid.cli.common import console
+
+    try:
+        app()
+    except MeshvidError as err:
+        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        console.print("[bold red]interrupted[/]: no partial output was kept")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    run()
