@@ -42,6 +42,17 @@ class BodyModel(nn.Module):
     def num_vertices(self) -> int:
         raise NotImplementedError
 
+    @property
+    def lbs_weights(self) -> torch.Tensor:  # (V, 24) skinning weights, rows sum to 1
+        raise NotImplementedError
+
+    def rest_shape(self, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """betas (B, 10) -> rest-pose (T-pose) vertices (B, V, 3) and joints (B, 24, 3).
+
+        Exporters build a rig from these: bind pose = rest pose, joints at the rest joints.
+        """
+        raise NotImplementedError
+
     def forward_rotmat(
         self, rotmats: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor | None = None
     ) -> BodyOutput:
