@@ -26,10 +26,9 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so `meshvid --help` stays fast and each module owns its command.
-    from meshvid.cli import body, doctor
+    from meshvid.cli import doctor
 
     app.command("doctor")(doctor.doctor)
-    app.add_typer(body.app, name="body")
 
 
 _register()
