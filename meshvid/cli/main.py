@@ -24,6 +24,22 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from meshvid import __version__
+
+        typer.echo(f"meshvid {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Animated 3D human body meshes from monocular video (DSD-SATN)."""
+
+
 def _register() -> None:
     # Imported here so `meshvid --help` stays fast and each module owns its command.
     from meshvid.cli import doctor
