@@ -1,0 +1,124 @@
+"""Overlay frames: each person's mesh over the video frame in a stable colour per track, with an
+optional side view and 2D keypoints. Used by `meshvid infer` (and anything else that shows
+results over footage)."""
+
+from __future__ import annotations
+
+import colorsys
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from meshvid.body.joints import COCO_17_BONES
+from meshvid.render.offscreen import MeshToDraw, OffscreenRenderer, PinholeCamera
+
+
+def track_color(track_id: int) -> tuple[float, float, float]:
+    """A stable, well-separated RGB colour in [0, 1] for a track id (golden-ratio hues)."""
+    hue = (0.11 + 0.618033988749895 * int(track_id)) % 1.0
+    return colorsys.hsv_to_rgb(hue, 0.55, 0.95)
+
+
+@dataclass
+class PersonInFrame:
+    track_id: int
+    vertices: np.ndarray  # (V, 3) camera space (meshvid/geometry/camera.py convention)
+    keypoints: np.ndarray | None = None  # (17, 2) frame pixels, COCO_17
+    keypoint_scores: np.ndarray | None = None  # (17,)
+
+
+def side_view_vertices(
+    people: list[np.ndarray], angle_deg: float = 90.0
+) -> list[np.ndarray]:
+    """Rotate all people together about a vertical axis through their joint centroid, so the
+    side view shows their depth arrangement (who is in front of whom) as seen from the side."""
+    if not people:
+        return []
+    center = np.concatenate(people, 0).mean(0)
+    a = np.radians(angle_deg)
+    # vertical axis is camera y (pointing down); rotation about it
+    rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    return [(v - center) @ rot.T + center for v in people]
+
+
+def draw_keypoints(
+    image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray | None,
+    color: tuple[float, float, float], min_score: float = 0.3,
+) -> None:
+    """Draw a COCO-17 skeleton in place (RGB image)."""
+    c = tuple(int(255 * x) for x in color)
+    ok = np.ones(len(keypoints), bool) if scores is None else scores >= min_score
+    thickness = max(1, image.shape[0] // 360)
+    for a, b in COCO_17_BONES:
+        if ok[a] and ok[b]:
+            pa = tuple(int(round(x)) for x in keypoints[a])
+            pb = tuple(int(round(x)) for x in keypoints[b])
+            cv2.line(image, pa, pb, c, thickness, cv2.LINE_AA)
+    for k, p in enumerate(keypoints):
+        if ok[k]:
+            cv2.circle(image, (int(round(p[0])), int(round(p[1]))), thickness + 1,
+                       (255, 255, 255), -1, cv2.LINE_AA)
+
+
+class OverlayRenderer:
+    """Keeps one GL context for a whole video; `render` returns the composited RGB frame."""
+
+    def __init__(self, width: int, height: int, faces: np.ndarray, *, side_view: bool = False,
+                 show_keypoints: bool = False, alpha: float = 0.85) -> None:
+        self.width, self.height = width, height
+        self.faces = faces
+        self.side_view = side_view
+        self.show_keypoints = show_keypoints
+        self.alpha = alpha
+        self._renderer = OffscreenRenderer(width, height)
+
+    def close(self) -> None:
+        self._renderer.close()
+
+    def __enter__(self) -> "OverlayRenderer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return (self.width * (2 if self.side_view else 1), self.height)
+
+    def render(self, frame: np.ndarray, people: list[PersonInFrame], focal: float) -> np.ndarray:
+        camera = PinholeCamera.centred(focal, self.width, self.height)
+        meshes = [MeshToDraw(p.vertices, self.faces, track_color(p.track_id))
+                  for p in people]
+        out = frame.copy()
+        if meshes:
+            drawn = self._renderer.render(meshes, camera)
+            m = drawn.mask
+            # blend so the person stays a little visible through the mesh
+            out[m] = (self.alpha * drawn.color[m] + (1 - self.alpha) * frame[m]).astype(np.uint8)
+        if self.show_keypoints:
+            for p in people:
+                if p.keypoints is not None:
+                    draw_keypoints(out, p.keypoints, p.keypoint_scores, track_color(p.track_id))
+        for p in people:
+            self._label(out, p)
+        if not self.side_view:
+            return out
+        side = np.full_like(frame, 235)
+        if people:
+            rotated = side_view_vertices([p.vertices for p in people])
+            side_meshes = [MeshToDraw(v, self.faces, track_color(p.track_id))
+                           for v, p in zip(rotated, people)]
+            side = self._renderer.render(side_meshes, camera, background=side).color
+        return np.concatenate([out, side], axis=1)
+
+    def _label(self, image: np.ndarray, person: PersonInFrame) -> None:
+        if person.keypoints is None:
+            return
+        ok = (person.keypoint_scores is None) or (person.keypoint_scores >= 0.3)
+        pts = person.keypoints[ok] if np.any(ok) else person.keypoints
+        x, y = int(pts[:, 0].min()), int(max(pts[:, 1].min() - 8, 12))
+        c = tuple(int(255 * v) for v in track_color(person.track_id))
+        scale = max(0.5, image.shape[0] / 1000)
+        cv2.putText(image, f"#{person.track_id}", (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, c,
+                    max(1, int(2 * scale)), cv2.LINE_AA)

@@ -1,0 +1,51 @@
+import numpy as np
+import trimesh
+
+from meshvid.render.offscreen import MeshToDraw, PinholeCamera, render_meshes
+from meshvid.render.overlay import OverlayRenderer, PersonInFrame, side_view_vertices, track_color
+
+
+def _sphere(center, radius=0.4):
+    s = trimesh.creation.icosphere(subdivisions=2, radius=radius)
+    return np.asarray(s.vertices) + np.asarray(center), np.asarray(s.faces)
+
+
+def test_render_projects_in_opencv_convention():
+    verts, faces = _sphere([0.3, -0.2, 3.0], 0.3)
+    cam = PinholeCamera.centred(300, 320, 240)
+    result = render_meshes([MeshToDraw(verts, faces)], cam, (320, 240))
+    ys, xs = np.nonzero(result.mask)
+    # x right and y down: the centre projects to (160 + 30, 120 - 20)
+    assert abs(xs.mean() - 190) < 2 and abs(ys.mean() - 100) < 3
+    assert 2.6 < result.depth[result.mask].min() < 2.8
+    # silhouette area matches the projected disc (radius ~ f r / z)
+    expected = np.pi * (300 * 0.3 / np.sqrt(3.0**2 - 0.3**2)) ** 2
+    assert abs(result.mask.sum() / expected - 1) < 0.08
+
+
+def test_overlay_composites_and_side_view_doubles_width():
+    frame = np.full((120, 160, 3), 30, np.uint8)
+    verts, faces = _sphere([0.0, 0.0, 4.0])
+    kps = np.tile([[80.0, 60.0]], (17, 1))
+    with OverlayRenderer(160, 120, faces, side_view=True, show_keypoints=True) as r:
+        out = r.render(frame, [PersonInFrame(7, verts, kps, np.ones(17))], focal=150)
+        empty = r.render(frame, [], focal=150)
+    assert out.shape == (120, 320, 3)
+    assert np.any(out[:, :160] != 30), "the mesh was drawn over the frame"
+    assert np.any(out[:, 160:] != 235), "the side view shows the person"
+    assert np.array_equal(empty[:, :160], frame)
+
+
+def test_track_colours_are_stable_and_distinct():
+    assert track_color(3) == track_color(3)
+    cols = np.array([track_color(i) for i in range(8)])
+    d = np.linalg.norm(cols[:, None] - cols[None], axis=-1) + np.eye(8)
+    assert d.min() > 0.05
+
+
+def test_side_view_keeps_distances_and_swaps_depth_for_width():
+    a = np.array([[0.0, 0.0, 3.0]])
+    b = np.array([[0.0, 0.0, 5.0]])
+    ra, rb = side_view_vertices([a, b])
+    assert np.isclose(np.linalg.norm(ra - rb), 2.0)
+    assert np.isclose(abs(ra[0, 0] - rb[0, 0]), 2.0)  # depth gap now shows as width
