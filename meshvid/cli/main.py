@@ -45,6 +45,9 @@ def _register() -> None:
     from meshvid.cli import doctor
 
     app.command("doctor")(doctor.doctor)
+    from meshvid.cli import body
+
+    app.add_typer(body.app, name="body")
 
 
 _register()

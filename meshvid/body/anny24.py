@@ -1,0 +1,117 @@
+"""anny24: meshvid's free, SMPL-like body model built from Anny (weights/anny24/, model card there).
+
+Same parameters as SMPL: pose (B, 24, 3) axis-angle on SMPL's 24-joint tree, betas (B, 10) of a
+PCA shape space (betas ~ N(0, 1)), rest pose = T-pose, frame y up / x left / z forward, metres.
+Differences from SMPL: Anny's mesh (decimated), no pose-corrective blendshapes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from meshvid.body.base import BodyModel, BodyOutput
+from meshvid.body.joints import LSP_14, NUM_BETAS, SMPL_24, SMPL_24_PARENTS
+from meshvid.body.lbs import lbs
+from meshvid.errors import MissingAssetError
+
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "weights" / "anny24" / "anny24.safetensors"
+
+# LSP joints that are SMPL joints are taken from the posed kinematic joints (exact); the other
+# two (neck, head_top) from vertex regressors shipped in the file.
+_LSP_FROM_JOINTS = {k: SMPL_24.index(n) for k, n in enumerate(LSP_14) if n in SMPL_24}
+
+
+def read_anny24(path: str | Path = DEFAULT_PATH) -> tuple[dict[str, torch.Tensor], dict]:
+    """The file's tensors (torch, CPU) and its metadata dict."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingAssetError(
+            f"anny24 body model not found at {path}; it ships with meshvid (weights/anny24/), "
+            "rebuild it with `python train/build_anny24.py`"
+        )
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads((f.metadata() or {}).get("meshvid", "{}"))
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if meta.get("format") != "meshvid-anny24":
+        raise MissingAssetError(f"{path} is not an anny24 model file; rebuild it with train/build_anny24.py")
+    return tensors, meta
+
+
+class Anny24Body(BodyModel):
+    name = "anny24"
+
+    def __init__(self, path: str | Path = DEFAULT_PATH, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        t, self.meta = read_anny24(path)
+        if tuple(int(p) for p in t["parents"]) != SMPL_24_PARENTS:
+            raise MissingAssetError(f"{path}: kinematic tree differs from SMPL_24; rebuild it")
+        self.register_buffer("v_template", t["v_template"].to(dtype))
+        self.register_buffer("shapedirs", t["shapedirs"].to(dtype))  # (V, 3, 10)
+        self.register_buffer("weights", t["lbs_weights"].to(dtype))  # (V, 24)
+        self.register_buffer("J_regressor", t["J_regressor"].to(dtype))  # (24, V)
+        # Joint positions are linear in betas: precompute J(betas) = J_template + J_dirs @ betas
+        # so forward never multiplies the (24, V) regressor.
+        self.register_buffer("J_template", self.J_regressor @ self.v_template)
+        self.register_buffer("J_dirs", torch.einsum("jv,vck->jck", self.J_regressor, self.shapedirs))
+        lsp = t["lsp14_regressor"].to(dtype)
+        extra = [k for k in range(len(LSP_14)) if k not in _LSP_FROM_JOINTS]
+        self._lsp_extra = extra
+        self.register_buffer("lsp_extra_regressor", lsp[extra])
+        self.register_buffer("coco17_regressor", t["coco17_regressor"].to(dtype))
+        self._faces = t["faces"].numpy().astype(np.int64)
+        self._faces_t = torch.as_tensor(self._faces)
+        assert self.shapedirs.shape[-1] == NUM_BETAS
+
+    # --- interface
+    @property
+    def faces(self) -> np.ndarray:
+        return self._faces
+
+    @property
+    def faces_tensor(self) -> torch.Tensor:
+        return self._faces_t
+
+    @property
+    def num_vertices(self) -> int:
+        return int(self.v_template.shape[0])
+
+    @property
+    def lbs_weights(self) -> torch.Tensor:
+        return self.weights
+
+    def rest_shape(self, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        betas = betas.to(self.v_template.dtype)
+        verts = self.v_template + torch.einsum("vck,bk->bvc", self.shapedirs, betas)
+        joints = self.J_template + torch.einsum("jck,bk->bjc", self.J_dirs, betas)
+        return verts, joints
+
+    def forward_rotmat(
+        self, rotmats: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor | None = None
+    ) -> BodyOutput:
+        if rotmats.shape[1:] != (24, 3, 3):
+            raise ValueError(f"rotmats must be (B, 24, 3, 3), got {tuple(rotmats.shape)}")
+        b = rotmats.shape[0]
+        if betas.shape[0] != b:
+            betas = betas.expand(b, -1)
+        rest_v, rest_j = self.rest_shape(betas)
+        verts, joints, transforms = lbs(
+            rotmats.to(rest_v.dtype), rest_v, rest_j, self.weights, SMPL_24_PARENTS
+        )
+        if transl is not None:
+            shift = transl.to(verts.dtype)[:, None, :]
+            verts = verts + shift
+            joints = joints + shift
+            transforms = transforms.clone()
+            transforms[:, :, :3, 3] += shift
+        lsp = verts.new_empty(b, len(LSP_14), 3)
+        for k, j in _LSP_FROM_JOINTS.items():
+            lsp[:, k] = joints[:, j]
+        lsp[:, self._lsp_extra] = torch.einsum("kv,bvc->bkc", self.lsp_extra_regressor, verts)
+        coco = torch.einsum("kv,bvc->bkc", self.coco17_regressor, verts)
+        return BodyOutput(vertices=verts, joints=joints, lsp14=lsp, coco17=coco, joint_transforms=transforms)
