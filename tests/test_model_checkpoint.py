@@ -1,0 +1,94 @@
+"""Checkpoints (safetensors + embedded config) and YAML configs."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from meshvid.errors import InputError
+from meshvid.model import build_model, load_checkpoint, save_checkpoint
+from meshvid.model.checkpoint import read_checkpoint_header
+from meshvid.model.config import ModelConfig, cpu_config, load_config, save_config
+
+
+def small_learned_config() -> ModelConfig:
+    cfg = ModelConfig()
+    cfg.dsd.backbone.image_size = 64
+    cfg.dsd.skeleton.deconv_channels = 32
+    cfg.satn.variant = "tcn+sa"
+    return cfg
+
+
+@pytest.mark.parametrize("make_cfg", [cpu_config, small_learned_config])
+def test_checkpoint_round_trips(tmp_path, make_cfg) -> None:
+    torch.manual_seed(0)
+    model = build_model(make_cfg()).train()
+    # one training-mode pass so batch-norm statistics differ from their defaults
+    images = torch.rand(2, 3, 64, 64)
+    kp, conf = torch.rand(2, 17, 2) * 2 - 1, torch.ones(2, 17)
+    model.dsd(images, kp, conf)
+    model.dsd.head.set_mean(torch.zeros(24, 3), torch.ones(10), torch.tensor([1.1, 0.0, 0.1]))
+    model.eval()
+    path = save_checkpoint(tmp_path / "m.safetensors", model, metadata={"steps": 3},
+                           config_yaml=True)
+    assert (tmp_path / "m.yaml").is_file() and not list(tmp_path.glob("*.tmp"))
+    cfg, meta = read_checkpoint_header(path)
+    assert cfg.to_dict() == model.cfg.to_dict() and meta == {"steps": 3}
+    assert load_config(tmp_path / "m.yaml").to_dict() == cfg.to_dict()
+    loaded = load_checkpoint(path)
+    assert loaded.discriminator is None and not loaded.training
+    with torch.no_grad():
+        a, b = model.dsd(images, kp, conf), loaded.dsd(images, kp, conf)
+        assert torch.equal(a.theta.vector(), b.theta.vector())
+        seq = torch.randn(12, 512)
+        assert torch.equal(model.satn.forward_sequence(seq).vector(),
+                           loaded.satn.forward_sequence(seq).vector())
+    with_d = load_checkpoint(path, with_discriminator=True)
+    for (n, p), (_, q) in zip(model.discriminator.state_dict().items(),
+                              with_d.discriminator.state_dict().items()):
+        assert torch.equal(p, q), n
+
+
+def test_loading_rejects_non_checkpoints_without_unpickling(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    plain = tmp_path / "plain.safetensors"
+    save_file({"x": torch.zeros(2)}, str(plain))
+    with pytest.raises(InputError, match="not a meshvid model checkpoint"):
+        load_checkpoint(plain)
+
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('unpickled!')",))
+
+    evil = tmp_path / "evil.safetensors"
+    evil.write_bytes(pickle.dumps(Boom()))
+    with pytest.raises(InputError, match="not a readable safetensors"):
+        load_checkpoint(evil)
+    with pytest.raises(InputError, match="not found"):
+        load_checkpoint(tmp_path / "absent.safetensors")
+
+
+def test_yaml_config_round_trip_and_strict_keys(tmp_path) -> None:
+    cfg = cpu_config()
+    cfg.satn.variant = "tcn"
+    cfg.losses.w_3d = 30.0
+    save_config(cfg, tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml") == cfg
+    (tmp_path / "nested.yaml").write_text(
+        "model:\n  dsd:\n    variant: concat\n    skeleton: {source: external, joints: coco17}\n"
+        "  satn: null\n")
+    nested = load_config(tmp_path / "nested.yaml")
+    assert nested.dsd.variant == "concat" and nested.satn is None
+    assert nested.dsd.backbone.name == "efficientnet_lite0"
+    (tmp_path / "typo.yaml").write_text("dsd:\n  varient: dsd\n")
+    with pytest.raises(InputError, match="unknown key.*varient"):
+        load_config(tmp_path / "typo.yaml")
+    (tmp_path / "bad.yaml").write_text("dsd:\n  variant: bilinear\n")
+    with pytest.raises(InputError, match="must be one of"):
+        load_config(tmp_path / "bad.yaml")
+    (tmp_path / "rf.yaml").write_text("satn:\n  window: 7\n")
+    with pytest.raises(InputError, match="see 9 frames"):
+        load_config(tmp_path / "rf.yaml")
