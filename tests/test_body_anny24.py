@@ -1,0 +1,199 @@
+"""anny24: the shipped file, its LBS against Anny's own posed mesh, shape space, keypoints."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import roma
+import torch
+
+from meshvid.body import BODY_MODELS, load_body_model
+from meshvid.body.joints import COCO_17, LSP_14, SMPL_24, SMPL_24_PARENTS
+from meshvid.errors import InputError, MissingAssetError
+
+FIXTURE = Path(__file__).parent / "data" / "anny24_reference.npz"
+REPO = Path(__file__).resolve().parents[1]
+J = {n: i for i, n in enumerate(SMPL_24)}
+
+
+@pytest.fixture(scope="module")
+def body():
+    return load_body_model("anny24")
+
+
+def test_loader_caches_and_rejects_unknown_names(body):
+    assert "anny24" in BODY_MODELS and "smpl" in BODY_MODELS
+    assert load_body_model() is body
+    with pytest.raises(InputError):
+        load_body_model("smplxx")
+
+
+def test_missing_file_is_a_missing_asset(tmp_path):
+    from meshvid.body.anny24 import Anny24Body
+
+    with pytest.raises(MissingAssetError, match="build_anny24"):
+        Anny24Body(tmp_path / "nope.safetensors")
+
+
+def test_buffers_shapes_and_skinning_weights(body):
+    v = body.num_vertices
+    assert 5000 < v < 10000
+    assert body.faces.shape[1] == 3 and body.faces.min() >= 0 and body.faces.max() < v
+    w = body.lbs_weights
+    assert w.shape == (v, 24)
+    assert torch.all(w >= 0)
+    assert torch.allclose(w.sum(1), torch.ones(v), atol=1e-5)
+    assert tuple(body.parents) == SMPL_24_PARENTS
+    # every joint drives some skin
+    assert torch.all(w.max(0).values > 0.3)
+
+
+def test_rest_pose_is_a_smpl_like_t_pose(body):
+    verts, joints = body.rest_shape(torch.zeros(1, 10))
+    verts, joints = verts[0], joints[0]
+    height = verts[:, 1].max() - verts[:, 1].min()
+    assert 1.4 < height < 2.0  # metres, y up
+    # feet at the bottom, head at the top
+    assert joints[J["left_ankle"], 1] < joints[J["left_knee"], 1] < joints[J["left_hip"], 1] < joints[J["neck"], 1]
+    # x is the body's left
+    for side, sign in (("left", 1), ("right", -1)):
+        assert sign * joints[J[f"{side}_hip"], 0] > 0 and sign * joints[J[f"{side}_wrist"], 0] > 0.5
+        # arms horizontal and straight along x
+        arm = joints[J[f"{side}_wrist"]] - joints[J[f"{side}_shoulder"]]
+        assert abs(arm[1]) < 0.02 and abs(arm[2]) < 0.02
+        # legs straight down
+        leg = joints[J[f"{side}_ankle"]] - joints[J[f"{side}_hip"]]
+        assert abs(leg[0]) < 0.02 and abs(leg[2]) < 0.05
+    # facing +z: the nose is in front of the head joint, toes in front of the ankles
+    out = body(torch.zeros(1, 24, 3), torch.zeros(1, 10))
+    assert out.coco17[0, COCO_17.index("nose"), 2] > joints[J["head"], 2] + 0.05
+    assert joints[J["left_foot"], 2] > joints[J["left_ankle"], 2] + 0.05
+
+
+def test_posed_anny24_matches_annys_own_posed_mesh(body):
+    """Reference = Anny's own forward pass (rig cmu_mb) for the same SMPL-style rotations on the
+    mapped bones, saved by train/build_anny24.py. Error sources: 10-D PCA residual, joint
+    regressor, and LBS applied on the baked T-pose (largest near the shoulders)."""
+    ref = np.load(FIXTURE)
+    out = body(torch.as_tensor(ref["pose"]), torch.as_tensor(ref["betas"]))
+    v_err = (out.vertices - torch.as_tensor(ref["vertices"])).norm(dim=-1)
+    j_err = (out.joints - torch.as_tensor(ref["joints"])).norm(dim=-1)
+    assert v_err.mean() < 0.005, f"mean vertex error {v_err.mean() * 1000:.2f} mm"
+    assert v_err.max() < 0.03, f"max vertex error {v_err.max() * 1000:.2f} mm"
+    assert j_err.mean() < 0.005 and j_err.max() < 0.02
+    # and a wrong pose convention would be far off: transposed rotations give centimetres
+    bad = body(-torch.as_tensor(ref["pose"]), torch.as_tensor(ref["betas"]))
+    assert (bad.vertices - torch.as_tensor(ref["vertices"])).norm(dim=-1).mean() > 0.05
+
+
+def test_bone_lengths_do_not_change_with_pose(body):
+    torch.manual_seed(0)
+    betas = torch.randn(4, 10)
+    pose = torch.randn(4, 24, 3) * 0.6
+    rest = body(torch.zeros(4, 24, 3), betas).joints
+    posed = body(pose, betas).joints
+    child = torch.arange(1, 24)
+    parent = torch.tensor(SMPL_24_PARENTS[1:])
+    length = lambda j: (j[:, child] - j[:, parent]).norm(dim=-1)  # noqa: E731
+    assert torch.allclose(length(rest), length(posed), atol=1e-5)
+    _, rest_j = body.rest_shape(betas)
+    assert torch.allclose(rest, rest_j, atol=1e-5)
+
+
+def test_shape_space_matches_recorded_pca(body):
+    meta = body.meta
+    ev = np.asarray(meta["explained_variance_per_component"])
+    assert meta["explained_variance_10"] >= 0.99
+    assert abs(ev.sum() - meta["explained_variance_10"]) < 1e-6
+    # shapedirs are the principal directions scaled by their standard deviations: orthogonal,
+    # with squared norms in the recorded variance ratios (so betas ~ N(0, 1))
+    s = body.shapedirs.reshape(-1, 10).double()
+    gram = s.T @ s
+    off = gram - torch.diag(torch.diag(gram))
+    assert off.abs().max() < 1e-3 * gram.diag().max()
+    ratio = (gram.diag() / gram.diag()[0]).numpy()
+    assert np.allclose(ratio, ev / ev[0], rtol=1e-3, atol=1e-6)
+    # +/-2 sigma on the first component spans children to tall adults
+    hs = [body.rest_shape(torch.tensor([[b] + [0.0] * 9]))[0][0, :, 1] for b in (-2.0, 2.0)]
+    heights = sorted(float(h.max() - h.min()) for h in hs)
+    assert heights[0] < 1.4 and heights[1] > 1.75
+
+
+def test_gradients_flow_to_pose_betas_and_transl(body):
+    pose = (torch.randn(2, 24, 3) * 0.3).requires_grad_()
+    betas = torch.randn(2, 10).requires_grad_()
+    transl = torch.randn(2, 3).requires_grad_()
+    out = body(pose, betas, transl)
+    loss = out.vertices.square().mean() + out.lsp14.square().mean() + out.coco17.square().mean() + out.joints.sum()
+    loss.backward()
+    for t in (pose, betas, transl):
+        assert t.grad is not None and torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
+
+
+def test_outputs_keypoints_and_translation(body):
+    torch.manual_seed(3)
+    pose, betas, transl = torch.randn(3, 24, 3) * 0.3, torch.randn(3, 10), torch.randn(3, 3)
+    a = body(pose, betas)
+    b = body(pose, betas, transl)
+    assert b.vertices.shape == (3, body.num_vertices, 3)
+    assert b.lsp14.shape == (3, len(LSP_14), 3) and b.coco17.shape == (3, len(COCO_17), 3)
+    for x, y in ((a.vertices, b.vertices), (a.joints, b.joints), (a.lsp14, b.lsp14), (a.coco17, b.coco17)):
+        assert torch.allclose(x + transl[:, None], y, atol=1e-5)
+    assert torch.allclose(b.joint_transforms[..., :3, 3], b.joints, atol=1e-6)
+    assert torch.allclose(b.joint_transforms[:, 0, :3, :3], roma.rotvec_to_rotmat(pose[:, 0]), atol=1e-5)
+    # LSP limb joints are the kinematic joints; head_top is above the head, neck between
+    assert torch.allclose(b.lsp14[:, LSP_14.index("left_knee")], b.joints[:, J["left_knee"]])
+    rest = body(torch.zeros(1, 24, 3), torch.zeros(1, 10))
+    top, neck, head = rest.lsp14[0, 13], rest.lsp14[0, 12], rest.joints[0, J["head"]]
+    assert top[1] > head[1] + 0.1 and rest.joints[0, J["neck"], 1] < neck[1] < head[1] + 0.02
+    # COCO keypoints sit where their names say
+    c = {n: rest.coco17[0, i] for i, n in enumerate(COCO_17)}
+    assert c["left_eye"][0] > c["nose"][0] > c["right_eye"][0]
+    assert c["left_ankle"][1] < c["left_knee"][1] < c["left_hip"][1] < c["left_shoulder"][1] < c["nose"][1]
+    assert (c["left_wrist"] - rest.joints[0, J["left_wrist"]]).norm() < 0.05
+
+
+def _anny_cache_ready() -> bool:
+    """Anny's own model for the cmu_mb rig is cached (building it takes ~100 s)."""
+    try:
+        import hashlib
+        import json
+
+        from anny.models import build_compact_model_data
+        from anny.models.model_data import CURRENT_DATA_VERSION, RigConfig, TopologyConfig, _get_builder_metadata
+        from anny.paths import get_anny_cache_path
+    except Exception:
+        return False
+    meta = _get_builder_metadata(
+        build_compact_model_data.__wrapped__,
+        rig=RigConfig.from_string("cmu_mb"), topology=TopologyConfig.from_string("anny"),
+        local_changes="none", facial_actions="none", phenotypes="default",
+    )
+    key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:32]
+    return (Path(get_anny_cache_path()) / f"v{CURRENT_DATA_VERSION}" / f"build_compact_model_data_{key}.safetensors").exists()
+
+
+@pytest.mark.skipif(not _anny_cache_ready(), reason="anny's cmu_mb model is not cached (run train/build_anny24.py once)")
+def test_live_against_anny_forward(body):
+    """Anny itself, run now, for a fresh random pose (not from the fixture)."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "train"))
+    from build_anny24 import AnnySource
+
+    src = AnnySource()
+    phen = torch.full((1, 6), 0.5, dtype=torch.float64)
+    torch.manual_seed(7)
+    pose = torch.randn(1, 24, 3, dtype=torch.float64) * 0.4
+    ref = src.posed_smpl(phen, roma.rotvec_to_rotmat(pose))
+    tensors = body.meta  # noqa: F841 - the mapping to Anny's vertices is in the file
+    from meshvid.body.anny24 import DEFAULT_PATH
+    from safetensors.numpy import load_file
+
+    f = load_file(str(DEFAULT_PATH))
+    idx, bary = f["anny_vertex_index"], f["anny_vertex_bary"]
+    ref_v = np.einsum("vkc,vk->vc", ref["vertices"][0].numpy()[idx], bary)
+    betas = torch.as_tensor(np.load(FIXTURE)["betas"][:1])  # fixture case 0 is this phenotype
+    out = body(pose.float(), betas)
+    err = np.linalg.norm(out.vertices[0].detach().numpy() - ref_v, axis=1)
+    assert err.mean() < 0.005 and err.max() < 0.03, (err.mean(), err.max())
