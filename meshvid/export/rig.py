@@ -1,0 +1,312 @@
+"""From saved motion to an animation rig in a world for animators (numpy; torch only to ask the
+body model for its rest mesh).
+
+Worlds and frames
+-----------------
+* Camera space (meshvid/geometry/camera.py): OpenCV, x right, y down, z forward.
+* Export world: Blender's, right-handed, Z up. A level camera maps x -> X, y (down) -> -Z and
+  z (forward) -> +Y, so the video camera looks along +Y and people facing it face -Y (Blender's
+  "front" view). The floor is put at Z = 0 (estimated from the lowest points of the bodies)
+  and the camera stands above the origin. With `level=True` the camera's pitch/roll is also
+  estimated from the people's mean "up" direction and removed, so people stand upright even
+  when the video camera looked down at them.
+* Rest pose: the body model's T-pose, body frame (y up, z out of the chest) rotated to Z up
+  facing -Y, feet on the floor at the origin.
+
+For each person and frame the rig holds every joint's world rotation `joint_rot` (the rotation
+part of the skinning transform: rest world -> posed world) and world position `joint_pos`.
+Exporters turn these into their own local channels: Blender bones (meshvid/export/
+blender_worker.py, which knows its bones' rest orientation) and BVH (meshvid/export/bvh.py).
+Lengths are in the preset's scene units (metres, or centimetres for Unreal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+from meshvid.body.joints import SMPL_24, SMPL_24_PARENTS, index
+from meshvid.export.motion import MotionResult, PersonMotion
+from meshvid.export.presets import ExportPreset
+
+# Level OpenCV camera -> export world (Z up): (x, y, z) -> (x, z, -y).
+CAMERA_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+# SMPL body frame (y up, z front) -> export world (Z up, front -Y): (x, y, z) -> (x, -z, y).
+BODY_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+# Blender camera axes (x right, y up, looking down -z) in OpenCV camera axes.
+BLENDER_CAMERA_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
+
+# Bone tails: where a joint has several children, the one its bone points at.
+_MAIN_CHILD = {index(SMPL_24, "pelvis"): index(SMPL_24, "spine1"),
+               index(SMPL_24, "spine3"): index(SMPL_24, "neck")}
+
+
+@dataclass
+class RigPerson:
+    track_id: int
+    name: str  # armature / mesh / action name, "person_<track id>"
+    color: tuple[float, float, float]
+    frame_ids: np.ndarray  # (T,) int: keyframes land on these source frames
+    rest_vertices: np.ndarray  # (V, 3) world rest mesh, scene units
+    faces: np.ndarray  # (F, 3) int
+    weights: np.ndarray  # (V, 24) skinning weights
+    rest_joints: np.ndarray  # (24, 3) world rest joints (bone heads)
+    bone_tails: np.ndarray  # (24, 3) world rest bone tails
+    joint_rot: np.ndarray  # (T, 24, 3, 3) world rotation of each joint (rest -> posed)
+    joint_pos: np.ndarray  # (T, 24, 3) world posed joint positions, scene units
+
+
+@dataclass
+class RigCamera:
+    position: np.ndarray  # (3,) world, scene units
+    rotation: np.ndarray  # (3, 3) Blender camera axes in the world
+    focal_px: float
+    image_size: tuple[int, int]
+
+
+@dataclass
+class RigScene:
+    persons: list[RigPerson]
+    fps: float
+    frame_start: int
+    frame_end: int
+    preset: ExportPreset
+    camera: RigCamera | None
+    camera_to_world: np.ndarray  # (3, 3) rotation applied to camera-space points
+    world_offset: np.ndarray  # (3,) metres, added after the rotation (floor at Z = 0)
+    parents: tuple[int, ...] = SMPL_24_PARENTS
+    joint_names: tuple[str, ...] = SMPL_24
+    notes: dict[str, float] = field(default_factory=dict)
+
+    def to_world(self, points_cam: np.ndarray) -> np.ndarray:
+        """Camera-space points (..., 3) in metres -> world points in scene units."""
+        world = points_cam @ self.camera_to_world.T + self.world_offset
+        return world * self.preset.length_scale
+
+
+def axis_angle_to_matrix(pose: np.ndarray) -> np.ndarray:
+    """(..., 3) axis-angle -> (..., 3, 3)."""
+    flat = pose.reshape(-1, 3).astype(np.float64)
+    return Rotation.from_rotvec(flat).as_matrix().reshape(*pose.shape[:-1], 3, 3)
+
+
+def forward_kinematics(
+    rotmats: np.ndarray, rest_joints: np.ndarray, parents: tuple[int, ...] = SMPL_24_PARENTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """numpy twin of meshvid/body/lbs.forward_kinematics for one rest skeleton.
+
+    rotmats (T, J, 3, 3) local rotations, rest_joints (J, 3) -> world rotations (T, J, 3, 3) and
+    posed joints (T, J, 3) (root at its rest position: add `transl`).
+    """
+    t = rotmats.shape[0]
+    world_rot = np.empty_like(rotmats, dtype=np.float64)
+    joints = np.empty((t, len(parents), 3), dtype=np.float64)
+    for j, p in enumerate(parents):
+        if p < 0:
+            world_rot[:, j] = rotmats[:, j]
+            joints[:, j] = rest_joints[j]
+        else:
+            world_rot[:, j] = world_rot[:, p] @ rotmats[:, j]
+            joints[:, j] = joints[:, p] + world_rot[:, p] @ (rest_joints[j] - rest_joints[p])
+    return world_rot, joints
+
+
+def person_fk(person: PersonMotion, rest_joints_body: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World (camera-space) joint rotations (T, 24, 3, 3) and positions (T, 24, 3), metres."""
+    world_rot, joints = forward_kinematics(axis_angle_to_matrix(person.pose), rest_joints_body)
+    return world_rot, joints + person.transl[:, None, :].astype(np.float64)
+
+
+def local_rotations(joint_rot: np.ndarray, parents: tuple[int, ...]) -> np.ndarray:
+    """World joint rotations (T, J, 3, 3) -> rotations relative to the parent joint."""
+    local = joint_rot.copy()
+    for j, p in enumerate(parents):
+        if p >= 0:
+            local[:, j] = np.swapaxes(joint_rot[:, p], -1, -2) @ joint_rot[:, j]
+    return local
+
+
+def resample_to_range(
+    frame_ids: np.ndarray, local_rot: np.ndarray, root_pos: np.ndarray, start: int, end: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame (start..end) local joint rotations and root positions, filling gaps and
+    holding the first/last pose outside the track.
+
+    Gaps are filled like an animation package fills them between keys: each joint's local
+    rotation is slerped and the root position is interpolated linearly.
+    local_rot (T, J, 3, 3), root_pos (T, 3) at `frame_ids` -> (N, J, 3, 3), (N, 3).
+    """
+    frames = np.arange(start, end + 1)
+    clamped = np.clip(frames, frame_ids[0], frame_ids[-1]).astype(np.float64)
+    t, j = local_rot.shape[:2]
+    if t == 1:
+        return np.repeat(local_rot, len(frames), 0), np.repeat(root_pos, len(frames), 0)
+    out_rot = np.empty((len(frames), j, 3, 3))
+    for k in range(j):
+        slerp = Slerp(frame_ids.astype(np.float64), Rotation.from_matrix(local_rot[:, k]))
+        out_rot[:, k] = slerp(clamped).as_matrix()
+    out_pos = np.stack([np.interp(clamped, frame_ids, root_pos[:, c]) for c in range(3)], -1)
+    return out_rot, out_pos
+
+
+def sample_world_joints(person: RigPerson, start: int, end: int,
+                        parents: tuple[int, ...] = SMPL_24_PARENTS) -> np.ndarray:
+    """World joint positions (N, 24, 3) for every frame start..end, interpolated between keys
+    the way the exported files are (local slerp, linear root) and held outside the track."""
+    local, root = resample_to_range(person.frame_ids, local_rotations(person.joint_rot, parents),
+                                    person.joint_pos[:, 0], start, end)
+    world_rot, joints = forward_kinematics(local, person.rest_joints, parents)
+    # forward_kinematics puts the root at its rest position and rotates rest offsets by the
+    # accumulated skinning rotations, which is exactly how posed joints follow from the rig.
+    return joints - person.rest_joints[0] + root[:, None, :]
+
+
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest rotation taking unit vector a to unit vector b."""
+    a = a / np.linalg.norm(a)
+    b = b / np.linalg.norm(b)
+    axis = np.cross(a, b)
+    s, c = np.linalg.norm(axis), float(np.dot(a, b))
+    if s < 1e-9:
+        if c > 0:
+            return np.eye(3)
+        perp = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
+        return Rotation.from_rotvec(np.pi * perp / np.linalg.norm(perp)).as_matrix()
+    return Rotation.from_rotvec(axis / s * np.arctan2(s, c)).as_matrix()
+
+
+def estimate_camera_up(world_rots: list[np.ndarray], max_tilt_deg: float = 45.0) -> np.ndarray:
+    """Mean body 'up' (the root's body-frame y axis) in camera space over all frames.
+
+    Standing and walking people keep their pelvis roughly upright, so the mean over people and
+    frames is a good gravity estimate. Returns the level-camera up (0, -1, 0) when the estimate
+    is implausible (more than `max_tilt_deg` away from it, e.g. a lying or acrobatic subject).
+    """
+    level = np.array([0.0, -1.0, 0.0])
+    ups = np.concatenate([r[:, 0, :, 1] for r in world_rots]) if world_rots else np.zeros((0, 3))
+    if len(ups) == 0:
+        return level
+    up = ups.mean(axis=0)
+    norm = np.linalg.norm(up)
+    if norm < 0.5:  # people pointing every which way: no usable consensus
+        return level
+    up /= norm
+    if np.degrees(np.arccos(np.clip(up @ level, -1.0, 1.0))) > max_tilt_deg:
+        return level
+    return up
+
+
+def _bone_tails(rest_joints: np.ndarray, parents: tuple[int, ...]) -> np.ndarray:
+    children: dict[int, list[int]] = {j: [] for j in range(len(parents))}
+    for j, p in enumerate(parents):
+        if p >= 0:
+            children[p].append(j)
+    tails = np.empty_like(rest_joints)
+    for j in range(len(parents)):
+        kids = children[j]
+        if kids:
+            child = _MAIN_CHILD.get(j, kids[0])
+            tails[j] = rest_joints[child]
+        else:  # leaf: continue the parent bone's direction by the same length
+            tails[j] = rest_joints[j] + (rest_joints[j] - rest_joints[parents[j]])
+        if np.linalg.norm(tails[j] - rest_joints[j]) < 1e-3 * max(1.0, np.abs(rest_joints).max()):
+            tails[j] = rest_joints[j] + np.array([0.0, 0.0, 0.05])  # degenerate: short bone up
+    return tails
+
+
+def _track_color(track_id: int) -> tuple[float, float, float]:
+    # The overlay's palette, so a person has the same colour in the video and in the file.
+    from meshvid.render.overlay import track_color
+
+    return tuple(float(c) for c in track_color(track_id))
+
+
+def build_rig(
+    result: MotionResult,
+    body_model,
+    preset: ExportPreset,
+    *,
+    level: bool = False,
+    with_camera: bool = True,
+    ground_frames: int = 120,
+) -> RigScene:
+    """Everything the exporters need, for every person of `result` (select tracks before)."""
+    import torch
+
+    if not result.persons:
+        from meshvid.errors import InputError
+
+        raise InputError("nothing to export: the result holds no tracked person")
+    s = preset.length_scale
+    faces = np.asarray(body_model.faces, dtype=np.int64)
+    weights = body_model.lbs_weights.detach().cpu().numpy().astype(np.float32)
+
+    fk: list[tuple[np.ndarray, np.ndarray]] = []
+    rests: list[tuple[np.ndarray, np.ndarray]] = []
+    for person in result.persons:
+        with torch.no_grad():
+            rest_v, rest_j = body_model.rest_shape(torch.as_tensor(person.betas[None]).float())
+        rest_v = rest_v[0].cpu().numpy().astype(np.float64)
+        rest_j = rest_j[0].cpu().numpy().astype(np.float64)
+        rests.append((rest_v, rest_j))
+        fk.append(person_fk(person, rest_j))
+
+    up = estimate_camera_up([r for r, _ in fk]) if level else np.array([0.0, -1.0, 0.0])
+    camera_to_world = CAMERA_TO_WORLD @ rotation_between(up, np.array([0.0, -1.0, 0.0]))
+
+    # Floor: a low percentile of each sampled frame's lowest vertex (robust to jumps and to a
+    # few bad frames), computed on posed meshes from the body model.
+    lows = []
+    for person, (rest_v, rest_j) in zip(result.persons, rests):
+        step = max(1, len(person) // ground_frames)
+        sel = slice(None, None, step)
+        with torch.no_grad():
+            out = body_model(
+                torch.as_tensor(person.pose[sel]).float(),
+                torch.as_tensor(np.repeat(person.betas[None], len(person.pose[sel]), 0)).float(),
+                torch.as_tensor(person.transl[sel]).float(),
+            )
+        verts = out.vertices.cpu().numpy().astype(np.float64) @ camera_to_world.T
+        lows.append(verts[..., 2].min(axis=1))
+    floor = float(np.percentile(np.concatenate(lows), 2.0))
+    world_offset = np.array([0.0, 0.0, -floor])
+
+    persons: list[RigPerson] = []
+    for person, (rest_v, rest_j), (world_rot, joints_cam) in zip(result.persons, rests, fk):
+        rest_v_w = rest_v @ BODY_TO_WORLD.T
+        lift = np.array([0.0, 0.0, -rest_v_w[:, 2].min()])  # rest pose stands on the floor
+        rest_v_w = (rest_v_w + lift) * s
+        rest_j_w = (rest_j @ BODY_TO_WORLD.T + lift) * s
+        joint_rot = camera_to_world @ world_rot @ BODY_TO_WORLD.T
+        joint_pos = (joints_cam @ camera_to_world.T + world_offset) * s
+        persons.append(RigPerson(
+            track_id=person.track_id,
+            name=f"person_{person.track_id}",
+            color=_track_color(person.track_id),
+            frame_ids=person.frame_ids.copy(),
+            rest_vertices=rest_v_w.astype(np.float32),
+            faces=faces,
+            weights=weights,
+            rest_joints=rest_j_w,
+            bone_tails=_bone_tails(rest_j_w, SMPL_24_PARENTS),
+            joint_rot=joint_rot,
+            joint_pos=joint_pos,
+        ))
+
+    camera = None
+    if with_camera:
+        camera = RigCamera(
+            position=world_offset * s,
+            rotation=camera_to_world @ BLENDER_CAMERA_TO_OPENCV,
+            focal_px=result.focal_length,
+            image_size=result.image_size,
+        )
+    start, end = result.frame_range()
+    tilt = float(np.degrees(np.arccos(np.clip(up @ np.array([0.0, -1.0, 0.0]), -1, 1))))
+    return RigScene(
+        persons=persons, fps=result.fps, frame_start=start, frame_end=end, preset=preset,
+        camera=camera, camera_to_world=camera_to_world, world_offset=world_offset,
+        notes={"camera_height_m": -floor, "camera_tilt_removed_deg": tilt},
+    )
