@@ -64,6 +64,11 @@ class Anny24Body(BodyModel):
         self._lsp_extra = extra
         self.register_buffer("lsp_extra_regressor", lsp[extra])
         self.register_buffer("coco17_regressor", t["coco17_regressor"].to(dtype))
+        # The keypoint regressors are sparse (tens of vertices per point): gather, don't matmul.
+        for name, dense in (("lsp_extra", self.lsp_extra_regressor), ("coco17", self.coco17_regressor)):
+            idx, w = _sparse_rows(dense)
+            self.register_buffer(f"{name}_idx", idx)
+            self.register_buffer(f"{name}_w", w)
         self._faces = t["faces"].numpy().astype(np.int64)
         self._faces_t = torch.as_tensor(self._faces)
         assert self.shapedirs.shape[-1] == NUM_BETAS
@@ -87,8 +92,10 @@ class Anny24Body(BodyModel):
 
     def rest_shape(self, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         betas = betas.to(self.v_template.dtype)
-        verts = self.v_template + torch.einsum("vck,bk->bvc", self.shapedirs, betas)
-        joints = self.J_template + torch.einsum("jck,bk->bjc", self.J_dirs, betas)
+        b = betas.shape[0]
+        # (B, 10) @ (10, V*3): one GEMM (faster on CPU than an einsum over the (V, 3, 10) layout).
+        verts = self.v_template + (betas @ self.shapedirs.reshape(-1, NUM_BETAS).T).view(b, -1, 3)
+        joints = self.J_template + (betas @ self.J_dirs.reshape(-1, NUM_BETAS).T).view(b, -1, 3)
         return verts, joints
 
     def forward_rotmat(
@@ -112,6 +119,20 @@ class Anny24Body(BodyModel):
         lsp = verts.new_empty(b, len(LSP_14), 3)
         for k, j in _LSP_FROM_JOINTS.items():
             lsp[:, k] = joints[:, j]
-        lsp[:, self._lsp_extra] = torch.einsum("kv,bvc->bkc", self.lsp_extra_regressor, verts)
-        coco = torch.einsum("kv,bvc->bkc", self.coco17_regressor, verts)
+        lsp[:, self._lsp_extra] = _regress(verts, self.lsp_extra_idx, self.lsp_extra_w)
+        coco = _regress(verts, self.coco17_idx, self.coco17_w)
         return BodyOutput(vertices=verts, joints=joints, lsp14=lsp, coco17=coco, joint_transforms=transforms)
+
+
+def _sparse_rows(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(K, V) regressor -> (K, S) vertex indices and weights (rows padded with zero weights)."""
+    s = int((dense != 0).sum(1).max())
+    w, idx = dense.abs().topk(s, dim=1)
+    return idx, torch.gather(dense, 1, idx)
+
+
+def _regress(verts: torch.Tensor, idx: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """verts (B, V, 3), idx/w (K, S) -> (B, K, 3)."""
+    k, s = idx.shape
+    picked = verts[:, idx.reshape(-1)].view(verts.shape[0], k, s, 3)
+    return (picked * w[None, :, :, None]).sum(2)
