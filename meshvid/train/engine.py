@@ -1,0 +1,309 @@
+"""The training engine: the paper's three stages, resumable, deterministic, distributed.
+
+    stage 1  dsd       DSD single-frame network + HMR discriminator (L_pm, L_3d, L_2d, L_2DJ, L_r)
+    stage 2  features  pre-compute DSD per-frame features y of every training sequence
+    stage 3  satn      SATN (+ order recovery) on windows of those features (+ L_s)
+
+Inputs are a `FrameTable` (meshvid/train/tables.py) for cached backbone features, or any
+object with `__len__` and `batch(idx) -> dict` holding images (end-to-end training).
+
+Determinism: each epoch's order is a permutation drawn from a generator seeded by
+(seed, stage, epoch); everything else random (keypoint noise, shuffles, real-pose sampling)
+comes from one generator per stage whose state is checkpointed, like torch's global RNG
+(dropout). Resuming mid-epoch replays the permutation and skips the batches already done, so an
+interrupted-and-resumed run ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import torch
+
+from meshvid.model.discriminator import discriminator_loss
+from meshvid.model.losses import compute_losses
+from meshvid.model.net import MeshNet
+from meshvid.model.sorting import random_permutations
+from meshvid.train import distributed as D
+from meshvid.train.batch import model_keypoints, targets
+from meshvid.train.logger import CSVLog
+from meshvid.train.recipe import OptimSpec, Recipe
+from meshvid.train.state import has_state, load_state, save_state
+from meshvid.train.tables import FrameTable
+
+
+class Source(Protocol):
+    def __len__(self) -> int: ...
+    def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]: ...
+
+
+@dataclass
+class StageResult:
+    steps: int
+    seconds: float
+    last_losses: dict[str, float]
+
+
+ProgressFn = Callable[[str, int, int, dict[str, float]], None]
+
+
+def _optimizer(params: list[torch.nn.Parameter], spec: OptimSpec) -> torch.optim.Optimizer:
+    if spec.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum,
+                               weight_decay=spec.weight_decay)
+    return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
+
+
+def _set_lr(opt: torch.optim.Optimizer, spec: OptimSpec, epoch: int, base: float) -> float:
+    lr = base * 0.1 ** sum(epoch >= e for e in spec.lr_decay_epochs)
+    for g in opt.param_groups:
+        g["lr"] = lr
+    return lr
+
+
+def _epoch_order(n: int, seed: int, stage: int, epoch: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed * 7919 + stage * 104729 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+class _Loop:
+    """The shared epoch/step/checkpoint loop of stages 1 and 3."""
+
+    def __init__(self, stage: str, stage_no: int, spec: OptimSpec, recipe: Recipe, model: MeshNet,
+                 params: list[torch.nn.Parameter], folder: Path, info: D.DistInfo, log: CSVLog,
+                 adversarial: bool, progress: ProgressFn | None) -> None:
+        self.stage, self.stage_no, self.spec, self.recipe = stage, stage_no, spec, recipe
+        self.model, self.params, self.folder, self.info, self.log = model, params, folder, info, log
+        self.progress = progress
+        self.opt = _optimizer(params, spec)
+        self.optimizers: dict[str, torch.optim.Optimizer] = {"main": self.opt}
+        self.disc_params: list[torch.nn.Parameter] = []
+        if adversarial and model.discriminator is not None:
+            self.disc_params = list(model.discriminator.parameters())
+            self.disc_opt = torch.optim.Adam(self.disc_params, lr=spec.disc_lr)
+            self.optimizers["disc"] = self.disc_opt
+        self.gen = torch.Generator().manual_seed(recipe.seed * 31 + stage_no)
+        self.counters: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "seconds": 0.0}
+        if has_state(folder):
+            self.counters = load_state(folder, model, self.optimizers, {"main": self.gen})
+
+    def save(self) -> None:
+        if self.info.is_main:
+            save_state(self.folder, self.model, self.optimizers, self.counters, {"main": self.gen},
+                       metadata={"stage": self.stage, "recipe": self.recipe.name})
+        D.barrier(self.info)
+
+    def run(self, n_items: int, step_fn: Callable[[torch.Tensor, torch.Generator], dict[str, torch.Tensor]]
+            ) -> StageResult:
+        spec, info = self.spec, self.info
+        per_rank = math.ceil(n_items / info.world_size)
+        n_batches = max(1, per_rank // spec.batch_size)  # drop the ragged last batch
+        total = spec.epochs * n_batches
+        last: dict[str, float] = {}
+        t_start = time.time() - float(self.counters["seconds"])
+        self.model.train()
+        while self.counters["epoch"] < spec.epochs:
+            epoch = int(self.counters["epoch"])
+            lr = _set_lr(self.opt, spec, epoch, spec.lr)
+            order = D.shard(_epoch_order(n_items, self.recipe.seed, self.stage_no, epoch), info)
+            for b in range(int(self.counters["batch"]), n_batches):
+                idx = order[b * spec.batch_size:(b + 1) * spec.batch_size]
+                terms = step_fn(idx, self.gen)
+                self.counters["batch"] = b + 1
+                self.counters["step"] = int(self.counters["step"]) + 1
+                self.counters["seconds"] = time.time() - t_start
+                step = int(self.counters["step"])
+                last = {k: float(v) for k, v in terms.items()}
+                if self.progress:
+                    self.progress(self.stage, step, total, last)
+                if step % 10 == 0 or step == 1:
+                    row = {k: D.all_mean(v, info) for k, v in last.items()}
+                    self.log.write({"stage": self.stage, "epoch": epoch, "step": step,
+                                    "lr": lr, **{k: f"{v:.6g}" for k, v in row.items()}})
+                if spec.checkpoint_every and step % spec.checkpoint_every == 0:
+                    self.save()
+            self.counters["epoch"] = epoch + 1
+            self.counters["batch"] = 0
+            self.save()
+        return StageResult(int(self.counters["step"]), time.time() - t_start, last)
+
+    def update(self, loss: torch.Tensor) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        D.average_gradients(self.params, self.info)
+        if self.spec.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, self.spec.grad_clip)
+        self.opt.step()
+
+    def update_discriminator(self, real_rotmat: torch.Tensor, real_betas: torch.Tensor,
+                             fake_rotmat: torch.Tensor, fake_betas: torch.Tensor) -> torch.Tensor:
+        disc = self.model.discriminator
+        assert disc is not None
+        loss = discriminator_loss(disc(real_rotmat, real_betas),
+                                  disc(fake_rotmat.detach(), fake_betas.detach()))
+        self.disc_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        D.average_gradients(self.disc_params, self.info)
+        self.disc_opt.step()
+        return loss.detach()
+
+
+def _real_poses(table: Source, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Real bodies for the discriminator: mocap labels of training frames (never held-out)."""
+    from meshvid.geometry.rotations import axis_angle_to_matrix
+
+    pool = getattr(table, "_smpl_rows", None)
+    if pool is None:
+        pool = (table.has_smpl > 0).nonzero().squeeze(1) if isinstance(table, FrameTable) else None
+        table._smpl_rows = pool  # type: ignore[attr-defined]
+    pick = pool[torch.randint(len(pool), (n,), generator=gen)]
+    b = table.batch(pick)
+    return axis_angle_to_matrix(b["pose"]), b["betas"]
+
+
+def init_mean_theta(model: MeshNet, table: FrameTable) -> None:
+    """HMR's mean parameters: the body-pose mean and betas mean of the training labels (the
+    root keeps the head's upright-facing-camera default; the camera keeps its default)."""
+    from meshvid.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+
+    rows = table.has_smpl > 0
+    if not rows.any():
+        return
+    rot = axis_angle_to_matrix(table.pose[rows]).mean(0)  # chordal mean, then project to SO(3)
+    u, _, vt = torch.linalg.svd(rot)
+    fix = torch.ones(rot.shape[0], 3)
+    fix[:, 2] = torch.sign(torch.linalg.det(u @ vt))
+    mean_rot = u @ torch.diag_embed(fix) @ vt
+    pose = matrix_to_axis_angle(mean_rot)
+    head = model.dsd.head
+    from meshvid.geometry.rotations import sixd_to_axis_angle
+
+    pose[0] = sixd_to_axis_angle(head.mean_pose_6d[0])
+    cam_s = torch.nn.functional.softplus(head.mean_cam_raw[:1])
+    head.set_mean(pose, table.betas[rows].mean(0), torch.cat([cam_s, head.mean_cam_raw[1:]]))
+    if model.satn is not None:
+        copy_mean_theta(head, model.satn.head)
+
+
+def copy_mean_theta(src: torch.nn.Module, dst: torch.nn.Module) -> None:
+    """Copy a ThetaHead's mean parameters (not its FC layer, whose input widths differ)."""
+    with torch.no_grad():
+        for name in ("mean_pose_6d", "mean_betas", "mean_cam_raw"):
+            getattr(dst, name).copy_(getattr(src, name))
+
+
+def train_dsd(recipe: Recipe, model: MeshNet, source: Source, body, folder: Path,
+              info: D.DistInfo, log: CSVLog, progress: ProgressFn | None = None) -> StageResult:
+    spec = recipe.dsd
+    dsd = model.dsd
+    cached = isinstance(source, FrameTable) and source.features is not None
+    params = [p for n, p in dsd.named_parameters()
+              if p.requires_grad and not (cached and n.startswith("backbone."))]
+    adversarial = spec.adversarial and model.discriminator is not None
+    loop = _Loop("dsd", 1, spec, recipe, model, params, folder, info, log, adversarial, progress)
+    kp_set = source.keypoints_set if isinstance(source, FrameTable) else recipe.model.dsd.skeleton.joints
+    skel_set = recipe.model.dsd.skeleton.joints if recipe.model.dsd.skeleton.source == "learned" else None
+    w = recipe.model.losses
+    if cached:
+        dsd.backbone.eval()
+
+    def step(idx: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        batch = source.batch(idx)
+        kp = conf = None
+        if dsd.needs_keypoints:
+            kp, conf = model_keypoints(batch, recipe.data.keypoint_noise, gen)
+        if "features" in batch:
+            out = dsd.forward_features(batch["features"], kp, conf)
+        else:
+            out = dsd(batch["image"], kp, conf)
+        fake = model.discriminator(out.theta.rotmat, out.theta.betas) if adversarial else None
+        terms = compute_losses(out.theta, targets(batch, kp_set, skel_set), w, body,
+                               skeleton=out.skeleton, fake_scores=fake)
+        loop.update(terms["total"])
+        if adversarial:
+            rr, rb = _real_poses(source, len(idx), gen)
+            terms["disc"] = loop.update_discriminator(rr, rb, out.theta.rotmat, out.theta.betas)
+        return {k: v.detach() for k, v in terms.items()}
+
+    return loop.run(len(source), step)
+
+
+@torch.no_grad()
+def sequence_features(recipe: Recipe, model: MeshNet, table: FrameTable,
+                      seed_offset: int = 0, batch: int = 512) -> torch.Tensor:
+    """Stage 2: the DSD feature y of every row (N, 512), keypoints simulated with a fixed seed
+    (so train and eval features come from the same detector model)."""
+    model.eval()
+    gen = torch.Generator().manual_seed(recipe.seed * 131 + 2 + seed_offset)
+    out = []
+    for start in range(0, len(table), batch):
+        idx = torch.arange(start, min(start + batch, len(table)))
+        b = table.batch(idx)
+        kp = conf = None
+        if model.dsd.needs_keypoints:
+            kp, conf = model_keypoints(b, recipe.data.keypoint_noise, gen)
+        out.append(model.dsd.forward_features(b["features"], kp, conf).feature)
+    return torch.cat(out) if out else torch.zeros(0, model.cfg.dsd.feature_dim)
+
+
+def window_index(seq_rows: list[torch.Tensor], window: int, stride: int = 1) -> torch.Tensor:
+    """(M, W) table rows of every training window: each frame of each sequence as a centre,
+    the ends replicate-padded (as SATN.forward_sequence does at inference)."""
+    half = window // 2
+    out = []
+    for rows in seq_rows:
+        t = len(rows)
+        if t == 0:
+            continue
+        centres = torch.arange(0, t, stride)
+        offs = torch.arange(-half, half + 1)
+        pos = (centres[:, None] + offs[None]).clamp(0, t - 1)
+        out.append(rows[pos])
+    return torch.cat(out) if out else torch.zeros(0, window, dtype=torch.long)
+
+
+def train_satn(recipe: Recipe, model: MeshNet, table: FrameTable, features: torch.Tensor,
+               body, folder: Path, info: D.DistInfo, log: CSVLog,
+               progress: ProgressFn | None = None) -> StageResult:
+    spec = recipe.satn
+    assert spec is not None and model.satn is not None
+    satn = model.satn
+    cfg = recipe.model.satn
+    assert cfg is not None
+    windows = window_index(table.sequences(), cfg.window, spec.window_stride)
+    if len(windows) == 0:
+        raise ValueError("no training sequences for SATN")
+    adversarial = spec.adversarial and model.discriminator is not None
+    params = [p for p in satn.parameters() if p.requires_grad]
+    loop = _Loop("satn", 3, spec, recipe, model, params, folder, info, log, adversarial, progress)
+    w = recipe.model.losses
+    # The DSD part is fixed in this stage.
+    model.dsd.eval()
+    for p in model.dsd.parameters():
+        p.requires_grad_(False)
+
+    def step(idx: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        rows = windows[idx]  # (B, W)
+        x = features[rows]
+        if spec.feature_noise > 0:
+            x = x + spec.feature_noise * torch.randn(x.shape, generator=gen)
+        perm = None
+        if cfg.variant == "satn":
+            perm = random_permutations(len(rows), cfg.window, cfg.shuffle_prob, generator=gen)
+        out = satn(x, perm)
+        centre = table.batch(rows[:, cfg.window // 2])
+        fake = model.discriminator(out.theta.rotmat, out.theta.betas) if adversarial else None
+        terms = compute_losses(out.theta, targets(centre, table.keypoints_set), w, body,
+                               fake_scores=fake, sort_scores=out.sort_scores,
+                               permutation=out.permutation, sort_sigma=cfg.sort_sigma)
+        loop.update(terms["total"])
+        if adversarial:
+            rr, rb = _real_poses(table, len(idx), gen)
+            terms["disc"] = loop.update_discriminator(rr, rb, out.theta.rotmat, out.theta.betas)
+        return {k: v.detach() for k, v in terms.items()}
+
+    return loop.run(len(windows), step)
