@@ -48,6 +48,17 @@ def _register() -> None:
     from meshvid.cli import body
 
     app.add_typer(body.app, name="body")
+    from meshvid.cli import export, smooth
+
+    app.command("export")(export.export)
+    app.command("smooth")(smooth.smooth)
+    from meshvid.cli import synth
+
+    app.add_typer(synth.app, name="synth")
+    from meshvid.cli import eval as eval_cli, train
+
+    app.command("train")(train.train)
+    app.command("eval")(eval_cli.eval_cmd)
 
 
 _register()

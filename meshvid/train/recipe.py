@@ -57,8 +57,8 @@ class DataSpec:
     real: list[RealDataSpec] = field(default_factory=list)
     crop_size: int = 224
     keypoint_noise: KeypointNoise = field(default_factory=KeypointNoise)
-    max_frames: int | None = None  # cap on training crops (quick runs)
-    max_sequences: int | None = None
+    max_frames: int | None = None  # cap on single training crops (time budget)
+    max_sequences: int | None = None  # cap on training sequences
     loader_workers: int = 0
 
 

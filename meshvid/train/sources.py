@@ -52,11 +52,12 @@ def real_dataset(spec: RealDataSpec, crop_size: int, keypoints_set: str):
     return CropDataset(samples, crop_size, keypoints_set)
 
 
-def synthetic_dataset(root: str | Path, split: str, crop_size: int, keypoints_set: str):
-    """The `meshvid synth` output as item dicts (see meshvid.synth.dataset)."""
+def synthetic_dataset(root: str | Path, split: str, crop_size: int, keypoints_set: str,
+                      max_sequences: int | None = None, max_crops: int | None = None):
+    """The `meshvid synth` output as item dicts (meshvid.train.synthetic)."""
     from meshvid.train.synthetic import SyntheticItems
 
-    return SyntheticItems(root, split, crop_size, keypoints_set)
+    return SyntheticItems(root, split, crop_size, keypoints_set, max_sequences, max_crops)
 
 
 @torch.no_grad()
@@ -83,6 +84,69 @@ def encode_items(dataset, dsd: DSDNet, batch_size: int = 32, progress: ProgressF
     return table
 
 
+@torch.no_grad()
+def shard_features(shard: Path, dsd: DSDNet, cache_dir: Path, crop_size: int,
+                   batch_size: int = 32, progress: ProgressFn | None = None,
+                   label: str = "backbone") -> torch.Tensor:
+    """Pooled frozen-backbone features of every image of one synth shard, (images, C) float16,
+    cached per shard (shards are immutable once written), so caching resumes shard by shard
+    and can run while `meshvid synth` is still producing shards."""
+    from safetensors.torch import load_file, save
+
+    from meshvid.model.checkpoint import atomic_write_bytes
+    from meshvid.synth.shards import decode_jpeg, read_shard
+
+    key = table_cache_key(DataSpec(synthetic=str(shard.resolve()), crop_size=crop_size), dsd.cfg,
+                          str(shard.stat().st_size))
+    path = cache_dir / f"feat-{shard.stem}-{key}.safetensors"
+    if path.is_file():
+        return load_file(str(path))["features"]
+    a = read_shard(shard, keys=("jpeg", "jpeg_offsets"))
+    off = a["jpeg_offsets"]
+    n = len(off) - 1
+    dsd.backbone.eval()
+    out = []
+    for start in range(0, n, batch_size):
+        imgs = [torch.from_numpy(decode_jpeg(a["jpeg"][off[j]:off[j + 1]]).copy())
+                for j in range(start, min(start + batch_size, n))]
+        x = torch.stack(imgs).permute(0, 3, 1, 2).float() / 255.0
+        if x.shape[-1] != crop_size:
+            x = torch.nn.functional.interpolate(x, size=(crop_size, crop_size), mode="bilinear",
+                                                align_corners=False)
+        out.append(dsd.encode(x, pooled=True).to(torch.float16))
+        if progress:
+            progress(label, min(start + batch_size, n), n, {})
+    feats = torch.cat(out)
+    atomic_write_bytes(path, save({"features": feats.contiguous()}))
+    return feats
+
+
+def encode_synthetic(ds, dsd: DSDNet, cache_dir: Path, progress: ProgressFn | None = None,
+                     label: str = "backbone") -> FrameTable:
+    """FrameTable of a SyntheticItems set: labels read from the shards, features per shard."""
+    from meshvid.synth.shards import read_shard
+
+    by_shard: dict[Path, list] = {}
+    for entry in ds.index:
+        by_shard.setdefault(entry[0], []).append(entry)
+    shards = list(by_shard)
+    rows: list[dict] = []
+    feats = []
+    for k, shard in enumerate(shards):
+        f = shard_features(shard, dsd, cache_dir, ds.crop_size, progress=progress,
+                           label=f"{label} {k + 1}/{len(shards)}")
+        entries = by_shard[shard]
+        a = read_shard(shard)
+        ds._cache = (shard, a)
+        n_frames = a["pose"].shape[1] if a["pose"].ndim == 4 else 1
+        for e in entries:
+            feats.append(f[e[1] * n_frames + e[2]])
+        rows += [ds.labels_of(e) for e in entries]
+    table = table_from_items(rows, ds.keypoints_set, *ds.sequence_meta())
+    table.features = torch.stack(feats)
+    return table
+
+
 def table_cache_key(data: DataSpec, dsd_cfg, extra: str = "") -> str:
     blob = json.dumps({"data": {"synthetic": data.synthetic, "real": [r.__dict__ for r in data.real],
                                 "crop": data.crop_size, "max_frames": data.max_frames,
@@ -101,9 +165,10 @@ def training_table(data: DataSpec, dsd: DSDNet, keypoints_set: str, cache_dir: P
         return FrameTable.load(path)
     tables = []
     if data.synthetic:
-        ds = synthetic_dataset(data.synthetic, split, data.crop_size, keypoints_set)
-        tables.append(encode_items(ds, dsd, progress=progress, label=f"backbone {split}",
-                                   limit=data.max_frames))
+        ds = synthetic_dataset(data.synthetic, split, data.crop_size, keypoints_set,
+                               data.max_sequences, data.max_frames)
+        tables.append(encode_synthetic(ds, dsd, cache_dir / "shards", progress,
+                                       label=f"backbone {split}"))
     if split == "train":
         for spec in data.real:
             ds = real_dataset(spec, data.crop_size, keypoints_set)

@@ -1,0 +1,154 @@
+"""Evaluation: predictions of one or more models on a table of test frames, and the paper's
+metrics per sequence and per group (motion clip / action) — Tables 2-5.
+
+Protocol (synthetic held-out set; see docs/training.md):
+* every frame of every held-out sequence is evaluated, single-frame and temporal methods on
+  the same frames;
+* the external skeleton's keypoints are the table's detections when present, else simulated
+  from the labels by the recipe's detector-noise model with a FIXED seed, the same for every
+  model (so methods are compared on identical inputs);
+* joints: LSP-14 from the body model (MPJPE after mid-hip alignment, PA-MPJPE after per-frame
+  Procrustes); PVE on all mesh vertices after pelvis alignment (needs pose/shape labels);
+  MPJVE / MPJAE from finite differences at the sequence's frame rate, in mm/s and mm/s^2
+  (meshvid.metrics; per-frame values also reported).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from meshvid import metrics as M
+from meshvid.model.net import MeshNet
+from meshvid.model.theta import Theta
+from meshvid.train.batch import model_keypoints
+from meshvid.train.recipe import KeypointNoise
+from meshvid.train.tables import FrameTable
+
+EVAL_SEED = 20190
+
+METRICS = ("mpjpe", "pa_mpjpe", "pve", "mpjve", "mpjae")
+
+
+@dataclass
+class Method:
+    name: str
+    model: MeshNet
+    temporal: bool  # use SATN (sliding windows) on top of the DSD features
+
+
+@dataclass
+class EvalResult:
+    per_sequence: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # method -> seq -> metrics
+    overall: dict[str, dict[str, float]] = field(default_factory=dict)
+    per_group: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    series: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # plots: method -> seq -> (T, 14, 3)
+    frames: int = 0
+    sequences: int = 0
+
+
+def methods_for(label: str, model: MeshNet) -> list[Method]:
+    """A model gives its single-frame method and, if it has SATN, its temporal one."""
+    if model.satn is None:
+        return [Method(label, model, False)]
+    return [Method(f"{label} (single-frame)", model, False), Method(label, model, True)]
+
+
+@torch.no_grad()
+def predict(method: Method, table: FrameTable, noise: KeypointNoise, seed: int = EVAL_SEED,
+            batch: int = 256) -> Theta:
+    """Θ for every row of the table."""
+    model = method.model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    feats, thetas = [], []
+    for start in range(0, len(table), batch):
+        b = table.batch(torch.arange(start, min(start + batch, len(table))))
+        kp = conf = None
+        if model.dsd.needs_keypoints:
+            kp, conf = model_keypoints(b, noise, gen)
+        if "features" in b:
+            out = model.dsd.forward_features(b["features"], kp, conf)
+        else:
+            out = model.dsd(b["image"], kp, conf)
+        feats.append(out.feature)
+        thetas.append(out.theta)
+    theta = Theta(torch.cat([t.pose_6d for t in thetas]), torch.cat([t.betas for t in thetas]),
+                  torch.cat([t.cam for t in thetas]))
+    if not method.temporal:
+        return theta
+    assert model.satn is not None
+    y = torch.cat(feats)
+    pose, betas, cam = theta.pose_6d.clone(), theta.betas.clone(), theta.cam.clone()
+    for rows in table.sequences():
+        if len(rows) == 0:
+            continue
+        t = model.satn.forward_sequence(y[rows])
+        pose[rows], betas[rows], cam[rows] = t.pose_6d, t.betas, t.cam
+    return Theta(pose, betas, cam)
+
+
+@torch.no_grad()
+def _body_outputs(body, theta: Theta | None, table: FrameTable, rows: torch.Tensor):
+    from meshvid.geometry.rotations import axis_angle_to_matrix
+
+    if theta is None:  # ground truth
+        return body.forward_rotmat(axis_angle_to_matrix(table.pose[rows]), table.betas[rows])
+    return body.forward_rotmat(theta.rotmat[rows], theta.betas[rows])
+
+
+@torch.no_grad()
+def evaluate(methods: list[Method], table: FrameTable, noise: KeypointNoise, body,
+             keep_series: int = 3, seed: int = EVAL_SEED) -> EvalResult:
+    res = EvalResult(frames=0, sequences=0)
+    preds = {m.name: predict(m, table, noise, seed) for m in methods}
+    seqs = table.sequences()
+    # Sequences must have 3D labels; joints valid in every frame of the set are evaluated.
+    valid_joints = (table.joints3d[..., 3] > 0).all(0)
+    sums: dict[str, dict[str, list[tuple[float, int]]]] = {m.name: {k: [] for k in METRICS} for m in methods}
+    for s, rows in enumerate(seqs):
+        if len(rows) < 3 or not bool((table.has_3d[rows] > 0).all()):
+            continue
+        res.sequences += 1
+        res.frames += len(rows)
+        name = table.seq_names[s]
+        fps = table.seq_fps[s] if s < len(table.seq_fps) else 30.0
+        has_smpl = bool((table.has_smpl[rows] > 0).all())
+        gt_out = _body_outputs(body, None, table, rows) if has_smpl else None
+        gt_j = gt_out.lsp14 if gt_out is not None else table.joints3d[rows, :, :3]
+        gt_j = gt_j[:, valid_joints]
+        for m in methods:
+            out = _body_outputs(body, preds[m.name], table, rows)
+            pj = out.lsp14[:, valid_joints]
+            # LSP-14 order keeps the hips at 2, 3 even when trailing joints (neck, head top:
+            # not in SMPL-labelled sets such as 3DPW) are dropped, so mid-hip alignment holds.
+            r = M.sequence_metrics(pj, gt_j, fps, layout="lsp14")
+            if gt_out is not None:  # PVE after pelvis alignment (SMPL_24 joints)
+                r["pve"] = float(M.pve(out.vertices, gt_out.vertices, out.joints, gt_out.joints).mean())
+            res.per_sequence.setdefault(m.name, {})[name] = r
+            n = len(rows)
+            for k in METRICS:
+                if k in r:
+                    weight = n - (1 if k == "mpjve" else 2 if k == "mpjae" else 0)
+                    sums[m.name][k].append((r[k], weight))
+            if len(res.series.get(m.name, {})) < keep_series:
+                res.series.setdefault(m.name, {})[name] = pj.numpy()
+                res.series.setdefault("ground truth", {})[name] = gt_j.numpy()
+        group = table.seq_groups[s] if s < len(table.seq_groups) else name
+        for m in methods:
+            g = res.per_group.setdefault(m.name, {}).setdefault(group, {})
+            r = res.per_sequence[m.name][name]
+            for k in METRICS:
+                if k in r:
+                    g.setdefault(k, []).append((r[k], len(rows)))  # type: ignore[arg-type]
+    for m in methods:
+        res.overall[m.name] = {k: _wmean(v) for k, v in sums[m.name].items() if v}
+        for group, g in res.per_group.get(m.name, {}).items():
+            res.per_group[m.name][group] = {k: _wmean(v) for k, v in g.items()}  # type: ignore[arg-type]
+    return res
+
+
+def _wmean(pairs: list[tuple[float, int]]) -> float:
+    w = sum(n for _, n in pairs)
+    return float(sum(v * n for v, n in pairs) / max(w, 1))
