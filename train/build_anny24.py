@@ -429,6 +429,17 @@ def main() -> None:
     for i in range(0, n, chunk):
         comps += evecs[i : i + chunk, :10].T @ (flat[i : i + chunk].astype(np.float64) - mean)
     comps /= np.sqrt(evals[:10])[:, None]  # orthonormal principal directions
+    # Deterministic signs (eigensolvers pick them arbitrarily): beta_0 > 0 means taller (it is
+    # mostly stature/age); the others have their largest-magnitude entry positive.
+    height = flat.reshape(n, -1, 3)[:, :, 1].max(1) - flat.reshape(n, -1, 3)[:, :, 1].min(1)
+    for k in range(10):
+        if k == 0:
+            proj = (flat.astype(np.float64) - mean) @ comps[0]
+            flip = np.corrcoef(proj, height)[0, 1] < 0
+        else:
+            flip = comps[k][np.argmax(np.abs(comps[k]))] < 0
+        if flip:
+            comps[k] = -comps[k]
     std = np.sqrt(evals[:10] / (n - 1))
     shapedirs = (comps * std[:, None]).reshape(10, -1, 3).transpose(1, 2, 0)  # V, 3, 10
     template = mean.reshape(-1, 3)
@@ -439,6 +450,44 @@ def main() -> None:
     recon_err = np.linalg.norm((recon - flat).reshape(n, -1, 3), axis=2)
     log(f"PCA per-vertex reconstruction error: mean {recon_err.mean() * 1000:.2f} mm, "
         f"99th pct {np.percentile(recon_err, 99) * 1000:.2f} mm, max {recon_err.max() * 1000:.2f} mm")
+
+    # --- betas of a few named phenotypes (handy for synthetic data and docs)
+    def to_betas(v_new: np.ndarray) -> np.ndarray:
+        return ((v_new.reshape(len(v_new), -1) - mean) @ comps.T) / std
+
+    from anny.shape_distribution import SimpleShapeDistribution
+
+    dist = SimpleShapeDistribution(src.model)
+
+    def typical(gender: float, years: float, **over: float) -> list[float]:
+        """Mean of Anny's WHO-calibrated distributions at this age (boys for 0, girls for 1)."""
+        age = dist.morphological_age_mapping.morphological_to_anny_age(torch.tensor([years], dtype=torch.float64))
+        vals = {"gender": gender, "age": float(age[0])}
+        for key in ("muscle", "weight", "height", "proportions"):
+            m = [getattr(dist, f"{who}_conditional_{key}_distribution").get_torch_distribution(age).mean
+                 for who in ("boys", "girls")]
+            vals[key] = float((1 - gender) * m[0][0] + gender * m[1][0])
+        vals.update(over)
+        return [vals[k] for k in ANNY_PHENOTYPES]
+
+    named = {
+        "average_adult_male": typical(0.0, 30.0),
+        "average_adult_female": typical(1.0, 30.0),
+        "tall_muscular_male": typical(0.0, 30.0, muscle=0.9, height=0.8),
+        "heavy_adult_female": typical(1.0, 30.0, weight=0.95),
+        "child_8y": typical(0.5, 8.0),
+        "elder_75y": typical(0.5, 75.0),
+    }
+    named_phen = torch.tensor(list(named.values()), dtype=torch.float64)
+    named_v = dec.apply(src.tpose(named_phen)["vertices"].numpy())
+    named_b = to_betas(named_v)
+    reference_betas = {
+        k: {"phenotype": dict(zip(ANNY_PHENOTYPES, [round(x, 4) for x in named[k]])),
+            "betas": np.round(named_b[i], 4).tolist(),
+            "height_m": round(float(named_v[i, :, 1].max() - named_v[i, :, 1].min()), 3)}
+        for i, k in enumerate(named)
+    }
+    log("reference betas: " + "; ".join(f"{k} h={v['height_m']} b0={v['betas'][0]:.2f}" for k, v in reference_betas.items()))
 
     # --- regressors on a fitting split, errors on the held-out split
     rng = np.random.default_rng(args.seed)
@@ -539,6 +588,8 @@ def main() -> None:
         "coco_regressor_error_mm": {"mean": float(coco_err.mean() * 1000), "max": float(coco_err.max() * 1000)},
         "lsp_neck_regressor_error_mm": {"mean": float(neck_err.mean() * 1000), "max": float(neck_err.max() * 1000)},
         "vs_anny_posed_mm": {"vertex_mean": float(v_err.mean() * 1000), "vertex_max": float(v_err.max() * 1000), "joint_mean": float(j_err_pose.mean() * 1000), "lbs_only_vertex_mean": float(lbs_only.mean() * 1000), "lbs_only_vertex_max": float(lbs_only.max() * 1000)},
+        "reference_betas": reference_betas,
+        "sampled_population": "60% Anny's WHO-calibrated sampler with morphological age U(4, 90) years, 40% uniform phenotypes (age from 4 years); betas ~ N(0, 1) over this population",
         "bone_map": BONE_MAP,
         "joint_names": list(SMPL_24),
         "lsp14_names": list(LSP_14),
