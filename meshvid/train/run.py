@@ -141,6 +141,18 @@ def _without_satn(recipe: Recipe):
 def _finish(recipe: Recipe, model: MeshNet, out_dir: Path, summary: dict, t0: float,
             info: D.DistInfo) -> dict:
     summary["seconds"] = round(time.time() - t0, 1)
+    if info.enabled:
+        # Every rank must hold the same weights (gradients are averaged, the start is seeded):
+        # a cheap desynchronisation check before anything is written.
+        import torch.distributed as dist
+
+        mine = torch.tensor([sum(float(p.double().sum()) for p in model.parameters())],
+                            dtype=torch.float64)
+        every = [torch.zeros(1, dtype=torch.float64) for _ in range(info.world_size)]
+        dist.all_gather(every, mine)
+        summary["rank_checksums"] = [float(x) for x in every]
+        if len({round(float(x), 6) for x in every}) != 1:
+            raise RuntimeError(f"ranks diverged: parameter checksums {summary['rank_checksums']}")
     if info.is_main:
         save_checkpoint(out_dir / "model.safetensors", model, include_discriminator=False,
                         metadata={"recipe": recipe.name, "summary": summary}, config_yaml=True)
