@@ -66,17 +66,11 @@ def parse_track_ids(text: str | None) -> list[int] | None:
         raise InputError(f"--track-ids must be comma-separated integers, got {text!r}") from None
 
 
-def load_body_model(name: str):
+def load_body_model(name: str, smpl_dir: str | Path | None = None):
     """The body model a result was made with (it provides the rest mesh and weights)."""
-    try:
-        from meshvid.body import load_body_model as _load
-    except ImportError:
-        from meshvid.errors import MissingAssetError
+    from meshvid.body import load_body_model as _load
 
-        raise MissingAssetError(
-            f"body model {name!r} is not available in this meshvid build"
-        ) from None
-    return _load(name)
+    return _load(name, smpl_dir=smpl_dir) if name == "smpl" else _load(name)
 
 
 def export_motion(
@@ -87,6 +81,7 @@ def export_motion(
     preset: str = "blender",
     track_ids: list[int] | None = None,
     body_model=None,
+    smpl_dir: str | Path | None = None,
     level: bool = False,
     with_camera: bool = True,
     on_stage: Callable[[str], None] | None = None,
@@ -107,7 +102,7 @@ def export_motion(
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     if body_model is None:
-        body_model = load_body_model(result.body_model)
+        body_model = load_body_model(result.body_model, smpl_dir)
     seconds["body_model"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     scene = build_rig(result, body_model, chosen, level=level, with_camera=with_camera)
@@ -115,19 +110,20 @@ def export_motion(
     if on_stage:
         on_stage("rig")
 
+    # Blender first: if it fails, nothing at all has been written.
     files: list[Path] = []
+    targets = {f: out_stem.with_name(f"{out_stem.name}.{f}") for f in formats
+               if f in BLENDER_FORMATS}
+    if targets:
+        timings = run_blender(scene, targets, on_stage=on_stage)
+        seconds.update({f"blender_{k}": v for k, v in timings.items()})
+        files += list(targets.values())
     if "bvh" in formats:
         t1 = time.perf_counter()
         files += write_bvh(scene, out_stem)
         seconds["write_bvh"] = time.perf_counter() - t1
         if on_stage:
             on_stage("write_bvh")
-    targets = {f: out_stem.with_name(f"{out_stem.name}.{f}") for f in formats
-               if f in BLENDER_FORMATS}
-    if targets:
-        timings = run_blender(scene, targets, on_stage=on_stage)
-        seconds.update({f"blender_{k}": v for k, v in timings.items()})
-        files = list(targets.values()) + files
     seconds["total"] = time.perf_counter() - t0
     return ExportReport(files=files, preset=chosen.name, track_ids=result.track_ids,
                         frames=(scene.frame_start, scene.frame_end), seconds=seconds,

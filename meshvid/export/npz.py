@@ -142,14 +142,17 @@ def load_npz(path: str | os.PathLike) -> MotionResult:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no such file: {path}")
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path} is not an NPZ file (not a zip archive); expected a meshvid "
+                         "motion NPZ written by `meshvid infer`")
     try:
         data = dict(np.load(path, allow_pickle=False))
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
         raise InputError(f"{path} is not a readable NPZ file ({err})") from None
     if "format" not in data or str(_scalar(data, "format")) != FORMAT_NAME:
         raise InputError(
-            f"{path} is not a meshvid motion file (no format={FORMAT_NAME!r} entry); "
-            "make one with `meshvid infer ... ` or see docs/formats.md"
+            f"{path} is an NPZ but not a meshvid motion file (no format={FORMAT_NAME!r} "
+            "entry); expected one written by `meshvid infer` (format: docs/formats.md)"
         )
     version = int(_scalar(data, "schema_version")) if "schema_version" in data else -1
     if version != SCHEMA_VERSION:

@@ -1,0 +1,59 @@
+"""`meshvid smooth in.npz -o out.npz --method oneeuro|savgol`: extra smoothing of saved motion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from meshvid.cli.common import console, emit_json
+
+
+def smooth(
+    results: Path = typer.Argument(..., help="Motion NPZ written by `meshvid infer`."),
+    output: Path = typer.Option(None, "--output", "-o",
+                                help="Output NPZ (default: <input>_smooth.npz)."),
+    method: str = typer.Option("savgol", "--method", "-m", help="oneeuro or savgol."),
+    window: int = typer.Option(9, "--window", help="savgol: window length in frames (odd)."),
+    order: int = typer.Option(2, "--order", help="savgol: polynomial order."),
+    min_cutoff: float = typer.Option(1.0, "--min-cutoff",
+                                     help="oneeuro: rotation cutoff at rest, Hz."),
+    beta: float = typer.Option(1.0, "--beta", help="oneeuro: rotation speed coefficient."),
+    transl_min_cutoff: float = typer.Option(1.0, "--transl-min-cutoff",
+                                            help="oneeuro: translation cutoff at rest, Hz."),
+    transl_beta: float = typer.Option(3.0, "--transl-beta",
+                                      help="oneeuro: translation speed coefficient."),
+    d_cutoff: float = typer.Option(1.0, "--d-cutoff", help="oneeuro: speed filter cutoff, Hz."),
+    max_gap: int = typer.Option(10, "--max-gap",
+                                help="Split a track where more than this many frames are missing."),
+    smpl_dir: Path = typer.Option(None, "--smpl-dir",
+                                  help="SMPL model folder, for results made with --body-model smpl."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Smooth joint rotations (on the rotation manifold) and translations of every track."""
+    import time
+
+    from meshvid.export.npz import load_npz, save_npz, summarize
+    from meshvid.smoothing import OneEuroParams, SavGolParams, smooth_result
+
+    t0 = time.perf_counter()
+    result = load_npz(results)
+    name = method.lower().replace("-", "").replace("_", "")
+    params = (OneEuroParams(min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff,
+                            transl_min_cutoff=transl_min_cutoff, transl_beta=transl_beta)
+              if name == "oneeuro" else SavGolParams(window=window, order=order))
+    body_model = None
+    if result.body_model == "smpl" and any(p.rest_joints is None for p in result.persons):
+        from meshvid.body import load_body_model
+
+        body_model = load_body_model("smpl", smpl_dir=smpl_dir)
+    smoothed = smooth_result(result, name, params, max_gap=max_gap, body_model=body_model)
+    out = output if output is not None else results.with_name(f"{results.stem}_smooth.npz")
+    save_npz(smoothed, out)
+    elapsed = time.perf_counter() - t0
+    if json_out:
+        emit_json({**summarize(smoothed, out), "output": str(out), "elapsed_s": round(elapsed, 3)})
+    elif not quiet:
+        console.print(f"wrote {out} ({len(smoothed.persons)} track(s), {name}) in {elapsed:.1f} s",
+                      highlight=False)
