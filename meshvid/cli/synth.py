@@ -1,0 +1,79 @@
+"""`meshvid synth`: render synthetic training data from real motion capture (docs/synth.md)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from meshvid.cli.common import console, emit_json, make_progress
+
+app = typer.Typer(
+    help="Synthetic training data: the body in real motion-capture clips, rendered with exact labels.",
+    invoke_without_command=True,
+)
+
+
+@app.callback()
+def synth(
+    ctx: typer.Context,
+    out: Path | None = typer.Option(None, "--out", help="Output directory (shards + data card)."),
+    frames: int = typer.Option(1000, "--frames", min=1, help="Frames to make (sequences: total frames)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same shard bytes."),
+    kind: str = typer.Option("crops", "--kind", help="crops (single frames, DSD) or sequences (SATN)."),
+    split: str = typer.Option("train", "--split", help="train, or heldout (evaluation clips only)."),
+    crop_size: int = typer.Option(224, "--crop-size", min=32, max=1024, help="Crop side in pixels."),
+    seq_len: int = typer.Option(16, "--seq-len", min=2, help="Frames per sequence."),
+    fps: float = typer.Option(10.0, "--fps", help="Sequence frame rate (the paper's 9-frame window at 10 fps ~ 0.9 s)."),
+    shard_size: int | None = typer.Option(None, "--shard-size", min=1, help="Samples per shard (default 256 crops / 16 sequences)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (one renderer each)."),
+    preview: bool = typer.Option(False, "--preview", help="Also write preview.png (and preview_labels.png) contact sheets."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Make (or resume) a sharded synthetic data set in --out."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if out is None:
+        raise typer.BadParameter("--out DIR is required", param_hint="--out")
+    from meshvid.synth.build import SynthConfig, build, default_shard_size
+    from meshvid.synth.preview import contact_sheet
+
+    cfg = SynthConfig(kind=kind, split=split, seed=seed, crop_size=crop_size,
+                      shard_size=shard_size or default_shard_size(kind), seq_len=seq_len, fps=fps)
+    cfg.validate()
+    command = "meshvid synth " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    t0 = time.perf_counter()
+    with make_progress(quiet) as progress:
+        task = progress.add_task(f"synth {kind}/{split}", total=None, rate="")
+
+        def report(done: int, total: int) -> None:
+            elapsed = time.perf_counter() - t0
+            progress.update(task, completed=done, total=total, rate=f"{done / max(elapsed, 1e-6):.1f} fr/s")
+
+        result = build(out, cfg, frames, workers=workers, progress=report, command=command)
+    previews = []
+    if preview:
+        previews.append(str(contact_sheet(out, out / "preview.png")))
+        previews.append(str(contact_sheet(out, out / "preview_labels.png", labels=True)))
+    rate = result.frames_made / result.seconds if result.seconds > 0 and result.frames_made else 0.0
+    summary = {
+        "out": str(out), "kind": kind, "split": split, "seed": seed,
+        "shards": result.shards_total, "shards_made": result.shards_made,
+        "shards_skipped": result.shards_skipped, "samples": result.samples, "frames": result.frames,
+        "frames_made": result.frames_made, "seconds": round(result.seconds, 2), "frames_per_second": round(rate, 2),
+        "card": str(out / "datacard.json"), "previews": previews,
+        "counts": result.card.get("counts", {}),
+    }
+    if not quiet:
+        console.print(
+            f"{out}: {result.shards_total} shards ({result.shards_made} made, {result.shards_skipped} "
+            f"already there), {result.frames} frames, {result.seconds:.1f} s"
+            + (f", {rate:.1f} frames/s" if result.shards_made else ""))
+        for p in previews:
+            console.print(f"preview: {p}")
+    if json_out:
+        emit_json(summary)

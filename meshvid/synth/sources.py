@@ -1,0 +1,183 @@
+"""Motion sources per split, and how a sample's motion is drawn from them.
+
+Split rule (DESIGN.md): the DeepMimic clips in deepmimic.HELD_OUT are evaluation-only. The
+"train" split uses every other DeepMimic clip, the anny walk cycle and the pose sampler, with
+augmentations (mirroring, speed changes, joint noise, blends, randomised fill-in joints); the
+"heldout" split uses only the held-out clips, without augmentation. `MotionLibrary.build`
+refuses to put a held-out clip into a training library, and every sample records the clip(s)
+it came from (ids into `clip_names`, which the data card lists).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from meshvid.body.joints import SMPL_24
+from meshvid.errors import InputError
+from meshvid.synth import deepmimic
+from meshvid.synth.motion import (
+    MotionClip,
+    add_noise,
+    blend,
+    mirror,
+    rotvec_to_rotmat,
+    sample_times,
+    slerp_rotmats,
+)
+from meshvid.synth.poses import sample_pose, sample_root
+
+SPLITS = ("train", "heldout")
+
+# Source kinds recorded per sample.
+SOURCE_DEEPMIMIC, SOURCE_ANNY, SOURCE_SAMPLER, SOURCE_BLEND = 0, 1, 2, 3
+SOURCE_KINDS = ("deepmimic", "anny-walkcycle", "pose-sampler", "blend")
+
+SAMPLER_CLIP = "sampler/joint-limits"
+
+_J = {n: i for i, n in enumerate(SMPL_24)}
+_LEAVES = ("left_wrist", "right_wrist", "left_hand", "right_hand", "left_foot", "right_foot")
+
+
+@dataclass
+class MotionDraw:
+    """The motion of one sample: local rotations (N, 24, 3, 3) with the world root rotation
+    at index 0, pelvis positions (N, 3) in the motion world, and provenance."""
+
+    rotmats: np.ndarray
+    root_pos: np.ndarray
+    kind: int
+    clip_id: int
+    clip_id2: int = -1
+    time: float = 0.0  # seconds into the clip of the first frame
+    speed: float = 1.0
+    mirrored: bool = False
+
+
+@dataclass
+class MotionLibrary:
+    split: str
+    clips: list[MotionClip]
+    clip_names: list[str]  # every name a sample can refer to (clips + the sampler)
+
+    @classmethod
+    def build(cls, split: str, rest_joints: np.ndarray) -> "MotionLibrary":
+        if split not in SPLITS:
+            raise InputError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+        names = deepmimic.clip_names()
+        missing = [n for n in deepmimic.HELD_OUT if n not in names]
+        if missing:
+            raise InputError(f"held-out DeepMimic clips not found: {missing}; reinstall pybullet")
+        if split == "train":
+            chosen = [n for n in names if n not in deepmimic.HELD_OUT]
+        else:
+            chosen = list(deepmimic.HELD_OUT)
+        clips = [deepmimic.load_clip(n, rest_joints) for n in chosen]
+        if split == "train":
+            from meshvid.synth import annywalk  # noqa: PLC0415
+
+            clips.extend(annywalk.load_clips(rest_joints))
+        lib = cls(split, clips, [c.name for c in clips] + ([SAMPLER_CLIP] if split == "train" else []))
+        lib.check_split()
+        return lib
+
+    def check_split(self) -> None:
+        held = {f"deepmimic/{n}" for n in deepmimic.HELD_OUT}
+        leaked = held & set(self.clip_names)
+        if self.split == "train" and leaked:
+            raise AssertionError(f"held-out clips in a training library: {sorted(leaked)}")
+        if self.split == "heldout" and set(self.clip_names) - held:
+            raise AssertionError("the held-out library has non-held-out clips")
+
+    @property
+    def augment(self) -> bool:
+        return self.split == "train"
+
+    # --- single frames (crops)
+
+    def draw_frame(self, rng: np.random.Generator) -> MotionDraw:
+        if not self.augment:
+            k = int(rng.integers(len(self.clips)))
+            clip = self.clips[k]
+            t = rng.uniform(0.0, clip.duration)
+            rot, pos = sample_times(clip, np.array([t]))
+            return MotionDraw(rot, pos, SOURCE_DEEPMIMIC, k, time=float(t))
+        u = rng.random()
+        if u < 0.12:
+            rot = sample_pose(rng)[None]
+            rot[0, 0] = sample_root(rng)
+            draw = MotionDraw(rot, np.zeros((1, 3)), SOURCE_SAMPLER, len(self.clips))
+        else:
+            k = int(rng.integers(len(self.clips)))
+            clip = self.clips[k]
+            t = rng.uniform(0.0, clip.duration)
+            rot, pos = sample_times(clip, np.array([t]))
+            kind = SOURCE_ANNY if clip.source == "anny-walkcycle" else SOURCE_DEEPMIMIC
+            draw = MotionDraw(rot, pos, kind, k, time=float(t))
+            if u > 0.9:  # blend with a frame of another clip
+                k2 = int(rng.integers(len(self.clips)))
+                c2 = self.clips[k2]
+                rot2, _ = sample_times(c2, np.array([rng.uniform(0.0, c2.duration)]))
+                w = rng.uniform(0.25, 0.75)
+                draw.rotmats[:, 1:] = slerp_rotmats(draw.rotmats[:, 1:], rot2[:, 1:], w)
+                draw.kind, draw.clip_id2 = SOURCE_BLEND, k2
+        return self._augment_frames(rng, draw, smooth=False)
+
+    # --- windows (sequences)
+
+    def draw_window(self, rng: np.random.Generator, length: int, fps: float) -> MotionDraw:
+        k = int(rng.integers(len(self.clips)))
+        clip = self.clips[k]
+        speed = float(rng.uniform(0.8, 1.25)) if self.augment else 1.0
+        span = (length - 1) * speed / fps
+        if not clip.loop and span > clip.duration:
+            speed *= clip.duration / span  # slow down rather than freeze at the end
+            span = clip.duration
+        t0 = rng.uniform(0.0, clip.duration if clip.loop else clip.duration - span)
+        times = t0 + np.arange(length) * speed / fps
+        rot, pos = sample_times(clip, times)
+        kind = SOURCE_ANNY if clip.source == "anny-walkcycle" else SOURCE_DEEPMIMIC
+        draw = MotionDraw(rot, pos, kind, k, time=float(t0), speed=speed)
+        if self.augment and rng.random() < 0.1:
+            k2 = int(rng.integers(len(self.clips)))
+            c2 = self.clips[k2]
+            a = MotionClip("a", "a", fps, rot, pos)
+            t2 = rng.uniform(0.0, max(1e-6, c2.duration - (span if not c2.loop else 0.0)))
+            rot2, pos2 = sample_times(c2, t2 + np.arange(length) * speed / fps)
+            b = MotionClip("b", "b", fps, rot2, pos2)
+            mixed = blend(a, b, float(rng.uniform(0.25, 0.6)))
+            draw.rotmats, draw.kind, draw.clip_id2 = mixed.rotmats, SOURCE_BLEND, k2
+        return self._augment_frames(rng, draw, smooth=True)
+
+    # --- shared augmentations
+
+    def _augment_frames(self, rng: np.random.Generator, draw: MotionDraw, smooth: bool) -> MotionDraw:
+        if not self.augment:
+            return draw
+        clip = MotionClip("draw", "draw", 30.0, draw.rotmats, draw.root_pos)
+        if rng.random() < 0.5:
+            clip = mirror(clip)
+            draw.mirrored = True
+        if rng.random() < 0.7:
+            sigma = float(rng.uniform(0.015, 0.05))
+            clip = add_noise(clip, rng, sigma, smooth_frames=8 if smooth else 0)
+        rot = _randomise_fill_ins(rng, clip.rotmats)
+        return replace(draw, rotmats=rot, root_pos=clip.root_pos)
+
+
+def _randomise_fill_ins(rng: np.random.Generator, rot: np.ndarray) -> np.ndarray:
+    """Fresh values for the joints the captures lack (leaves: wrists, hands, toes; collars),
+    one draw per sample, constant through a sequence. A collar's new rotation is compensated in
+    its shoulder, so the captured arm keeps its world orientation."""
+    rot = rot.copy()
+    for name in _LEAVES:
+        mean, sigma = deepmimic._EXTRA_SIGMA[name]  # noqa: SLF001 - shared table
+        rot[:, _J[name]] = rotvec_to_rotmat(np.asarray(mean) + rng.normal(0, sigma, 3))
+    for side in ("left", "right"):
+        c, s = _J[f"{side}_collar"], _J[f"{side}_shoulder"]
+        new = rotvec_to_rotmat(rng.normal(0, 0.06, 3))
+        # world(shoulder) = ... @ collar @ shoulder must not change: shoulder' = new^T collar shoulder
+        rot[:, s] = new.T @ rot[:, c] @ rot[:, s]
+        rot[:, c] = new
+    return rot
