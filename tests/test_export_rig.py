@@ -80,3 +80,21 @@ def test_sampled_joints_hold_before_and_fill_gaps():
     # Inside the gap the root moves between its neighbours.
     a, b = late.joint_pos[k, 0], late.joint_pos[k + 1, 0]
     np.testing.assert_allclose(joints[13, 0], a + (b - a) * 2 / 4, atol=1e-9)
+
+
+def test_numpy_skinning_matches_the_body_model():
+    import torch
+
+    from meshvid.export.rig import person_fk, skin
+
+    body = ToyBody()
+    person = two_person_result(frames=5).persons[0]
+    rest_v, rest_j = (x[0].numpy().astype(np.float64)
+                      for x in body.rest_shape(torch.tensor(person.betas[None]).float()))
+    world_rot, joints = person_fk(person, rest_j)
+    verts = skin(rest_v, rest_j, body.lbs_weights.numpy(), world_rot, joints)
+    with torch.no_grad():
+        out = body(torch.tensor(person.pose).float(),
+                   torch.tensor(np.repeat(person.betas[None], 5, 0)).float(),
+                   torch.tensor(person.transl).float())
+    np.testing.assert_allclose(verts, out.vertices.numpy(), atol=1e-5)

@@ -163,6 +163,18 @@ def sample_world_joints(person: RigPerson, start: int, end: int,
     return joints - person.rest_joints[0] + root[:, None, :]
 
 
+def skin(rest_vertices: np.ndarray, rest_joints: np.ndarray, weights: np.ndarray,
+         world_rot: np.ndarray, joints: np.ndarray) -> np.ndarray:
+    """Linear blend skinning in numpy: rest mesh (V, 3) -> posed meshes (T, V, 3) for world
+    joint rotations (T, J, 3, 3) and posed joint positions (T, J, 3)."""
+    t = world_rot.shape[0]
+    trans = joints - (world_rot @ rest_joints[..., None])[..., 0]
+    mats = np.concatenate([world_rot.reshape(t, -1, 9), trans], -1)  # (T, J, 12)
+    blended = np.matmul(weights.astype(np.float64)[None], mats)  # (T, V, 12), one BLAS call
+    rot = blended[..., :9].reshape(t, -1, 3, 3)
+    return (rot * rest_vertices[None, :, None, :]).sum(-1) + blended[..., 9:]
+
+
 def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The smallest rotation taking unit vector a to unit vector b."""
     a = a / np.linalg.norm(a)
@@ -232,7 +244,9 @@ def build_rig(
     with_camera: bool = True,
     ground_frames: int = 120,
 ) -> RigScene:
-    """Everything the exporters need, for every person of `result` (select tracks before)."""
+    """Everything the exporters need, for every person of `result` (select tracks before).
+
+    Uses the body model's rest_shape, faces and lbs_weights only."""
     import torch
 
     if not result.persons:
@@ -257,19 +271,13 @@ def build_rig(
     camera_to_world = CAMERA_TO_WORLD @ rotation_between(up, np.array([0.0, -1.0, 0.0]))
 
     # Floor: a low percentile of each sampled frame's lowest vertex (robust to jumps and to a
-    # few bad frames), computed on posed meshes from the body model.
+    # few bad frames). The posed meshes come from skinning the rest mesh with the same joint
+    # transforms the files carry (numpy; no body-model forward pass needed).
     lows = []
-    for person, (rest_v, rest_j) in zip(result.persons, rests):
-        step = max(1, len(person) // ground_frames)
-        sel = slice(None, None, step)
-        with torch.no_grad():
-            out = body_model(
-                torch.as_tensor(person.pose[sel]).float(),
-                torch.as_tensor(np.repeat(person.betas[None], len(person.pose[sel]), 0)).float(),
-                torch.as_tensor(person.transl[sel]).float(),
-            )
-        verts = out.vertices.cpu().numpy().astype(np.float64) @ camera_to_world.T
-        lows.append(verts[..., 2].min(axis=1))
+    for person, (rest_v, rest_j), (world_rot, joints_cam) in zip(result.persons, rests, fk):
+        sel = slice(None, None, max(1, len(person) // ground_frames))
+        verts = skin(rest_v, rest_j, weights, world_rot[sel], joints_cam[sel])
+        lows.append((verts @ camera_to_world.T)[..., 2].min(axis=1))
     floor = float(np.percentile(np.concatenate(lows), 2.0))
     world_offset = np.array([0.0, 0.0, -floor])
 
