@@ -18,6 +18,7 @@ from meshvid.body.joints import SMPL_24
 from meshvid.errors import MissingDependencyError
 from meshvid.export import blender as blender_mod
 from meshvid.export.exporter import export_motion
+from meshvid.export.motion import MotionResult
 from meshvid.export.presets import get_preset
 from meshvid.export.rig import build_rig, sample_world_joints
 from test_export_toybody import ToyBody, two_person_result, walking_person
@@ -25,6 +26,7 @@ from test_export_toybody import ToyBody, two_person_result, walking_person
 HAS_BPY = importlib.util.find_spec("bpy") is not None
 needs_bpy = pytest.mark.skipif(not HAS_BPY, reason="bpy (Blender as a Python module) not installed")
 FPS = 30.0
+NTSC = 30000 / 1001
 FRAMES = 24
 
 # Runs under bpy in a child process: imports each file into a fresh scene and reports what it
@@ -94,6 +96,10 @@ for item in spec["files"]:
             vals = {e.props[0].decode(): list(e.props[-3:]) for e in props[0].elems} if props else {}
             rot[m.props[1].split(b"\x00")[0].decode()] = vals.get("Lcl Rotation", [0, 0, 0])
         out["root_rotations"] = rot
+        out["custom_fps"] = [e.props[-1] for e in p70.elems if e.props[0] == b"CustomFrameRate"]
+        curve = next(e for e in objs.elems if e.id == b"AnimationCurve")
+        ktimes = next(e for e in curve.elems if e.id == b"KeyTime").props[0]
+        out["key_seconds"] = [t / 46186158000 for t in ktimes[:3]]  # FBX time unit
     report[item["key"]] = out
 np.savez(spec["arrays"], **arrays)
 print("@@INSPECT " + json.dumps(report))
@@ -115,8 +121,6 @@ def inspect_files(items: list[dict], workdir: Path) -> tuple[dict, dict]:
 
 
 def anny_result():
-    from meshvid.export.motion import MotionResult
-
     persons = [walking_person(1, np.arange(12), FPS, seed=1, x0=-0.8),
                walking_person(2, np.arange(4, 12), FPS, seed=2, x0=0.6)]
     return MotionResult(persons=persons, fps=FPS, body_model="anny24", image_size=(640, 480),
@@ -145,6 +149,11 @@ def exported(tmp_path_factory):
         {"key": "unity", "path": str(out / "toy_unity.fbx"), "frames": frames},
         {"key": "unreal", "path": str(out / "toy_unreal.fbx"), "frames": frames},
     ]
+    # NTSC rate, late start: key times must be frame / (30000/1001) seconds exactly.
+    ntsc = MotionResult(persons=[walking_person(5, np.arange(1000, 1003), NTSC, seed=4)],
+                        fps=NTSC, body_model="toy", image_size=(640, 480), focal_length=500.0)
+    reports["ntsc"] = export_motion(ntsc, "fbx", out / "ntsc", body_model=toy)
+    items.append({"key": "ntsc", "path": str(out / "ntsc.fbx"), "frames": []})
     anny = None
     try:
         from meshvid.body import load_body_model
@@ -193,6 +202,14 @@ def test_fbx_holds_every_person_with_24_joints_one_key_per_frame(exported):
     assert info["fps"] == pytest.approx(FPS)
     assert "video_camera" in info["objects"]
     assert exported["reports"]["blender"].frames == (0, FRAMES - 1)
+
+
+@needs_bpy
+def test_fractional_frame_rate_and_late_start_keep_exact_key_times(exported):
+    info = exported["info"]["ntsc"]
+    assert info["custom_fps"][0] == pytest.approx(NTSC, rel=1e-9)
+    assert info["key_seconds"] == pytest.approx([f / NTSC for f in (1000, 1001, 1002)], abs=1e-5)
+    assert exported["reports"]["ntsc"].frames == (1000, 1002)
 
 
 @needs_bpy
