@@ -152,7 +152,7 @@ def exported(tmp_path_factory):
     # NTSC rate, late start: key times must be frame / (30000/1001) seconds exactly.
     ntsc = MotionResult(persons=[walking_person(5, np.arange(1000, 1003), NTSC, seed=4)],
                         fps=NTSC, body_model="toy", image_size=(640, 480), focal_length=500.0)
-    reports["ntsc"] = export_motion(ntsc, "fbx", out / "ntsc", body_model=toy)
+    reports["ntsc"] = export_motion(ntsc, "fbx,glb", out / "ntsc", body_model=toy)
     items.append({"key": "ntsc", "path": str(out / "ntsc.fbx"), "frames": []})
     anny = None
     try:
@@ -210,6 +210,12 @@ def test_fractional_frame_rate_and_late_start_keep_exact_key_times(exported):
     assert info["custom_fps"][0] == pytest.approx(NTSC, rel=1e-9)
     assert info["key_seconds"] == pytest.approx([f / NTSC for f in (1000, 1001, 1002)], abs=1e-5)
     assert exported["reports"]["ntsc"].frames == (1000, 1002)
+    import pygltflib  # Blender's glTF exporter gets fps_base wrong; we correct the times
+
+    gltf = pygltflib.GLTF2().load(str(exported["out"] / "ntsc.glb"))
+    times = gltf.accessors[gltf.animations[0].samplers[0].input]
+    assert times.min[0] == pytest.approx(1000 / NTSC, abs=1e-4)
+    assert times.max[0] == pytest.approx(1002 / NTSC, abs=1e-4)
 
 
 @needs_bpy

@@ -204,6 +204,50 @@ def build_camera(bpy, spec) -> None:
     scene.render.resolution_y = int(height)
 
 
+def rescale_glb_times(path, end_seconds) -> None:
+    """Rescale every animation time in a GLB so the last key is at `end_seconds`, in place.
+
+    Blender 4.5's glTF exporter converts frames to seconds as frame / (fps * fps_base)
+    (io_scene_gltf2/blender/exp/animation/keyframes.py) instead of frame / (fps / fps_base),
+    so at 30000/1001 fps every time is 0.2% early (frame 1000 at 33.30 s instead of 33.37 s).
+    The keys are still at the right frames, proportional to time, so one scale factor fixes
+    them; it is derived from the known last frame rather than from the exporter's formula.
+    GLB = 12-byte header, a JSON chunk, a BIN chunk.
+    """
+    import struct
+
+    import numpy as np
+
+    data = bytearray(Path(path).read_bytes())
+    magic, version, _ = struct.unpack_from("<4sII", data, 0)
+    json_len, json_type = struct.unpack_from("<I4s", data, 12)
+    if magic != b"glTF" or json_type != b"JSON":
+        raise RuntimeError(f"{path} is not a GLB file")
+    gltf = json.loads(bytes(data[20:20 + json_len]))
+    bin_at = 20 + json_len
+    bin_len, bin_type = struct.unpack_from("<I4s", data, bin_at)
+    binary = bytearray(data[bin_at + 8:bin_at + 8 + bin_len])
+    inputs = sorted({s["input"] for a in gltf.get("animations", []) for s in a["samplers"]})
+    written_end = max((gltf["accessors"][i]["max"][0] for i in inputs), default=0.0)
+    if written_end <= 0.0:
+        return  # a single frame at t = 0: nothing to scale
+    factor = end_seconds / written_end
+    for index in inputs:
+        acc = gltf["accessors"][index]
+        view = gltf["bufferViews"][acc["bufferView"]]
+        if acc["componentType"] != 5126 or acc["type"] != "SCALAR" or view.get("byteStride"):
+            raise RuntimeError("unexpected layout of glTF animation times")
+        start = view.get("byteOffset", 0) + acc.get("byteOffset", 0)
+        times = np.frombuffer(binary, np.float32, acc["count"], start) * np.float32(factor)
+        binary[start:start + 4 * acc["count"]] = times.astype(np.float32).tobytes()
+        acc["min"], acc["max"] = [float(times.min())], [float(times.max())]
+    text = json.dumps(gltf, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 4)
+    body = struct.pack("<I4s", len(text), b"JSON") + text
+    body += struct.pack("<I4s", len(binary), bin_type) + bytes(binary)
+    Path(path).write_bytes(struct.pack("<4sII", magic, version, 12 + len(body)) + body)
+
+
 def export(bpy, out) -> None:
     fmt, path = out["format"], out["path"]
     opts = dict(out.get("options", {}))
@@ -213,6 +257,10 @@ def export(bpy, out) -> None:
         result = bpy.ops.export_scene.fbx(filepath=path, **opts)
     elif fmt == "glb":
         result = bpy.ops.export_scene.gltf(filepath=path, export_format="GLB", **opts)
+        render = bpy.context.scene.render
+        if "FINISHED" in result and abs(render.fps_base - 1.0) > 1e-9:
+            real_fps = render.fps / render.fps_base
+            rescale_glb_times(path, bpy.context.scene.frame_end / real_fps)
     elif fmt == "blend":
         result = bpy.ops.wm.save_as_mainfile(filepath=path, compress=True, copy=True)
     else:
