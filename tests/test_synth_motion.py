@@ -149,3 +149,28 @@ def test_held_out_clips_never_in_a_training_library(rest_joints: np.ndarray) -> 
         assert train.clip_names[d.clip_id] not in held
         assert d.clip_id2 < 0 or train.clip_names[d.clip_id2] not in held
         assert np.isfinite(d.rotmats).all()
+
+
+def test_anny_walk_cycle_walks(rest_joints: np.ndarray) -> None:
+    """The anny walk retargets to a forward walk whose planted foot stays put (no skating)."""
+    from meshvid.synth import annywalk
+
+    clips = annywalk.load_clips(rest_joints)
+    assert [c.name for c in clips] == annywalk.clip_names() and clips
+    clip = clips[0]
+    assert clip.loop and np.isfinite(clip.rotmats).all()
+    pos = _fk(clip.rotmats, rest_joints) - rest_joints[0] + clip.root_pos[:, None]
+    travel = clip.root_pos[-1] - clip.root_pos[0]
+    facing = (clip.rotmats[:, 0] @ np.array([0.0, 0.0, 1.0])).mean(0)
+    assert np.linalg.norm(travel) > 0.5 and travel @ facing / np.linalg.norm(travel) > 0.95
+    for ankle in (J["left_ankle"], J["right_ankle"]):
+        height = pos[:, ankle, 1]
+        planted = height < height.min() + 0.02  # the stance phase: its longest run of frames
+        runs = np.split(np.arange(len(height)), np.nonzero(np.diff(planted.astype(int)))[0] + 1)
+        stance = max((r for r in runs if planted[r[0]]), key=len)
+        assert len(stance) >= 5
+        slide = np.ptp(pos[stance, ankle][:, [0, 2]], axis=0).max()
+        assert slide < 0.08, slide
+    # Arms swing in opposition: the wrists' forward offsets are anti-correlated.
+    fwd = pos[:, [J["left_wrist"], J["right_wrist"]], 2] - pos[:, :1, 2]
+    assert np.corrcoef(fwd[:, 0], fwd[:, 1])[0, 1] < -0.5
