@@ -177,7 +177,7 @@ def test_sequences_are_one_person_moving(maker) -> None:
     # Consecutive frames: small, nonzero joint motion (3D, camera frame, root-relative).
     rel = fr["joints3d_smpl24"] - fr["joints3d_smpl24"][:, :1]
     step = np.linalg.norm(np.diff(rel, axis=0), axis=-1).max(-1)
-    assert (step > 1e-4).all() and (step < 0.6).all()
+    assert (step > 1e-4).all() and (step < 1.5).all()  # < 15 m/s: no jumps between frames
     # Every frame's labels reproduce its mesh.
     for k in range(6):
         out = _relabel(maker, fr, s.person, k)
