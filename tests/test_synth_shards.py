@@ -123,3 +123,27 @@ def test_cli_json_and_one_line_errors(tmp_path: Path) -> None:
     assert r.exit_code != 0
     r = runner.invoke(app, ["synth", "--out", str(out), "--kind", "videos", "--quiet"])
     assert r.exit_code != 0
+
+
+def test_detector_pass_is_resumable_and_read(made: Path, tmp_path: Path) -> None:
+    """The detector sidecars: one per shard, right shapes, merged by the readers, skipped when
+    present."""
+    pytest.importorskip("ultralytics")
+    import shutil
+
+    from meshvid.synth.dataset import SynthIndexed
+    from meshvid.synth.detect import det_path, detect_dataset
+
+    root = tmp_path / "d"
+    shutil.copytree(made, root)
+    first = fmt.list_shards(root)[0]
+    summary = detect_dataset(root)
+    assert summary["shards_made"] == 3 and summary["images_made"] == 7
+    det = np.load(det_path(first))
+    assert det["keypoints_coco17_det"].shape == (3, 17, 3) and det["det_score"].shape == (3,)
+    assert summary["found_fraction"] > 0.3  # YOLO sees most rendered people
+    item = SynthIndexed(root)[0]
+    assert item["keypoints_coco17_det"].shape == (17, 3)
+    before = det_path(first).read_bytes()
+    again = detect_dataset(root)
+    assert again["shards_made"] == 0 and det_path(first).read_bytes() == before

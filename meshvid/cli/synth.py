@@ -77,3 +77,33 @@ def synth(
             console.print(f"preview: {p}")
     if json_out:
         emit_json(summary)
+
+
+@app.command("detect")
+def detect(
+    root: Path = typer.Argument(..., help="A `meshvid synth` output directory."),
+    detector: str | None = typer.Option(None, "--detector", help="Ultralytics pose checkpoint (default: the shipped YOLO11n-pose)."),
+    imgsz: int = typer.Option(224, "--imgsz", min=32, help="Detector input size (the crops are 224 px)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Run the YOLO pose detector on every rendered image and store its keypoints beside each
+    shard (shard-XXXXXX.det.npz). Resumable: shards that have one are skipped."""
+    from meshvid.synth.detect import detect_dataset
+
+    t0 = time.perf_counter()
+    with make_progress(quiet) as progress:
+        task = progress.add_task("detect", total=None, rate="")
+
+        def report(done: int, total: int) -> None:
+            elapsed = time.perf_counter() - t0
+            progress.update(task, completed=done, total=total, rate=f"{done / max(elapsed, 1e-6):.1f} img/s")
+
+        summary = detect_dataset(root, detector, imgsz=imgsz, progress=report)
+    if not quiet:
+        console.print(f"{root}: detector keypoints for {summary['images_made']} images "
+                      f"({summary['shards_made']} shards; {summary['shards'] - summary['shards_made']} already done)"
+                      + (f", person found in {100 * summary['found_fraction']:.1f}%, "
+                         f"{summary['images_per_second']} img/s" if summary["images_made"] else ""))
+    if json_out:
+        emit_json(summary)

@@ -30,6 +30,9 @@ from meshvid.errors import InputError
 from meshvid.synth import shards as fmt
 
 
+DET_KEYS = ("keypoints_coco17_det", "det_score", "det_box")  # meshvid.synth.detect's sidecar
+
+
 def _decode(data: np.ndarray) -> np.ndarray:
     return fmt.decode_jpeg(data)  # PIL (libjpeg-turbo): ~1 ms for a 224-px crop
 
@@ -59,7 +62,7 @@ class _Shard:
             out["image"] = torch.from_numpy(self.image(i)).permute(2, 0, 1).float().div_(255.0)
         for k, v in self.arrays.items():
             a = v[i]
-            if self.sequence and frames is not None and (k in fmt.FRAME_KEYS or k.endswith("_det")):
+            if self.sequence and frames is not None and (k in fmt.FRAME_KEYS or k in DET_KEYS):
                 a = a[frames]
             out[k] = torch.from_numpy(np.array(a))
         from meshvid.geometry.rotations import axis_angle_to_matrix  # noqa: PLC0415
