@@ -59,6 +59,10 @@ def _register() -> None:
 
     app.command("train")(train.train)
     app.command("eval")(eval_cli.eval_cmd)
+    from meshvid.cli import bench, track
+
+    app.command("track")(track.track)
+    app.add_typer(bench.app, name="bench")
 
 
 _register()
