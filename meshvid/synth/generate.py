@@ -159,8 +159,9 @@ class SampleMaker:
         lighting = sample_lighting(rng)
         colors = sample_colors(rng, self.regions)
         degrade = _sample_degradation(rng)
-        scale = rng.uniform(*self.policy.scale)
         truncate = rng.random() < 0.5 * self.policy.truncation_p
+        scale = rng.uniform(*(self.policy.truncation_scale if truncate else self.policy.scale))
+        shift = (rng.uniform(-1, 1, 2) * self.policy.truncation_shift) if truncate else np.zeros(2)
         pans = _background_pans(cams, rng)
         occluders: list[Occluder] = []
         images, frames = [], []
@@ -168,7 +169,8 @@ class SampleMaker:
             verts_c = cam.to_camera(out.vertices[k].double().numpy() + trans[k])
             uv = cam.project(verts_c)
             bbox = np.array([*uv.min(0), *uv.max(0)])
-            box = crop_box(rng, bbox, self.policy, truncate=truncate, scale=scale)
+            box = crop_box(rng, bbox, self.policy, truncate=truncate, scale=scale, shift=shift,
+                           jitter=0.015)
             if k == 0:
                 occluders = sample_occluders(rng, box, p=0.2 if self.library.augment else 0.0,
                                              max_count=1)

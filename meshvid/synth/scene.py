@@ -150,21 +150,26 @@ def place_camera(rng: np.random.Generator, body_center: np.ndarray, body_height:
 
 
 def crop_box(rng: np.random.Generator, bbox: np.ndarray, policy: CropPolicy,
-             truncate: bool | None = None, scale: float | None = None) -> np.ndarray:
-    """Square crop box (x0, y0, side) around a person's bbox (x0, y0, x1, y1) in pixels."""
+             truncate: bool | None = None, scale: float | None = None,
+             shift: np.ndarray | None = None, jitter: float | None = None) -> np.ndarray:
+    """Square crop box (x0, y0, side) around a person's bbox (x0, y0, x1, y1) in pixels.
+
+    Single crops draw everything here. A sequence fixes `scale` and `shift` (a truncating box's
+    offset, as a fraction of the side) for all its frames and uses a smaller per-frame `jitter`,
+    like a tracker's boxes: steady framing that wobbles a little.
+    """
     cx, cy = 0.5 * (bbox[0] + bbox[2]), 0.5 * (bbox[1] + bbox[3])
     size = max(bbox[2] - bbox[0], bbox[3] - bbox[1], 1.0)
     if truncate is None:
         truncate = rng.random() < policy.truncation_p
     if scale is None:
-        scale = rng.uniform(*policy.scale)
+        scale = rng.uniform(*(policy.truncation_scale if truncate else policy.scale))
+    if shift is None:
+        shift = rng.uniform(-1, 1, 2) * policy.truncation_shift if truncate else np.zeros(2)
     side = size * scale
-    cx += rng.normal(0, policy.jitter) * side
-    cy += rng.normal(0, policy.jitter) * side
-    if truncate:
-        side = size * rng.uniform(*policy.truncation_scale)
-        cx += rng.uniform(-1, 1) * policy.truncation_shift * side
-        cy += rng.uniform(-1, 1) * policy.truncation_shift * side
+    sigma = policy.jitter if jitter is None else jitter
+    cx += (rng.normal(0, sigma) + shift[0]) * side
+    cy += (rng.normal(0, sigma) + shift[1]) * side
     return np.array([cx - side / 2, cy - side / 2, side])
 
 
