@@ -38,6 +38,7 @@ def write_looped(src: str | Path, dst: str | Path, seconds: float) -> dict:
         if rate:  # packets often carry no duration: add one frame's worth
             last_end = max(last_end, int(round(count / float(rate) / float(tb))))
     loop_ticks = last_end
+    frame_ticks = max(1, loop_ticks // count)
     loops = max(1, math.ceil(seconds / float(loop_ticks * tb)))
     with atomic_output(dst) as tmp:
         with av.open(str(src)) as inp, av.open(str(tmp), "w", format="mp4") as out:
@@ -50,6 +51,8 @@ def write_looped(src: str | Path, dst: str | Path, seconds: float) -> dict:
                         continue
                     packet.pts += k * loop_ticks
                     packet.dts += k * loop_ticks
+                    if not packet.duration:  # else the muxer's edit list cuts the last frame
+                        packet.duration = frame_ticks
                     packet.stream = ost
                     out.mux(packet)
     return {"loops": loops, "duration_s": loops * float(loop_ticks * tb), "frames": loops * count}

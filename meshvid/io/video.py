@@ -66,7 +66,8 @@ class VideoSource:
                              "give an existing video file, image or image folder") from None
         if not container.streams.video:
             container.close()
-            raise InputError(f"{self.path} has no video stream: give a video file")
+            raise InputError(f"{self.path} has no video stream (empty, or not a video): give a "
+                             "video file")
         return container
 
     def _probe(self) -> VideoInfo:

@@ -69,6 +69,7 @@ class VideoWriter:
         stream.width, stream.height = width - width % 2, height - height % 2
         stream.pix_fmt = "yuv420p"
         stream.time_base = _TIME_BASE
+        stream.codec_context.time_base = _TIME_BASE  # else pts are rounded to 1/fps (VFR lost)
         if self.codec == "libx264":
             stream.options = {"crf": str(self.crf), "preset": "veryfast"}
         else:

@@ -67,6 +67,7 @@ class TrackingResult:
     tracker: str
     times: StageTimes
     wall_time: float
+    cpu_time: float = 0.0  # this process's CPU seconds (all threads) for the run
     detections_per_frame: float = 0.0
 
     @property
@@ -102,6 +103,7 @@ def run_tracking(source: FrameSource, detector: PoseDetector, options: TrackOpti
     n_dets = 0
     n_det_frames = 0
     start = time.perf_counter()
+    cpu_start = time.process_time()
 
     def flush() -> None:
         nonlocal n_dets, n_det_frames
@@ -151,4 +153,5 @@ def run_tracking(source: FrameSource, detector: PoseDetector, options: TrackOpti
                           timestamps=builder.timestamps, imgsz=int(imgsz or detector.imgsz),
                           det_stride=stride, detector=str(detector.weights),
                           tracker=opts.tracker.kind, times=times, wall_time=wall,
+                          cpu_time=time.process_time() - cpu_start,
                           detections_per_frame=n_dets / max(1, n_det_frames))

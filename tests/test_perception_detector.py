@@ -1,0 +1,93 @@
+"""The YOLO11n-pose detector on real images shipped by ultralytics, the automatic inference
+size, and clear errors for bad checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from meshvid import assets
+from meshvid.errors import InputError, MissingAssetError
+from meshvid.io import open_source
+from meshvid.perception.detector import PoseDetector, choose_imgsz
+from meshvid.perception.run import TrackOptions, auto_stride, run_tracking
+
+
+@pytest.fixture(scope="module")
+def detector() -> PoseDetector:
+    return PoseDetector()
+
+
+def test_bus_has_four_people_with_keypoints(detector):
+    result = run_tracking(open_source(assets.bus_jpg()), detector, TrackOptions())
+    assert len(result.tracks) == 4
+    well_seen = 0
+    for t in result.tracks:
+        box, kp, ks = t.boxes[0], t.keypoints[0], t.keypoint_scores[0]
+        assert box[3] - box[1] > 200  # full-height pedestrians in a 1080 px photo
+        good = ks > 0.5
+        well_seen += good.sum() >= 5  # the fourth is cut by the left edge: box, few keypoints
+        # confident keypoints lie in (or within a few pixels of) their person's box
+        assert np.all((kp[good, 0] > box[0] - 10) & (kp[good, 0] < box[2] + 10))
+        assert np.all((kp[good, 1] > box[1] - 10) & (kp[good, 1] < box[3] + 10))
+    assert well_seen == 3
+
+
+def test_zidane_has_two_people(detector):
+    image = next(iter(open_source(assets.zidane_jpg()))).image
+    dets = [d for d in detector.detect([image], imgsz=640)[0] if d.score > 0.5]
+    assert len(dets) == 2
+    assert all(d.keypoints.shape == (17, 2) and d.keypoint_scores.shape == (17,) for d in dets)
+
+
+def test_batched_detection_matches_single(detector):
+    image = next(iter(open_source(assets.bus_jpg()))).image
+    one = detector.detect([image], imgsz=640)[0]
+    two = detector.detect([image, image[:, ::-1].copy()], imgsz=640)
+    assert len(two) == 2 and len(two[0]) == len(one)
+    np.testing.assert_allclose(sorted(d.box[0] for d in two[0]),
+                               sorted(d.box[0] for d in one), atol=1.0)
+
+
+def test_auto_size_grows_for_small_people(detector):
+    big = next(iter(open_source(assets.bus_jpg()))).image
+    small = next(iter(open_source(assets.vtest_avi(), stop=1))).image
+    size_big, size_small = choose_imgsz(detector, big), choose_imgsz(detector, small)
+    assert size_big == 640  # people ~600 px tall: the 640 floor
+    assert size_small >= 960  # vtest's ~80 px pedestrians need a larger input
+    assert size_small % 32 == 0 and size_small <= 1280
+
+
+def test_auto_stride_follows_frame_rate():
+    assert [auto_stride(f) for f in (10, 15, 25, 30, 60, 0)] == [1, 1, 2, 2, 4, 1]
+
+
+def test_bad_checkpoints(tmp_path):
+    with pytest.raises(MissingAssetError, match="does not exist"):
+        PoseDetector(tmp_path / "nope.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(InputError, match="not a PyTorch checkpoint"):
+        PoseDetector(bad)
+    with pytest.raises(InputError, match="backend"):
+        PoseDetector(backend="tensorrt")
+
+
+def test_torch_backend_agrees_with_openvino(detector):
+    # OpenVINO runs in bfloat16 on CPUs that have it: boxes and keypoints of clearly seen people
+    # still agree with PyTorch's float32 to a few pixels
+    if detector.backend != "openvino":
+        pytest.skip("openvino is not installed: only the torch backend is available")
+    image = next(iter(open_source(assets.bus_jpg()))).image
+    torch_det = PoseDetector(backend="torch")
+    a = sorted((d for d in detector.detect([image], imgsz=640)[0] if d.score > 0.8),
+               key=lambda d: d.box[0])
+    b = sorted((d for d in torch_det.detect([image], imgsz=640)[0] if d.score > 0.8),
+               key=lambda d: d.box[0])
+    assert len(a) == len(b) == 3
+    np.testing.assert_allclose(np.stack([d.box for d in a]), np.stack([d.box for d in b]),
+                               atol=3.0)
+    for da, db in zip(a, b):
+        good = (da.keypoint_scores > 0.5) & (db.keypoint_scores > 0.5)
+        dist = np.linalg.norm(da.keypoints[good] - db.keypoints[good], axis=1)
+        assert np.median(dist) < 3.0
