@@ -199,5 +199,8 @@ def _natural_key(name: str) -> list:
 
 
 def _short(err: BaseException) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    # FFmpeg errors carry a readable strerror ("Invalid data found when processing input");
+    # their str() adds an errno and the file name we already print
+    text = getattr(err, "strerror", None) or str(err).strip() or type(err).__name__
+    text = text.splitlines()[0]
     return text[:160]
