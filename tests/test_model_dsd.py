@@ -148,3 +148,13 @@ def test_pretrained_lite0_weights_load_from_the_wheel() -> None:
         assert torch.equal(value, shipped[name]), name
     assert not torch.equal(make("direct").backbone.net._conv_stem.weight,
                            shipped["_conv_stem.weight"])
+
+
+def test_fast_bilinear_equals_torch_bilinear() -> None:
+    from meshvid.model.dsd import Bilinear
+
+    torch.manual_seed(0)
+    layer = Bilinear(28, 512, 512)
+    x1, x2 = torch.randn(5, 28), torch.randn(5, 512)
+    expected = torch.nn.functional.bilinear(x1, x2, layer.weight, layer.bias)
+    assert torch.allclose(layer(x1, x2), expected, atol=1e-4, rtol=1e-4)

@@ -86,9 +86,12 @@ class LearnedSkeleton(SkeletonBranch):
         self.to_heatmaps = nn.Conv2d(channels, self.num_joints, kernel_size=1)
         for m in self.deconv.modules():
             if isinstance(m, nn.ConvTranspose2d):
-                nn.init.normal_(m.weight, std=0.001)
-        nn.init.normal_(self.to_heatmaps.weight, std=0.001)
-        nn.init.zeros_(self.to_heatmaps.bias)
+                nn.init.normal_(m.weight, std=0.001)  # as Simple Baselines / Integral
+        # The heatmap layer keeps PyTorch's default (fan-in) init, not the 0.001 used for
+        # MSE-heatmap training: with soft-argmax, near-zero logits give a flat softmax whose
+        # coordinate gradient is ~1/(h*w), and the branch then sat on a long plateau
+        # (measured: L_2DJ flat for ~200 steps in the overfit test; with this init it falls
+        # from the first steps).
 
     def forward(self, fmap: torch.Tensor | None, keypoints: torch.Tensor | None = None,
                 confidence: torch.Tensor | None = None) -> SkeletonOutput:
