@@ -24,15 +24,9 @@ import numpy as np
 from meshvid.errors import InputError, MissingAssetError
 from meshvid.records import Detection
 
-# Never reach for the network or pip from inside ultralytics (no hub at run time; installs are
-# the set-up script's job). Set before ultralytics is imported anywhere.
-os.environ.setdefault("YOLO_OFFLINE", "1")
-os.environ.setdefault("YOLO_AUTOINSTALL", "0")
-os.environ.setdefault("YOLO_VERBOSE", "0")
-
 NUM_KEYPOINTS = 17
 TARGET_PERSON_PX = 200  # median person height at network scale (see choose_imgsz)
-MIN_IMGSZ, MAX_IMGSZ, PROBE_IMGSZ = 640, 1280, 1280  # never below ultralytics' 640
+MIN_IMGSZ, MAX_IMGSZ, PROBE_IMGSZ = 640, 1280, 960  # never below ultralytics' 640
 DEFAULT_IMGSZ = 640
 BACKENDS = ("auto", "openvino", "torch")
 
@@ -218,7 +212,7 @@ def choose_imgsz(detector: PoseDetector, image: np.ndarray, *, min_conf: float =
     """
     h, w = image.shape[:2]
     long_side = max(h, w)
-    probe = min(PROBE_IMGSZ, _round32(long_side))
+    probe = PROBE_IMGSZ  # also for small frames: upsampling is what finds small people
     dets = [d for d in detector.detect([image], imgsz=probe)[0] if d.score >= min_conf]
     if not dets:
         return int(np.clip(_round32(1.25 * long_side), MIN_IMGSZ, max(MIN_IMGSZ, 960)))
