@@ -91,3 +91,18 @@ def test_torch_backend_agrees_with_openvino(detector):
         good = (da.keypoint_scores > 0.5) & (db.keypoint_scores > 0.5)
         dist = np.linalg.norm(da.keypoints[good] - db.keypoints[good], axis=1)
         assert np.median(dist) < 3.0
+
+
+def test_detect_only_checkpoint_is_accepted(tmp_path):
+    # a real ultralytics detect checkpoint (built from the packaged yolo11n.yaml, untrained: no
+    # download); it loads, is recognised as box-only, and runs
+    from ultralytics import YOLO
+
+    path = tmp_path / "detect.pt"
+    YOLO("yolo11n.yaml").save(str(path))
+    det = PoseDetector(path, backend="torch")
+    assert det.backend == "torch" and not det.has_keypoints
+    out = det.detect([np.zeros((240, 320, 3), np.uint8)], imgsz=320)
+    assert len(out) == 1
+    for d in out[0]:
+        assert d.keypoints.shape == (17, 2) and not d.keypoint_scores.any()
