@@ -37,6 +37,7 @@ class Backbone(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self._frozen: list[nn.Module] = []
+        self.channels_last = False  # set by model.inference.optimize_for_inference
 
     def stages(self) -> list[nn.Module]:
         raise NotImplementedError
@@ -45,6 +46,8 @@ class Backbone(nn.Module):
         raise NotImplementedError
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         return self.features((images - self.mean) / self.std)
 
     def freeze(self, n_stages: int) -> None:

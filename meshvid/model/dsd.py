@@ -76,6 +76,9 @@ class DSDNet(nn.Module):
             self.fuse = nn.Identity()
         self.dropout = nn.Dropout(cfg.dropout)
         self.head = ThetaHead(cfg.feature_dim)
+        # Backbone in bfloat16 autocast (eval mode only; set by model.inference.optimize):
+        # ~2.5x the float32 crops/s on CPUs with AVX512-BF16 (docs/model.md).
+        self.bf16_inference = False
 
     @property
     def needs_feature_map(self) -> bool:
@@ -89,7 +92,10 @@ class DSDNet(nn.Module):
     def encode(self, images: torch.Tensor, pooled: bool | None = None) -> torch.Tensor:
         """RGB crops in [0, 1] (B, 3, H, W) -> backbone features: the map (B, C, h, w), or pooled
         (B, C) when `pooled` (default: pooled unless the learned skeleton needs the map)."""
-        fmap = self.backbone(images)
+        with torch.autocast(images.device.type, dtype=torch.bfloat16,
+                            enabled=self.bf16_inference and not self.training):
+            fmap = self.backbone(images)
+        fmap = fmap.float()  # the heads always run in float32
         if pooled is None:
             pooled = not self.needs_feature_map
         return fmap.mean(dim=(2, 3)) if pooled else fmap
