@@ -63,6 +63,9 @@ def _register() -> None:
 
     app.command("track")(track.track)
     app.add_typer(bench.app, name="bench")
+    from meshvid.cli import bench_model
+
+    bench.app.command("model")(bench_model.bench_model)
 
 
 _register()
