@@ -21,6 +21,7 @@ def bench_model(
 ) -> None:
     """DSD crops/s and SATN windows/s on this CPU (best and median of --repeats)."""
     import torch
+    from rich.console import Console
     from rich.table import Table
 
     from meshvid.model import bench
@@ -45,6 +46,7 @@ def bench_model(
             satn_rows.append(row)
     env = bench.environment()
     if not quiet:
+        wide = Console(stderr=True, width=max(console.width, 140))
         t = Table(title=f"DSD, batch {batch}, {size} px, {threads} threads "
                         f"(load average {env['load_average']} on {env['cpus']} cores)")
         for c in ("config", "precision", "optimized", "params", "gflops_per_crop",
@@ -55,7 +57,7 @@ def bench_model(
                       f"{r['params'] / 1e6:.2f} M",
                       str(r["gflops_per_crop"]), str(r["crops_per_s_best"]),
                       str(r["crops_per_s_median"]))
-        console.print(t)
+        wide.print(t)
         t = Table(title=f"SATN sliding mode over {frames} frames (one window per frame)")
         for c in ("variant", "precision", "optimized", "params (inference)", "mflops_per_window",
                   "windows_per_s_best", "windows_per_s_median"):
@@ -64,7 +66,7 @@ def bench_model(
             t.add_row(r["variant"], r["precision"], str(r["optimized"]),
                       f"{r['params_inference'] / 1e6:.2f} M", str(r["mflops_per_window"]),
                       str(r["windows_per_s_best"]), str(r["windows_per_s_median"]))
-        console.print(t)
+        wide.print(t)
         console.print("optimized = batch-norm folded, native padding, channels-last "
                       "(meshvid.model.inference); bf16 = backbone / attention+TCN in bfloat16 "
                       "autocast, heads in float32. Other jobs on the machine lower every "
