@@ -104,11 +104,16 @@ def test_external_keypoints_ignore_masked_joints(variant: str) -> None:
     assert not torch.allclose(base, changed)
 
 
-def test_gradients_reach_every_trainable_parameter() -> None:
-    net = make("dsd", "learned", "lsp14").train()
-    images, _, _ = inputs(4, 14)
-    out = net(images)
-    loss = out.theta.vector().pow(2).sum() + out.skeleton.joints2d.pow(2).sum()
+@pytest.mark.parametrize("variant,source,joints,k", [
+    ("dsd", "learned", "lsp14", 14), ("concat", "learned", "lsp14", 14),
+    ("direct", "learned", "lsp14", 14), ("dsd", "external", "coco17", 17)])
+def test_gradients_reach_every_trainable_parameter(variant, source, joints, k) -> None:
+    net = make(variant, source, joints).train()
+    images, kp, conf = inputs(4, k)
+    out = net(images, kp, conf)
+    loss = out.theta.vector().pow(2).sum()
+    if out.skeleton is not None:
+        loss = loss + out.skeleton.joints2d.pow(2).sum()
     loss.backward()
     missing = [n for n, p in net.named_parameters()
                if p.requires_grad and (p.grad is None or p.grad.abs().sum() == 0)]

@@ -71,7 +71,8 @@ class DSDNet(nn.Module):
         elif cfg.variant == "concat":
             assert self.skeleton is not None
             self.fuse = nn.Sequential(
-                nn.Linear(self.skeleton.out_dim + detail_dim, cfg.feature_dim), nn.ReLU(inplace=True))
+                nn.Linear(self.skeleton.out_dim + detail_dim, cfg.feature_dim),
+                nn.ReLU(inplace=True))
         else:
             self.fuse = nn.Identity()
         self.dropout = nn.Dropout(cfg.dropout)

@@ -159,8 +159,12 @@ class SATN(nn.Module):
                 h = self.tcn(padded.transpose(1, 2)).transpose(1, 2)  # (B, T, C)
             theta = self.head(h.float())
         else:
-            windows = padded.unfold(1, self.window, 1).permute(0, 1, 3, 2).reshape(-1, self.window, d)
-            parts = [self.forward(windows[i:i + chunk]).theta for i in range(0, len(windows), chunk)]
-            theta = Theta(torch.cat([p.pose_6d for p in parts]), torch.cat([p.betas for p in parts]),
+            # (B, T, D, W) -> (B*T, W, D): every frame's own window, as one batch
+            windows = padded.unfold(1, self.window, 1).permute(0, 1, 3, 2)
+            windows = windows.reshape(-1, self.window, d)
+            parts = [self.forward(windows[i:i + chunk]).theta
+                     for i in range(0, len(windows), chunk)]
+            theta = Theta(torch.cat([p.pose_6d for p in parts]),
+                          torch.cat([p.betas for p in parts]),
                           torch.cat([p.cam for p in parts])).reshape(b, t)
         return theta.reshape(t) if squeeze else theta
