@@ -66,6 +66,9 @@ def _register() -> None:
     from meshvid.cli import bench_model
 
     bench.app.command("model")(bench_model.bench_model)
+    from meshvid.cli import infer
+
+    app.command("infer")(infer.infer)
 
 
 _register()

@@ -1,0 +1,100 @@
+"""`meshvid infer INPUT`: smooth meshes for every person, an overlay video, NPZ and exports."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from meshvid.cli.common import console, emit_json, make_progress
+from meshvid.errors import InputError
+
+RENDER_MODES = ("overlay", "side", "none")
+
+
+class _RichProgress:
+    def __init__(self, progress) -> None:
+        self.progress = progress
+        self.task = None
+        self.started = 0.0
+
+    def start(self, name: str, total: int | None) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, visible=True)
+        self.task = self.progress.add_task(name, total=total, rate="")
+        self.started = time.perf_counter()
+
+    def advance(self, done: int) -> None:
+        dt = time.perf_counter() - self.started
+        self.progress.update(self.task, completed=done,
+                             rate=f"{done / dt:5.1f} fps" if dt > 0 else "")
+
+
+def infer(
+    input: Path = typer.Argument(None, help="Video file, image folder or single image."),
+    output: Path = typer.Option(Path("out/infer"), "-o", "--output", help="Output folder."),
+    demo: bool = typer.Option(False, "--demo", help="Run on the shipped demo clip (two people, "
+                              "from the sports2d wheel) instead of INPUT."),
+    export: str = typer.Option("", "--export", help="Also write these, comma-separated: fbx, "
+                               "glb, bvh, blend (the NPZ is always written)."),
+    preset: str = typer.Option("blender", "--preset", help="Export axes/units: blender, unity, "
+                               "unreal."),
+    render: str = typer.Option("overlay", "--render", help="overlay, side (overlay + side "
+                               "view) or none."),
+    keypoints: bool = typer.Option(False, "--keypoints", help="Draw the 2D keypoints too."),
+    body_model: str = typer.Option("anny24", "--body-model", help="anny24 (shipped) or smpl."),
+    smpl_dir: Path | None = typer.Option(None, "--smpl-dir", help="Folder with your SMPL files "
+                                         "(or $MESHVID_SMPL_DIR)."),
+    weights: Path | None = typer.Option(None, "--weights", help="Regressor weights folder or "
+                                        "checkpoint (default: weights/dsd_satn_cpu)."),
+    detector: Path | None = typer.Option(None, "--detector", help="An ultralytics pose "
+                                         "checkpoint (default: YOLO11n-pose)."),
+    max_people: int | None = typer.Option(None, "--max-people", min=1, help="Keep the N most "
+                                          "prominent people."),
+    min_track_len: int = typer.Option(10, "--min-track-len", min=1, help="Drop tracks shorter "
+                                      "than this many frames."),
+    focal: float | None = typer.Option(None, "--focal", min=1.0, help="Focal length in pixels "
+                                       "(default: a 55 degree field of view on the long side)."),
+    no_temporal: bool = typer.Option(False, "--no-temporal", help="Single-frame DSD only "
+                                     "(skip SATN)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Only the first N "
+                                          "frames."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Recover an animated 3D body mesh for every person in a video."""
+    from meshvid.cli.track import prepare_output_dir
+    from meshvid.pipeline.infer import InferOptions, run_infer
+
+    if demo:
+        from meshvid import assets
+
+        input = assets.sports2d_demo()
+    if input is None:
+        raise InputError("give a video, an image folder or an image (or --demo)")
+    if render not in RENDER_MODES:
+        raise InputError(f"--render must be one of {', '.join(RENDER_MODES)}, not {render!r}")
+    exports = tuple(e.strip() for e in export.split(",") if e.strip())
+    opts = InferOptions(weights=weights, body_model=body_model, smpl_dir=smpl_dir,
+                        detector=detector, max_people=max_people, min_track_len=min_track_len,
+                        focal=focal, device=device, temporal=not no_temporal, render=render,
+                        keypoints=keypoints, exports=exports, preset=preset,
+                        max_frames=max_frames)
+    if not Path(input).exists():
+        raise InputError(f"{input} does not exist: give a video file, an image or an image "
+                         "folder")
+    prepare_output_dir(output)
+    with make_progress(quiet) as progress:
+        result = run_infer(input, output, opts, _RichProgress(progress))
+    summary = result.summary()
+    if not result.motion.persons:
+        console.print(f"[yellow]warning:[/] no people found in {input}; wrote an empty "
+                      f"{result.npz_path}", highlight=False)
+    if not quiet:
+        console.print(f"{len(result.motion.persons)} people, {result.num_frames} frames in "
+                      f"{result.wall_seconds:.1f} s ({summary['processing_fps']} fps) -> "
+                      f"{output}", highlight=False)
+    if json_out:
+        emit_json(summary)

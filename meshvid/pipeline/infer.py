@@ -1,0 +1,322 @@
+"""`meshvid infer`: video -> tracklets -> crops -> DSD -> SATN -> body model -> outputs.
+
+Three streamed passes over the source, so memory does not grow with clip length (what grows is
+per person-frame: a 512-float feature, Θ and a few boxes, ~3 kB):
+
+1. perception: decode -> detect -> track (meshvid.perception.run.run_tracking);
+2. regression: decode again -> square crops of every tracked box (bridged frames included) ->
+   DSD batched across people and frames -> per-track features and single-frame Θ;
+   then per track: SATN over the whole tracklet (its window spans a fixed time, see
+   regressor.temporal_stride), Θ -> body model -> camera-space joints and translation;
+3. rendering (optional): decode again -> meshes over the frames -> MP4 with the source audio.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from meshvid.geometry.camera import crop_cam_to_frame_translation, default_focal_length
+from meshvid.io.video import FrameSource
+from meshvid.perception.crops import make_crops
+from meshvid.records import Track
+
+Tick = Callable[[int], None]
+
+
+@dataclass
+class StageSeconds:
+    tracking: float = 0.0  # decode + detect + track (pass 1)
+    decode: float = 0.0  # pass 2 decode
+    crop: float = 0.0
+    dsd: float = 0.0
+    satn: float = 0.0
+    body: float = 0.0
+    render: float = 0.0  # pass 3, decode + draw + encode
+    export: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class TrackEstimate:
+    """Per-frame single-frame outputs of one track, aligned with the track's frame ids."""
+
+    track: Track
+    features: np.ndarray  # (T, 512)
+    theta: np.ndarray  # (T, 157) single-frame Θ vectors
+    centres: np.ndarray  # (T, 2) square crop centres, frame pixels
+    sides: np.ndarray  # (T,) square crop sides, frame pixels
+
+
+@dataclass
+class _Pending:
+    slots: list[tuple[int, int]] = field(default_factory=list)  # (track index, row)
+    crops: list[np.ndarray] = field(default_factory=list)
+    keypoints: list[np.ndarray] = field(default_factory=list)
+    scores: list[np.ndarray] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+
+def frame_rows(tracks: list[Track]) -> dict[int, list[tuple[int, int]]]:
+    """frame index -> [(track index, row in that track)] for every tracked person-frame."""
+    index: dict[int, list[tuple[int, int]]] = {}
+    for ti, track in enumerate(tracks):
+        for row, f in enumerate(track.frame_ids.tolist()):
+            index.setdefault(int(f), []).append((ti, row))
+    return index
+
+
+def estimate_frames(source: FrameSource, tracks: list[Track], regressor, *, batch_size: int = 16,
+                    times: StageSeconds | None = None, on_frame: Tick | None = None
+                    ) -> list[TrackEstimate]:
+    """Pass 2: crops of every tracked person-frame through the DSD network, batched."""
+    times = times or StageSeconds()
+    size = regressor.crop_size
+    estimates = [TrackEstimate(t, np.zeros((len(t), 512), np.float32),
+                               np.zeros((len(t), 157), np.float32),
+                               np.zeros((len(t), 2), np.float32), np.zeros(len(t), np.float32))
+                 for t in tracks]
+    rows = frame_rows(tracks)
+    pending = _Pending()
+
+    def flush() -> None:
+        if not pending:
+            return
+        t0 = time.perf_counter()
+        out = regressor.single_frame(np.stack(pending.crops), np.stack(pending.keypoints),
+                                     np.stack(pending.scores))
+        times.dsd += time.perf_counter() - t0
+        for k, (ti, row) in enumerate(pending.slots):
+            estimates[ti].features[row] = out.features[k]
+            estimates[ti].theta[row] = out.theta[k]
+        pending.__init__()
+
+    last = max(rows) if rows else -1
+    t_dec = time.perf_counter()
+    for n, frame in enumerate(source, start=1):
+        times.decode += time.perf_counter() - t_dec
+        here = rows.get(frame.index, [])
+        if here:
+            t0 = time.perf_counter()
+            boxes = np.stack([tracks[ti].boxes[row] for ti, row in here])
+            kps = np.stack([tracks[ti].keypoints[row] for ti, row in here])
+            scores = np.stack([tracks[ti].keypoint_scores[row] for ti, row in here])
+            crops = make_crops(frame.image, boxes, kps, scores, size=size)
+            times.crop += time.perf_counter() - t0
+            for k, (ti, row) in enumerate(here):
+                estimates[ti].centres[row] = crops.centres[k]
+                estimates[ti].sides[row] = crops.sides[k]
+                pending.slots.append((ti, row))
+                pending.crops.append(crops.images[k])
+                pending.keypoints.append(crops.keypoints_norm[k].astype(np.float32))
+                pending.scores.append(crops.keypoint_scores[k].astype(np.float32))
+            if len(pending) >= batch_size:
+                flush()
+        if on_frame is not None:
+            on_frame(n)
+        if frame.index >= last:
+            break  # nobody is tracked after this frame: no need to decode the rest
+        t_dec = time.perf_counter()
+    flush()
+    return estimates
+
+
+def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float,
+                  image_size: tuple[int, int], focal: float, temporal: bool = True,
+                  times: StageSeconds | None = None):
+    """SATN per track, then Θ -> camera-space translation and joints: PersonMotion records."""
+    from meshvid.export.motion import PersonMotion
+    from meshvid.pipeline.regressor import temporal_stride, theta_from_vector
+
+    times = times or StageSeconds()
+    stride = temporal_stride(fps)
+    persons = []
+    for est in estimates:
+        t0 = time.perf_counter()
+        vec = est.theta
+        if temporal and regressor.has_temporal and len(vec) > 1:
+            vec = regressor.temporal(est.features, stride)
+        times.satn += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        theta = theta_from_vector(torch.from_numpy(np.asarray(vec, np.float32)))
+        pose = theta.axis_angle()
+        # one shape per person: the per-frame estimates of the same body, averaged
+        betas = theta.betas.mean(dim=0)
+        transl = crop_cam_to_frame_translation(
+            theta.cam, torch.from_numpy(est.centres), torch.from_numpy(est.sides), focal,
+            image_size)
+        with torch.inference_mode():
+            joints = torch.cat([
+                body(pose[i:i + 256], betas.expand(len(pose[i:i + 256]), -1),
+                     transl[i:i + 256]).joints for i in range(0, len(pose), 256)])
+            rest_joints = body.rest_shape(betas[None])[1][0]
+        track = est.track
+        persons.append(PersonMotion(
+            track_id=track.track_id, frame_ids=track.frame_ids, timestamps=track.timestamps,
+            pose=pose.numpy(), betas=betas.numpy(), transl=transl.numpy(),
+            cam=theta.cam.numpy(), boxes=track.boxes, joints3d=joints.numpy(),
+            keypoints2d=track.keypoints, keypoint_scores=track.keypoint_scores,
+            betas_per_frame=theta.betas.numpy(), interpolated=track.interpolated,
+            rest_joints=rest_joints.numpy()))
+        times.body += time.perf_counter() - t0
+    return persons
+
+
+def resolve_focal(focal: float | None, image_size: tuple[int, int]) -> float:
+    return float(focal) if focal else default_focal_length(*image_size)
+
+
+@dataclass
+class InferOptions:
+    weights: Path | None = None  # default: weights/dsd_satn_cpu
+    body_model: str = "anny24"
+    smpl_dir: Path | None = None
+    detector: Path | None = None
+    detector_backend: str = "auto"
+    imgsz: int | None = None
+    det_stride: int | None = None
+    tracker: str = "bytetrack"
+    max_people: int | None = None
+    min_track_len: int = 10
+    max_gap: int = 15
+    focal: float | None = None
+    device: str = "cpu"
+    batch_size: int = 16
+    temporal: bool = True
+    render: str = "overlay"  # overlay | side | none
+    keypoints: bool = False
+    exports: tuple[str, ...] = ()  # fbx, glb, bvh (the NPZ is always written)
+    preset: str = "blender"
+    max_frames: int | None = None
+    image_fps: float = 30.0
+
+
+@dataclass
+class InferResult:
+    motion: object  # MotionResult
+    npz_path: Path
+    video_path: Path | None
+    export_paths: list[Path]
+    num_frames: int
+    seconds: StageSeconds
+    wall_seconds: float
+
+    def summary(self) -> dict:
+        m = self.motion
+        return {
+            "npz": str(self.npz_path),
+            "video": str(self.video_path) if self.video_path else None,
+            "exports": [str(p) for p in self.export_paths],
+            "num_frames": self.num_frames,
+            "fps_source": m.fps,
+            "processing_fps": round(self.num_frames / self.wall_seconds, 2)
+            if self.wall_seconds > 0 else None,
+            "wall_seconds": round(self.wall_seconds, 2),
+            "stage_seconds": self.seconds.as_dict(),
+            "body_model": m.body_model,
+            "focal_length": m.focal_length,
+            "tracks": [{"id": p.track_id, "first_frame": int(p.frame_ids[0]),
+                        "last_frame": int(p.frame_ids[-1]), "num_frames": len(p)}
+                       for p in m.persons],
+        }
+
+
+class Progress:
+    """What the pipeline reports: a stage starts (name, total frames) and frames advance."""
+
+    def start(self, name: str, total: int | None) -> None: ...
+
+    def advance(self, done: int) -> None: ...
+
+
+def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
+              progress: Progress | None = None) -> InferResult:
+    """The whole job; every output file appears atomically (complete) or not at all."""
+    from meshvid import __version__
+    from meshvid.body import load_body_model
+    from meshvid.export.motion import MotionResult
+    from meshvid.export.npz import save_npz
+    from meshvid.io.video import open_source
+    from meshvid.perception.detector import PoseDetector
+    from meshvid.perception.run import TrackOptions, run_tracking
+    from meshvid.perception.tracker import TrackerConfig
+    from meshvid.pipeline.regressor import MeshRegressor
+
+    progress = progress or Progress()
+    outdir = Path(outdir)
+    started = time.perf_counter()
+    times = StageSeconds()
+    source = open_source(input_path, image_fps=opts.image_fps, stop=opts.max_frames)
+    # load everything that can fail on a missing file before the long work starts
+    body = load_body_model(opts.body_model, smpl_dir=opts.smpl_dir, device="cpu")
+    regressor = MeshRegressor(opts.weights, device=opts.device)
+    if opts.exports:
+        from meshvid.export.blender import check_bpy
+        from meshvid.export.exporter import BLENDER_FORMATS, parse_formats
+
+        if any(f in BLENDER_FORMATS for f in parse_formats(list(opts.exports))):
+            check_bpy()
+    detector = PoseDetector(opts.detector, backend=opts.detector_backend, device=opts.device)
+
+    progress.start("tracking", source.info.num_frames)
+    t0 = time.perf_counter()
+    tracking = run_tracking(
+        source, detector,
+        TrackOptions(imgsz=opts.imgsz, det_stride=opts.det_stride,
+                     tracker=TrackerConfig(kind=opts.tracker, max_gap=opts.max_gap,
+                                           min_len=opts.min_track_len,
+                                           max_people=opts.max_people)),
+        on_frame=progress.advance)
+    times.tracking = time.perf_counter() - t0
+    info = source.info
+    image_size = (info.width, info.height)
+    focal = resolve_focal(opts.focal, image_size)
+    fps = info.fps if info.fps and info.fps > 0 else opts.image_fps
+
+    progress.start("meshes", tracking.num_frames)
+    estimates = estimate_frames(source, tracking.tracks, regressor, batch_size=opts.batch_size,
+                                times=times, on_frame=progress.advance)
+    persons = people_motion(estimates, regressor, body, fps=fps, image_size=image_size,
+                            focal=focal, temporal=opts.temporal, times=times)
+    motion = MotionResult(persons=persons, fps=fps, body_model=opts.body_model,
+                          image_size=image_size, focal_length=focal, source=str(input_path),
+                          meshvid_version=__version__,
+                          extra={"weights": str(regressor.path),
+                                 "temporal": str(bool(opts.temporal and regressor.has_temporal))})
+    stem = Path(input_path).stem if Path(input_path).is_file() else Path(input_path).name
+    npz_path = save_npz(motion, outdir / f"{stem}.npz")
+
+    video_path = None
+    if opts.render != "none":
+        from meshvid.pipeline.overlay_video import render_overlay_video
+
+        progress.start("rendering", tracking.num_frames)
+        t0 = time.perf_counter()
+        video_path = render_overlay_video(
+            source, persons, body, outdir / f"{stem}_overlay.mp4", focal=focal,
+            side_view=opts.render == "side", keypoints=opts.keypoints,
+            audio=opts.max_frames is None, on_frame=progress.advance)
+        times.render = time.perf_counter() - t0
+
+    export_paths: list[Path] = []
+    if opts.exports and persons:
+        from meshvid.export.exporter import export_motion
+
+        progress.start("exporting", None)
+        t0 = time.perf_counter()
+        report = export_motion(motion, list(opts.exports), outdir / stem, preset=opts.preset,
+                               body_model=body)
+        export_paths = list(report.files)
+        times.export = time.perf_counter() - t0
+    return InferResult(motion=motion, npz_path=npz_path, video_path=video_path,
+                       export_paths=export_paths, num_frames=tracking.num_frames,
+                       seconds=times, wall_seconds=time.perf_counter() - started)

@@ -1,0 +1,45 @@
+"""Pass 3 of `meshvid infer`: every person's mesh over the video, written as an MP4."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from meshvid.io.video import FrameSource
+from meshvid.io.writer import VideoWriter
+from meshvid.render.overlay import OverlayRenderer, PersonInFrame
+
+
+def render_overlay_video(source: FrameSource, persons, body, path: str | Path, *, focal: float,
+                         side_view: bool = False, keypoints: bool = False, audio: bool = True,
+                         on_frame: Callable[[int], None] | None = None) -> Path:
+    """Decode `source` again and draw each PersonMotion's mesh on its frames; atomic MP4."""
+    info = source.info
+    rows: dict[int, list[tuple[int, int]]] = {}
+    for pi, person in enumerate(persons):
+        for row, f in enumerate(person.frame_ids.tolist()):
+            rows.setdefault(int(f), []).append((pi, row))
+    betas = [torch.from_numpy(p.betas)[None] for p in persons]
+    audio_from = info.path if audio and info.has_audio else None
+    faces = np.asarray(body.faces)
+    with VideoWriter(path, info.fps, audio_from=audio_from) as writer, \
+            OverlayRenderer(info.width, info.height, faces, side_view=side_view,
+                            show_keypoints=keypoints) as renderer:
+        for n, frame in enumerate(source, start=1):
+            people = []
+            for pi, row in rows.get(frame.index, []):
+                p = persons[pi]
+                with torch.inference_mode():
+                    verts = body(torch.from_numpy(p.pose[row:row + 1]), betas[pi],
+                                 torch.from_numpy(p.transl[row:row + 1])).vertices[0].numpy()
+                people.append(PersonInFrame(
+                    p.track_id, verts,
+                    None if p.keypoints2d is None else p.keypoints2d[row],
+                    None if p.keypoint_scores is None else p.keypoint_scores[row]))
+            writer.write(renderer.render(frame.image, people, focal), frame.timestamp)
+            if on_frame is not None:
+                on_frame(n)
+    return Path(path)

@@ -1,0 +1,102 @@
+"""The trained regressor at inference time: DSD on crops (per frame), SATN over a tracklet.
+
+Wraps meshvid.model (MeshNet) for the pipeline: loads the shipped weights folder (or any
+checkpoint), applies the inference-only speed-ups, and exposes two batched calls that take
+and return plain arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from meshvid.errors import MissingAssetError
+from meshvid.model.theta import Theta
+from meshvid.paths import weights_dir
+
+DEFAULT_WEIGHTS = "dsd_satn_cpu"
+# SATN is trained on sequences sampled at this rate (meshvid synth --fps 10, like the paper's
+# 10 fps Human3.6M): its 9-frame window spans 0.9 s. At inference the window keeps that span
+# by sampling every round(fps / 10)-th frame, so 24, 30 and 60 fps clips behave alike.
+SATN_TRAINING_FPS = 10.0
+
+
+def default_weights_path() -> Path:
+    return weights_dir() / DEFAULT_WEIGHTS
+
+
+def temporal_stride(fps: float, training_fps: float = SATN_TRAINING_FPS) -> int:
+    """Frames between the SATN window's samples so that the window spans the training time."""
+    if not fps or fps <= 0:
+        return 1
+    return max(1, int(round(fps / training_fps)))
+
+
+@dataclass
+class FrameEstimate:
+    """Single-frame outputs for a batch of crops."""
+
+    features: np.ndarray  # (N, 512) the DSD feature y (SATN's input)
+    theta: np.ndarray  # (N, 157) Θ as Theta.vector(): pose 6D, betas, cam
+
+
+def theta_from_vector(vec: torch.Tensor) -> Theta:
+    """Inverse of Theta.vector()."""
+    return Theta(vec[..., :144].reshape(*vec.shape[:-1], 24, 6), vec[..., 144:154],
+                 vec[..., 154:157])
+
+
+class MeshRegressor:
+    def __init__(self, weights: str | Path | None = None, *, device: str = "cpu",
+                 optimize: bool = True) -> None:
+        from meshvid.model.inference import optimize_for_inference
+        from meshvid.train.export import load_model
+
+        path = Path(weights) if weights else default_weights_path()
+        if not path.exists():
+            raise MissingAssetError(
+                f"no trained weights at {path}: restore weights/{DEFAULT_WEIGHTS}/ from the "
+                "repository, train your own with `meshvid train`, or pass --weights DIR")
+        self.path = path
+        self.device = torch.device(device)
+        model = load_model(path).to(self.device).eval()
+        if optimize:
+            optimize_for_inference(model.dsd)
+            if model.satn is not None:
+                optimize_for_inference(model.satn)
+        self.model = model
+        cfg = model.cfg.dsd
+        self.crop_size = int(cfg.backbone.image_size)
+        self.uses_keypoints = model.dsd.needs_keypoints
+        self.has_temporal = model.satn is not None
+
+    @torch.inference_mode()
+    def single_frame(self, crops: np.ndarray, keypoints_norm: np.ndarray | None,
+                     keypoint_scores: np.ndarray | None) -> FrameEstimate:
+        """crops (N, S, S, 3) uint8 RGB; keypoints (N, 17, 2) crop-normalised; scores (N, 17)."""
+        images = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device)
+        images = images.permute(0, 3, 1, 2).float().div_(255.0)
+        kp = conf = None
+        if self.uses_keypoints:
+            kp = torch.from_numpy(np.asarray(keypoints_norm, np.float32)).to(self.device)
+            conf = torch.from_numpy(np.asarray(keypoint_scores, np.float32)).to(self.device)
+        out = self.model.dsd(images, kp, conf)
+        return FrameEstimate(out.feature.float().cpu().numpy(),
+                             out.theta.vector().float().cpu().numpy())
+
+    @torch.inference_mode()
+    def temporal(self, features: np.ndarray, stride: int = 1) -> np.ndarray:
+        """(T, 512) features of one tracklet -> (T, 157) Θ vectors for every frame.
+
+        With stride k the window samples every k-th frame: each of the k phases (frames
+        r, r+k, r+2k, ...) is one sliding pass, and the phases interleave back into frame order.
+        """
+        feats = torch.from_numpy(np.asarray(features, np.float32)).to(self.device)
+        out = torch.empty(len(feats), 157)
+        for phase in range(min(stride, len(feats))):
+            theta = self.model.satn.forward_sequence(feats[phase::stride])
+            out[phase::stride] = theta.vector().float().cpu()
+        return out.numpy()
