@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from meshvid.geometry.camera import crop_cam_to_frame_translation, default_focal_length
-from meshvid.io.video import FrameSource
+from meshvid.io.video import IMAGE_EXTS, FrameSource
 from meshvid.perception.crops import make_crops
 from meshvid.records import Track
 
@@ -256,6 +256,7 @@ def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     started = time.perf_counter()
     times = StageSeconds()
     source = open_source(input_path, image_fps=opts.image_fps, stop=opts.max_frames)
+    single_image = Path(input_path).is_file() and Path(input_path).suffix.lower() in IMAGE_EXTS
     # load everything that can fail on a missing file before the long work starts
     body = load_body_model(opts.body_model, smpl_dir=opts.smpl_dir, device="cpu")
     regressor = MeshRegressor(opts.weights, device=opts.device)
@@ -273,7 +274,7 @@ def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
         source, detector,
         TrackOptions(imgsz=opts.imgsz, det_stride=opts.det_stride,
                      tracker=TrackerConfig(kind=opts.tracker, max_gap=opts.max_gap,
-                                           min_len=opts.min_track_len,
+                                           min_len=1 if single_image else opts.min_track_len,
                                            max_people=opts.max_people)),
         on_frame=progress.advance)
     times.tracking = time.perf_counter() - t0
@@ -296,7 +297,15 @@ def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     npz_path = save_npz(motion, outdir / f"{stem}.npz")
 
     video_path = None
-    if opts.render != "none":
+    if opts.render != "none" and single_image:
+        from meshvid.pipeline.overlay_video import render_overlay_image
+
+        t0 = time.perf_counter()
+        video_path = render_overlay_image(source, persons, body, outdir / f"{stem}_overlay.png",
+                                          focal=focal, side_view=opts.render == "side",
+                                          keypoints=opts.keypoints)
+        times.render = time.perf_counter() - t0
+    elif opts.render != "none":
         from meshvid.pipeline.overlay_video import render_overlay_video
 
         progress.start("rendering", tracking.num_frames)

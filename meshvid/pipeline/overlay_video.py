@@ -43,3 +43,29 @@ def render_overlay_video(source: FrameSource, persons, body, path: str | Path, *
             if on_frame is not None:
                 on_frame(n)
     return Path(path)
+
+
+def render_overlay_image(source: FrameSource, persons, body, path: str | Path, *, focal: float,
+                         side_view: bool = False, keypoints: bool = False) -> Path:
+    """A single image input: the overlay as a PNG (written atomically)."""
+    from PIL import Image
+
+    from meshvid.export.atomic import atomic_output
+
+    frame = next(iter(source))
+    people = []
+    for p in persons:
+        with torch.inference_mode():
+            verts = body(torch.from_numpy(p.pose[:1]), torch.from_numpy(p.betas)[None],
+                         torch.from_numpy(p.transl[:1])).vertices[0].numpy()
+        people.append(PersonInFrame(p.track_id, verts,
+                                    None if p.keypoints2d is None else p.keypoints2d[0],
+                                    None if p.keypoint_scores is None else p.keypoint_scores[0]))
+    info = source.info
+    with OverlayRenderer(info.width, info.height, np.asarray(body.faces), side_view=side_view,
+                         show_keypoints=keypoints) as renderer:
+        image = renderer.render(frame.image, people, focal)
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+    return path

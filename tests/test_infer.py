@@ -1,0 +1,143 @@
+"""`meshvid infer` end to end on real footage, and its failures on bad input.
+
+The pipeline is exercised with a randomly initialised regressor saved in the shipped format
+(the geometry — tracking, crops, camera conversion, body, rendering, exports — does not depend
+on the weights); the shipped weights are checked separately when they exist.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from meshvid import assets
+from meshvid.export.npz import load_npz
+
+MESHVID = [sys.executable, "-m", "meshvid.cli.main"]
+
+
+def meshvid(*args, timeout=900):
+    return subprocess.run([*MESHVID, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    from meshvid.model.config import cpu_config
+    from meshvid.model.net import build_model
+    from meshvid.train.export import export_shipped
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("weights") / "random"
+    export_shipped(build_model(cpu_config()).eval(), folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def demo_run(weights, tmp_path_factory):
+    out = tmp_path_factory.mktemp("infer")
+    res = meshvid("infer", "--demo", "--weights", weights, "-o", out, "--max-frames", "60",
+                  "--export", "fbx,glb,bvh", "--render", "side", "--json", "--quiet")
+    assert res.returncode == 0, res.stderr
+    return out, json.loads(res.stdout)
+
+
+def test_demo_clip_gives_two_tracks_with_meshes_on_the_people(demo_run):
+    out, summary = demo_run
+    result = load_npz(out / "demo.npz")
+    assert len(result.persons) == 2 and result.body_model == "anny24"
+    w, h = result.image_size
+    for p in result.persons:
+        assert p.pose.shape == (len(p), 24, 3) and np.isfinite(p.pose).all()
+        # the root joint projects inside its detection box: the mesh sits on the person
+        root = p.joints3d[:, 0]
+        u = result.focal_length * root[:, 0] / root[:, 2] + w / 2
+        v = result.focal_length * root[:, 1] / root[:, 2] + h / 2
+        inside = ((u > p.boxes[:, 0]) & (u < p.boxes[:, 2]) &
+                  (v > p.boxes[:, 1]) & (v < p.boxes[:, 3]))
+        assert inside.mean() > 0.95
+    assert summary["num_frames"] == 60 and len(summary["tracks"]) == 2
+
+
+def test_demo_overlay_video_and_exports(demo_run):
+    out, summary = demo_run
+    with av.open(str(out / "demo_overlay.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 60
+    assert frames[0].shape[1] == 2 * 1768  # frame + side view
+    names = sorted(Path(p).name for p in summary["exports"])
+    assert names == ["demo.fbx", "demo.glb", "demo_person_1.bvh", "demo_person_2.bvh"]
+    bvh = (out / "demo_person_1.bvh").read_text()
+    assert bvh.count("JOINT") == 23 and "Frames:" in bvh
+    import pygltflib
+
+    glb = pygltflib.GLTF2().load(str(out / "demo.glb"))
+    assert len(glb.skins) == 2 and len(glb.animations) >= 1
+    assert not list(out.glob("*.partial*")) and not list(out.glob(".*tmp*"))
+
+
+def test_single_image_gives_every_person_and_a_png(weights, tmp_path):
+    res = meshvid("infer", assets.bus_jpg(), "--weights", weights, "-o", tmp_path, "--json",
+                  "--quiet")
+    assert res.returncode == 0, res.stderr
+    result = load_npz(tmp_path / "bus.npz")
+    assert len(result.persons) == 4 and all(len(p) == 1 for p in result.persons)
+    assert (tmp_path / "bus_overlay.png").stat().st_size > 10_000
+
+
+def assert_one_line_failure(res, outdir: Path, words: str) -> None:
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr, res.stderr
+    assert words in res.stderr, res.stderr
+    assert not any(p.suffix in (".npz", ".mp4", ".fbx", ".glb", ".bvh", ".png")
+                   for p in outdir.glob("*")) if outdir.exists() else True
+
+
+def test_missing_input(weights, tmp_path):
+    res = meshvid("infer", tmp_path / "nope.mp4", "--weights", weights, "-o", tmp_path / "o")
+    assert_one_line_failure(res, tmp_path / "o", "does not exist")
+
+
+def test_missing_weights(tmp_path):
+    res = meshvid("infer", assets.bus_jpg(), "--weights", tmp_path / "none", "-o", tmp_path / "o")
+    assert_one_line_failure(res, tmp_path / "o", "no trained weights")
+
+
+def test_missing_smpl_files(weights, tmp_path):
+    (tmp_path / "smpl").mkdir()
+    res = meshvid("infer", assets.bus_jpg(), "--weights", weights, "--body-model", "smpl",
+                  "--smpl-dir", tmp_path / "smpl", "-o", tmp_path / "o")
+    assert_one_line_failure(res, tmp_path / "o", "SMPL")
+
+
+def test_truncated_video_leaves_no_output(weights, tmp_path):
+    demo = assets.sports2d_demo().read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(demo[: len(demo) // 5])
+    res = meshvid("infer", cut, "--weights", weights, "-o", tmp_path / "o")
+    assert_one_line_failure(res, tmp_path / "o", "corrupt or truncated")
+    assert list((tmp_path / "o").iterdir()) == []
+
+
+def test_no_people_gives_an_empty_result_and_a_warning(weights, tmp_path):
+    from meshvid.io import VideoWriter
+
+    clip = tmp_path / "empty.mp4"
+    with VideoWriter(clip, fps=10) as w:
+        for i in range(12):
+            img = np.full((240, 320, 3), 90, np.uint8)
+            img[100:140, 40 + 10 * i:80 + 10 * i] = (200, 60, 60)
+            w.write(img)
+    res = meshvid("infer", clip, "--weights", weights, "-o", tmp_path / "o", "--json",
+                  "--export", "bvh")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert "no people" in res.stderr
+    assert json.loads(res.stdout)["tracks"] == []
+    assert load_npz(tmp_path / "o" / "empty.npz").persons == []
