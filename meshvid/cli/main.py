@@ -66,9 +66,10 @@ def _register() -> None:
     from meshvid.cli import bench_model
 
     bench.app.command("model")(bench_model.bench_model)
-    from meshvid.cli import infer
+    from meshvid.cli import bench_infer, infer
 
     app.command("infer")(infer.infer)
+    bench.app.command("infer")(bench_infer.bench_infer)
 
 
 _register()
