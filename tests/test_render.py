@@ -49,3 +49,18 @@ def test_side_view_keeps_distances_and_swaps_depth_for_width():
     ra, rb = side_view_vertices([a, b])
     assert np.isclose(np.linalg.norm(ra - rb), 2.0)
     assert np.isclose(abs(ra[0, 0] - rb[0, 0]), 2.0)  # depth gap now shows as width
+
+
+def test_reduced_render_size_keeps_the_mesh_in_place():
+    frame = np.zeros((240, 320, 3), np.uint8)
+    verts, faces = _sphere([0.4, 0.2, 4.0], 0.5)
+    people = [PersonInFrame(1, verts)]
+    with OverlayRenderer(320, 240, faces, alpha=1.0, max_render_side=None) as full, \
+            OverlayRenderer(320, 240, faces, alpha=1.0, max_render_side=160) as half:
+        assert half.render_size == (160, 120)
+        a = full.render(frame, people, focal=300).sum(-1) > 0
+        b = half.render(frame, people, focal=300).sum(-1) > 30
+    ya, xa = np.nonzero(a)
+    yb, xb = np.nonzero(b)
+    assert abs(xa.mean() - xb.mean()) < 1.5 and abs(ya.mean() - yb.mean()) < 1.5
+    assert abs(a.sum() / b.sum() - 1) < 0.1

@@ -65,13 +65,35 @@ class OverlayRenderer:
     """Keeps one GL context for a whole video; `render` returns the composited RGB frame."""
 
     def __init__(self, width: int, height: int, faces: np.ndarray, *, side_view: bool = False,
-                 show_keypoints: bool = False, alpha: float = 0.85) -> None:
+                 show_keypoints: bool = False, alpha: float = 0.85,
+                 max_render_side: int | None = 1024) -> None:
         self.width, self.height = width, height
         self.faces = faces
         self.side_view = side_view
         self.show_keypoints = show_keypoints
         self.alpha = alpha
-        self._renderer = OffscreenRenderer(width, height)
+        # The software rasteriser's cost grows with pixels: draw meshes at most this large and
+        # upscale the mesh layer (a smooth mesh loses nothing visible; the frame stays sharp).
+        longest = max(width, height)
+        self.scale = 1.0 if not max_render_side or longest <= max_render_side else \
+            max_render_side / longest
+        self.render_size = (max(1, round(width * self.scale)), max(1, round(height * self.scale)))
+        self._renderer = OffscreenRenderer(*self.render_size)
+
+    def _draw(self, meshes: list[MeshToDraw], focal: float, background: np.ndarray,
+              alpha: float) -> np.ndarray:
+        """Meshes composited over `background` (full size), drawn at the render size."""
+        rw, rh = self.render_size
+        camera = PinholeCamera(focal * self.scale, focal * self.scale, rw / 2.0, rh / 2.0)
+        drawn = self._renderer.render(meshes, camera)
+        color = drawn.color.astype(np.float32)
+        weight = drawn.mask.astype(np.float32) * alpha
+        if self.scale != 1.0:
+            size = (self.width, self.height)
+            color = cv2.resize(color, size, interpolation=cv2.INTER_LINEAR)
+            weight = cv2.resize(weight, size, interpolation=cv2.INTER_LINEAR)
+        w = weight[..., None]
+        return (color * w + background.astype(np.float32) * (1.0 - w)).astype(np.uint8)
 
     def close(self) -> None:
         self._renderer.close()
@@ -87,15 +109,10 @@ class OverlayRenderer:
         return (self.width * (2 if self.side_view else 1), self.height)
 
     def render(self, frame: np.ndarray, people: list[PersonInFrame], focal: float) -> np.ndarray:
-        camera = PinholeCamera.centred(focal, self.width, self.height)
         meshes = [MeshToDraw(p.vertices, self.faces, track_color(p.track_id))
                   for p in people]
-        out = frame.copy()
-        if meshes:
-            drawn = self._renderer.render(meshes, camera)
-            m = drawn.mask
-            # blend so the person stays a little visible through the mesh
-            out[m] = (self.alpha * drawn.color[m] + (1 - self.alpha) * frame[m]).astype(np.uint8)
+        # blend (alpha < 1) so the person stays a little visible through the mesh
+        out = self._draw(meshes, focal, frame, self.alpha) if meshes else frame.copy()
         if self.show_keypoints:
             for p in people:
                 if p.keypoints is not None:
@@ -109,7 +126,7 @@ class OverlayRenderer:
             rotated = side_view_vertices([p.vertices for p in people])
             side_meshes = [MeshToDraw(v, self.faces, track_color(p.track_id))
                            for v, p in zip(rotated, people)]
-            side = self._renderer.render(side_meshes, camera, background=side).color
+            side = self._draw(side_meshes, focal, side, 1.0)
         return np.concatenate([out, side], axis=1)
 
     def _label(self, image: np.ndarray, person: PersonInFrame) -> None:
