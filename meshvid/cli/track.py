@@ -74,7 +74,7 @@ def track(
 ) -> None:
     """Detect and track every person; write tracks.json (docs/tracks-format.md)."""
     from meshvid.io.video import open_source
-    from meshvid.perception.detector import PoseDetector
+    from meshvid.perception.detector import PoseDetector, needs_export
     from meshvid.perception.run import TrackOptions, run_tracking
     from meshvid.perception.tracker import TRACKERS, TrackerConfig
     from meshvid.perception.tracks_io import save_tracks, tracks_document
@@ -85,6 +85,9 @@ def track(
         raise InputError(f"--tracker must be one of {', '.join(TRACKERS)}, not {tracker!r}")
     source = open_source(input, image_fps=image_fps, stop=max_frames)
     outdir = prepare_output_dir(output)
+    if not quiet and needs_export(detector, backend):
+        console.print("first run: exporting the detector to OpenVINO into meshvid's cache "
+                      "(once, about 10 s)", highlight=False)
     det = PoseDetector(detector, backend=backend)
     options = TrackOptions(imgsz=size, det_stride=stride,
                            tracker=TrackerConfig(kind=tracker, max_gap=max_gap,

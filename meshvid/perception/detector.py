@@ -45,14 +45,29 @@ def _file_key(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
+def _openvino_path(weights: Path) -> Path:
+    from meshvid.paths import cache_dir
+
+    return cache_dir() / "detectors" / f"{weights.stem}-{_file_key(weights)}_openvino_model"
+
+
+def needs_export(weights: str | Path | None = None, backend: str = "auto") -> bool:
+    """True when constructing a PoseDetector will first export to OpenVINO (a one-time wait)."""
+    from meshvid import assets
+
+    path = Path(weights) if weights else assets.yolo_pose_weights()
+    if backend == "torch" or not openvino_available() or not path.is_file() \
+            or path.suffix.lower() != ".pt":
+        return False
+    return not (_openvino_path(path) / "metadata.yaml").is_file()
+
+
 def openvino_model(weights: Path) -> Path:
     """The OpenVINO export of a .pt checkpoint, made once with ultralytics' exporter into
     meshvid's cache (keyed by the checkpoint's hash) and reused after. Dynamic input shapes, so
     one export serves every inference size and batch. Never downloaded: derived locally."""
-    from meshvid.paths import cache_dir
-
-    root = cache_dir() / "detectors"
-    final = root / f"{weights.stem}-{_file_key(weights)}_openvino_model"
+    final = _openvino_path(weights)
+    root = final.parent
     if (final / "metadata.yaml").is_file():
         return final
     root.mkdir(parents=True, exist_ok=True)
