@@ -55,10 +55,11 @@ def test_reduced_render_size_keeps_the_mesh_in_place():
     frame = np.zeros((240, 320, 3), np.uint8)
     verts, faces = _sphere([0.4, 0.2, 4.0], 0.5)
     people = [PersonInFrame(1, verts)]
-    with OverlayRenderer(320, 240, faces, alpha=1.0, max_render_side=None) as full, \
-            OverlayRenderer(320, 240, faces, alpha=1.0, max_render_side=160) as half:
-        assert half.render_size == (160, 120)
+    # one GL context at a time (pyrender's EGL contexts do not nest)
+    with OverlayRenderer(320, 240, faces, alpha=1.0, max_render_side=None) as full:
         a = full.render(frame, people, focal=300).sum(-1) > 0
+    with OverlayRenderer(320, 240, faces, alpha=1.0, max_render_side=160) as half:
+        assert half.render_size == (160, 120)
         b = half.render(frame, people, focal=300).sum(-1) > 30
     ya, xa = np.nonzero(a)
     yb, xb = np.nonzero(b)
