@@ -41,34 +41,21 @@ def main(
 
 
 def _register() -> None:
-    # Imported here so `meshvid --help` stays fast and each module owns its command.
-    from meshvid.cli import doctor
-
-    app.command("doctor")(doctor.doctor)
-    from meshvid.cli import body
-
-    app.add_typer(body.app, name="body")
-    from meshvid.cli import export, smooth
-
-    app.command("export")(export.export)
-    app.command("smooth")(smooth.smooth)
-    from meshvid.cli import synth
-
-    app.add_typer(synth.app, name="synth")
-    from meshvid.cli import eval as eval_cli, train
-
-    app.command("train")(train.train)
-    app.command("eval")(eval_cli.eval_cmd)
-    from meshvid.cli import bench, track
-
-    app.command("track")(track.track)
-    app.add_typer(bench.app, name="bench")
-    from meshvid.cli import bench_model
-
-    bench.app.command("model")(bench_model.bench_model)
-    from meshvid.cli import bench_infer, infer
+    # Imported here so each module owns its command; listed in the order users need them.
+    from meshvid.cli import (bench, bench_infer, bench_model, body, doctor, eval as eval_cli,
+                             export, infer, smooth, synth, track, train)
 
     app.command("infer")(infer.infer)
+    app.command("export")(export.export)
+    app.command("smooth")(smooth.smooth)
+    app.command("track")(track.track)
+    app.command("train")(train.train)
+    app.command("eval")(eval_cli.eval_cmd)
+    app.add_typer(synth.app, name="synth")
+    app.add_typer(body.app, name="body")
+    app.command("doctor")(doctor.doctor)
+    app.add_typer(bench.app, name="bench")
+    bench.app.command("model")(bench_model.bench_model)
     bench.app.command("infer")(bench_infer.bench_infer)
 
 
