@@ -141,3 +141,16 @@ def test_no_people_gives_an_empty_result_and_a_warning(weights, tmp_path):
     assert "no people" in res.stderr
     assert json.loads(res.stdout)["tracks"] == []
     assert load_npz(tmp_path / "o" / "empty.npz").persons == []
+
+
+def test_shipped_weights_run_by_default(tmp_path):
+    """No --weights: the shipped weights/dsd_satn_cpu load and give sane people."""
+    res = meshvid("infer", assets.bus_jpg(), "-o", tmp_path, "--json", "--quiet",
+                  "--render", "none")
+    assert res.returncode == 0, res.stderr
+    result = load_npz(tmp_path / "bus.npz")
+    assert len(result.persons) == 4
+    for p in result.persons:
+        assert np.isfinite(p.pose).all() and np.isfinite(p.transl).all()
+        assert 1.0 < p.transl[0, 2] < 40.0  # metres in front of the camera
+        assert np.abs(p.betas).max() < 5.0
