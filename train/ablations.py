@@ -5,7 +5,7 @@ train/ablation_concat.yaml and the DSD of train/cpu.yaml (same data, cache, seed
 Tables 3-5 (temporal): DSD+TCN, DSD+TCN+self-attention, DSD+SATN (with order recovery) —
 train/ablation_tcn.yaml, train/ablation_tcn_sa.yaml, train/cpu.yaml, all on the same DSD.
 
-    python train/ablations.py [--runs runs] [--data data/synth] [--out docs]
+    python train/ablations.py [--runs runs] [--data data/cpu] [--out docs]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", default="runs")
-    ap.add_argument("--data", default="data/synth")
+    ap.add_argument("--data", default="data/cpu")
     ap.add_argument("--out", default="docs")
     args = ap.parse_args()
 

@@ -7,10 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MESHVID=${MESHVID:-.venv/bin/meshvid}
 PY=${PY:-.venv/bin/python}
-DATA=${DATA:-data/synth}
-CROPS=${CROPS:-8000}          # single training crops (DSD)
-SEQ_FRAMES=${SEQ_FRAMES:-4800} # training sequence frames (SATN), 16-frame sequences at 10 fps
-HELD_FRAMES=${HELD_FRAMES:-960} # held-out sequence frames (evaluation only)
+DATA=${DATA:-data/cpu}
+CROPS=${CROPS:-16384}          # single training crops (DSD)
+SEQ_FRAMES=${SEQ_FRAMES:-6400} # training sequence frames (SATN), 16-frame sequences at 10 fps
+HELD_FRAMES=${HELD_FRAMES:-640} # held-out sequence frames (evaluation only)
 WORKERS=${WORKERS:-2}
 
 # 1. Synthetic data (docs/synth.md). Held-out clips: dance_b, cartwheel, getup_faceup.

@@ -1,7 +1,7 @@
 """Export the trained CPU run to weights/dsd_satn_cpu/ (fp16 safetensors < 50 MB each), evaluate
 it on the held-out synthetic sequences and write its model card.
 
-    python train/ship_cpu.py [--run runs/cpu] [--out weights/dsd_satn_cpu] [--data data/synth]
+    python train/ship_cpu.py [--run runs/cpu] [--out weights/dsd_satn_cpu] [--data data/cpu]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--run", default="runs/cpu")
     ap.add_argument("--out", default="weights/dsd_satn_cpu")
-    ap.add_argument("--data", default="data/synth")
+    ap.add_argument("--data", default="data/cpu")
     args = ap.parse_args()
 
     import torch

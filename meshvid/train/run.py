@@ -59,6 +59,9 @@ def run_training(recipe: Recipe, out_dir: Path, progress: ProgressFn | None = No
                                "world_size": info.world_size}
 
     model = MeshNet(recipe.model, load_backbone_weights=recipe.dsd_checkpoint is None)
+    if recipe.dsd_checkpoint:  # before any encoding: the backbone comes from it too
+        trained = load_checkpoint(recipe.dsd_checkpoint)
+        model.dsd.load_state_dict(trained.dsd.state_dict())
     body = _body()
     kp_set = recipe.model.dsd.skeleton.joints
     cached = recipe.dsd.cache_features
@@ -81,8 +84,6 @@ def run_training(recipe: Recipe, out_dir: Path, progress: ProgressFn | None = No
     # Stage 1: DSD.
     dsd_path = out_dir / "dsd.safetensors"
     if recipe.dsd_checkpoint:
-        trained = load_checkpoint(recipe.dsd_checkpoint)
-        model.dsd.load_state_dict(trained.dsd.state_dict())
         summary["dsd"] = {"from": recipe.dsd_checkpoint}
     else:
         if recipe.dsd.init_mean_from_data:
