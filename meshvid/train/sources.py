@@ -147,8 +147,17 @@ def encode_synthetic(ds, dsd: DSDNet, cache_dir: Path, progress: ProgressFn | No
     return table
 
 
+def _synthetic_fingerprint(root: str | None) -> list:
+    """Names and sizes of every shard under a synthetic root: the table must be rebuilt when a
+    data set grows (resumed `meshvid synth` with more frames), not reused from its smaller self."""
+    if not root or not Path(root).is_dir():
+        return []
+    return sorted((str(p.relative_to(root)), p.stat().st_size)
+                  for p in Path(root).rglob("shard-*.npz"))
+
+
 def table_cache_key(data: DataSpec, dsd_cfg, extra: str = "") -> str:
-    blob = json.dumps({"data": {"synthetic": data.synthetic, "real": [r.__dict__ for r in data.real],
+    blob = json.dumps({"shards": _synthetic_fingerprint(data.synthetic), "data": {"synthetic": data.synthetic, "real": [r.__dict__ for r in data.real],
                                 "crop": data.crop_size, "max_frames": data.max_frames,
                                 "max_sequences": data.max_sequences},
                        "backbone": dsd_cfg.backbone.__dict__, "extra": extra}, sort_keys=True,
