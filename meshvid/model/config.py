@@ -60,6 +60,9 @@ class DSDConfig:
     detail_dim: int = 512  # x_d
     feature_dim: int = 512  # y, the per-frame feature SATN consumes
     dropout: float = 0.0
+    # Width of the two fully connected layers between y and Θ (the paper's "two fully
+    # connected layers" after the bilinear layer); 0 = a single linear layer.
+    head_hidden: int = 0
 
 
 @dataclass

@@ -76,7 +76,7 @@ class DSDNet(nn.Module):
         else:
             self.fuse = nn.Identity()
         self.dropout = nn.Dropout(cfg.dropout)
-        self.head = ThetaHead(cfg.feature_dim)
+        self.head = ThetaHead(cfg.feature_dim, cfg.head_hidden)
         # Backbone in bfloat16 autocast (eval mode only; set by model.inference.optimize):
         # ~2.5x the float32 crops/s on CPUs with AVX512-BF16 (docs/model.md).
         self.bf16_inference = False

@@ -69,10 +69,16 @@ def softplus_inverse(y: float) -> float:
 
 
 class ThetaHead(nn.Module):
-    """FC: feature -> Θ, as a residual from the mean parameters (stored as buffers)."""
+    """feature -> [2 x (FC, ReLU) of width `hidden`] -> FC -> Θ, as a residual from the mean
+    parameters (stored as buffers). hidden=0: the single FC."""
 
-    def __init__(self, in_dim: int) -> None:
+    def __init__(self, in_dim: int, hidden: int = 0) -> None:
         super().__init__()
+        self.mlp: nn.Module = nn.Identity()
+        if hidden > 0:
+            self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True),
+                                     nn.Linear(hidden, hidden), nn.ReLU(inplace=True))
+            in_dim = hidden
         self.fc = nn.Linear(in_dim, THETA_DIM)
         # Small initial residuals (HMR's final layer uses xavier with gain 0.01).
         nn.init.xavier_uniform_(self.fc.weight, gain=0.01)
@@ -94,7 +100,7 @@ class ThetaHead(nn.Module):
             torch.tensor(softplus_inverse(float(cam[0]))), cam[1].float(), cam[2].float()]))
 
     def forward(self, feature: torch.Tensor) -> Theta:
-        delta = self.fc(feature)
+        delta = self.fc(self.mlp(feature))
         lead = delta.shape[:-1]
         pose = self.mean_pose_6d + delta[..., :POSE_DIM].reshape(*lead, NUM_JOINTS, 6)
         betas = self.mean_betas + delta[..., POSE_DIM:POSE_DIM + NUM_BETAS]
