@@ -163,3 +163,15 @@ def test_fast_bilinear_equals_torch_bilinear() -> None:
     x1, x2 = torch.randn(5, 28), torch.randn(5, 512)
     expected = torch.nn.functional.bilinear(x1, x2, layer.weight, layer.bias)
     assert torch.allclose(layer(x1, x2), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_two_fc_head_before_theta():
+    import torch
+
+    from meshvid.model.theta import ThetaHead
+
+    head = ThetaHead(512, hidden=64)
+    assert [m.out_features for m in head.mlp if isinstance(m, torch.nn.Linear)] == [64, 64]
+    theta = head(torch.randn(3, 512))
+    assert theta.pose_6d.shape == (3, 24, 6) and (theta.cam[:, 0] > 0).all()
+    assert isinstance(ThetaHead(512).mlp, torch.nn.Identity)  # hidden=0: the single FC
