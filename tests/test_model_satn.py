@@ -196,3 +196,45 @@ def test_gradients_reach_every_trainable_parameter() -> None:
     missing = [n for n, p in net.named_parameters()
                if p.requires_grad and (p.grad is None or p.grad.abs().sum() == 0)]
     assert not missing, missing
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_residual_satn_starts_at_the_single_frame_result(variant):
+    """Residual refinement + the DSD head copied in: before training, Θ_t is exactly the DSD's
+    own Θ of frame t, windowed or sliding; one training step makes the window matter."""
+    from meshvid.model.config import DSDConfig, ModelConfig
+    from meshvid.model.net import MeshNet
+    from meshvid.train.engine import init_satn_head
+
+    cfg = ModelConfig(dsd=DSDConfig(head_hidden=32),
+                      satn=SATNConfig(variant=variant, head_hidden=32, residual=True))
+    torch.manual_seed(0)
+    model = MeshNet(cfg, load_backbone_weights=False).eval()
+    assert init_satn_head(model) == "dsd_head"
+    y = feats(20, 512)
+    single = model.dsd.head(y)
+    sliding = model.satn.forward_sequence(y)
+    torch.testing.assert_close(sliding.pose_6d, single.pose_6d)
+    torch.testing.assert_close(sliding.cam, single.cam)
+    windows = y[:9][None]
+    torch.testing.assert_close(model.satn(windows).theta.pose_6d, single.pose_6d[4:5])
+    # after a step the refinement is live: moving a neighbouring frame changes Θ_t
+    model.satn.train()
+    opt = torch.optim.SGD(model.satn.parameters(), lr=0.1)
+    model.satn(feats(4, 9, 512, seed=1)).theta.pose_6d.square().sum().backward()
+    opt.step()
+    model.satn.eval()
+    moved = windows.clone()
+    moved[0, 0] += 1.0
+    assert not torch.allclose(model.satn(moved).theta.pose_6d, model.satn(windows).theta.pose_6d)
+
+
+def test_non_residual_satn_keeps_only_the_mean_theta():
+    from meshvid.model.config import DSDConfig, ModelConfig
+    from meshvid.model.net import MeshNet
+    from meshvid.train.engine import init_satn_head
+
+    model = MeshNet(ModelConfig(dsd=DSDConfig(head_hidden=32), satn=SATNConfig()),
+                    load_backbone_weights=False)
+    assert init_satn_head(model) == "mean_theta"
+    torch.testing.assert_close(model.satn.head.mean_pose_6d, model.dsd.head.mean_pose_6d)

@@ -84,6 +84,12 @@ class SATNConfig:
     sort_channels: int = 256
     sort_hidden: int = 512
     sort_sigma: float = 1.0  # width (in frames) of the soft Gaussian-like sorting targets
+    # Θ head width, as DSDConfig.head_hidden (0 = a single linear layer, the round-2 weights).
+    head_hidden: int = 0
+    # Residual refinement (a deviation, docs/model.md): Θ_t = head(y_t + R(TCN(...))) with R
+    # zero-initialised and the head copied from the trained DSD at the start of stage 3, so SATN
+    # starts exactly at the single-frame result and learns only what the window adds.
+    residual: bool = False
 
 
 @dataclass

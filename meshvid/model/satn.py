@@ -103,7 +103,13 @@ class SATN(nn.Module):
                        cfg.tcn_dropout)
         if self.tcn.receptive_field != cfg.window:
             raise ValueError("TCN receptive field must equal the window")  # validated earlier
-        self.head = ThetaHead(cfg.tcn_channels)
+        self.refine: nn.Linear | None = None
+        if cfg.residual:
+            self.refine = nn.Linear(cfg.tcn_channels, cfg.feature_dim)
+            nn.init.zeros_(self.refine.weight)
+            nn.init.zeros_(self.refine.bias)
+        self.head = ThetaHead(cfg.feature_dim if cfg.residual else cfg.tcn_channels,
+                              cfg.head_hidden)
         # Inference in bfloat16 autocast (eval mode only; set by model.inference.optimize):
         # ~4x the float32 throughput on CPUs with AVX512-BF16, Θ within ~1e-2 (docs/model.md).
         self.bf16_inference = False
@@ -139,7 +145,15 @@ class SATN(nn.Module):
                 attended = self.attend(windows)
             h = self.tcn(attended.transpose(1, 2)).squeeze(-1)
         # The head (tiny) always runs in float32: Θ's rotations go through Gram-Schmidt.
-        return SATNOutput(self.head(h.float()), scores, permutation)
+        h = self._refined(windows[:, self.window // 2], h.float())
+        return SATNOutput(self.head(h), scores, permutation)
+
+    def _refined(self, centre: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The head's input: the TCN output, or (residual) the centre frame's own feature plus
+        the refinement the window adds."""
+        if self.refine is None:
+            return h
+        return centre.float() + self.refine(h)
 
     def forward_sequence(self, features: torch.Tensor, chunk: int = 512) -> Theta:
         """Sliding mode: (T, D) or (B, T, D) per-frame features -> Θ for every frame, shape (T,)
@@ -157,7 +171,7 @@ class SATN(nn.Module):
             with torch.autocast(features.device.type, dtype=torch.bfloat16,
                                 enabled=self.bf16_inference and not self.training):
                 h = self.tcn(padded.transpose(1, 2)).transpose(1, 2)  # (B, T, C)
-            theta = self.head(h.float())
+            theta = self.head(self._refined(features, h.float()))
         else:
             # (B, T, D, W) -> (B*T, W, D): every frame's own window, as one batch
             windows = padded.unfold(1, self.window, 1).permute(0, 1, 3, 2)

@@ -189,6 +189,20 @@ def init_mean_theta(model: MeshNet, table: FrameTable) -> None:
         copy_mean_theta(head, model.satn.head)
 
 
+def init_satn_head(model: MeshNet) -> str:
+    """Stage 3's starting Θ head: a residual SATN takes the trained DSD head whole (so it starts
+    at the single-frame result); otherwise only the mean parameters are shared."""
+    assert model.satn is not None
+    src, dst = model.dsd.head, model.satn.head
+    same = {k: v.shape for k, v in src.state_dict().items()} == \
+        {k: v.shape for k, v in dst.state_dict().items()}
+    if model.satn.refine is not None and same:
+        dst.load_state_dict(src.state_dict())
+        return "dsd_head"
+    copy_mean_theta(src, dst)
+    return "mean_theta"
+
+
 def copy_mean_theta(src: torch.nn.Module, dst: torch.nn.Module) -> None:
     """Copy a ThetaHead's mean parameters (not its FC layer, whose input widths differ)."""
     with torch.no_grad():

@@ -25,8 +25,8 @@ from meshvid.errors import InputError
 from meshvid.model.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from meshvid.model.net import MeshNet
 from meshvid.train import distributed as D
-from meshvid.train.engine import (ProgressFn, copy_mean_theta, init_mean_theta, sequence_features, train_dsd,
-                                  train_satn)
+from meshvid.train.engine import (ProgressFn, init_mean_theta, init_satn_head, sequence_features,
+                                  train_dsd, train_satn)
 from meshvid.train.logger import CSVLog, plot_curves
 from meshvid.train.recipe import Recipe
 from meshvid.train.tables import FrameTable
@@ -122,10 +122,10 @@ def run_training(recipe: Recipe, out_dir: Path, progress: ProgressFn | None = No
         return _finish(recipe, model, out_dir, summary, t0, info)
 
     # Stage 3: SATN.
-    copy_mean_theta(model.dsd.head, model.satn.head)  # SATN starts from the same mean Θ
+    satn_init = init_satn_head(model)
     res = train_satn(recipe, model, seq_table, feats, body, out_dir / "stage3_satn", info, log,
                      progress)
-    summary["satn"] = {"steps": res.steps, "seconds": round(res.seconds, 1),
+    summary["satn"] = {"init": satn_init, "steps": res.steps, "seconds": round(res.seconds, 1),
                        "last_losses": res.last_losses}
     return _finish(recipe, model, out_dir, summary, t0, info)
 
