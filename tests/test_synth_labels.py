@@ -86,7 +86,7 @@ def test_weak_perspective_camera_matches_the_crop(maker, crops) -> None:
 def test_rendered_silhouette_matches_the_projected_mesh(maker, crops) -> None:
     """Render the mesh the labels describe with the renderer, rasterise its projection with
     PIL: the two silhouettes agree (IoU >= 0.95), so pixels and labels share one camera."""
-    from meshvid.synth.render import Intrinsics, Light
+    from meshvid.render.fast import Intrinsics, Light
 
     faces = maker.faces
     for s in crops[:6]:

@@ -1,6 +1,11 @@
 """Overlay frames: each person's mesh over the video frame in a stable colour per track, with an
 optional side view and 2D keypoints. Used by `meshvid infer` (and anything else that shows
-results over footage)."""
+results over footage).
+
+Drawn with the fast body renderer (meshvid/render/fast.py: per-vertex lighting, one persistent
+scene) at most `max_render_side` pixels wide, then upscaled and blended only inside the meshes'
+bounding box: the software rasteriser, the upscale and the blend all cost in proportion to
+pixels, and people rarely cover the whole frame."""
 
 from __future__ import annotations
 
@@ -11,7 +16,13 @@ import cv2
 import numpy as np
 
 from meshvid.body.joints import COCO_17_BONES
-from meshvid.render.offscreen import MeshToDraw, OffscreenRenderer, PinholeCamera
+from meshvid.render.fast import BodyRenderer, Intrinsics, Light
+
+# A key light from the camera and two fills from the upper left and upper right (OpenCV camera
+# axes: the direction each light travels).
+OVERLAY_LIGHTS = [Light((0.0, 0.0, 1.0), 2.2), Light((-1.0, 1.0, 1.0), 1.2),
+                  Light((1.0, 0.6, 1.0), 1.0)]
+OVERLAY_AMBIENT = 0.35
 
 
 def track_color(track_id: int) -> tuple[float, float, float]:
@@ -78,22 +89,40 @@ class OverlayRenderer:
         self.scale = 1.0 if not max_render_side or longest <= max_render_side else \
             max_render_side / longest
         self.render_size = (max(1, round(width * self.scale)), max(1, round(height * self.scale)))
-        self._renderer = OffscreenRenderer(*self.render_size)
+        self._renderer = BodyRenderer(*self.render_size, faces, int(faces.max()) + 1)
 
-    def _draw(self, meshes: list[MeshToDraw], focal: float, background: np.ndarray,
-              alpha: float) -> np.ndarray:
-        """Meshes composited over `background` (full size), drawn at the render size."""
+    def _draw(self, bodies: list[tuple[np.ndarray, tuple[float, float, float]]], focal: float,
+              background: np.ndarray, alpha: float) -> np.ndarray:
+        """Meshes [(vertices, colour)] composited over `background` (full size), drawn at the
+        render size; only the meshes' bounding box is upscaled and blended."""
         rw, rh = self.render_size
-        camera = PinholeCamera(focal * self.scale, focal * self.scale, rw / 2.0, rh / 2.0)
-        drawn = self._renderer.render(meshes, camera)
-        color = drawn.color.astype(np.float32)
-        weight = drawn.mask.astype(np.float32) * alpha
-        if self.scale != 1.0:
-            size = (self.width, self.height)
-            color = cv2.resize(color, size, interpolation=cv2.INTER_LINEAR)
-            weight = cv2.resize(weight, size, interpolation=cv2.INTER_LINEAR)
-        w = weight[..., None]
-        return (color * w + background.astype(np.float32) * (1.0 - w)).astype(np.uint8)
+        s = self.scale
+        drawn = self._renderer.render_many(
+            [(v, np.asarray(c, np.float32)) for v, c in bodies],
+            Intrinsics(focal * s, focal * s, rw / 2.0, rh / 2.0), OVERLAY_LIGHTS, OVERLAY_AMBIENT)
+        out = background.copy()
+        mask = drawn.mask
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        if len(rows) == 0:
+            return out
+        # the box in output pixels that covers every render pixel the meshes touched (+1 margin)
+        x0 = max(0, int(np.floor((cols[0] - 1) / s)))
+        x1 = min(self.width, int(np.ceil((cols[-1] + 2) / s)))
+        y0 = max(0, int(np.floor((rows[0] - 1) / s)))
+        y1 = min(self.height, int(np.ceil((rows[-1] + 2) / s)))
+        layer = np.dstack([drawn.rgba[..., :3], mask.astype(np.uint8) * 255])
+        if s != 1.0:
+            # output pixel (x, y) samples the render at ((x + 0.5) s - 0.5, (y + 0.5) s - 0.5)
+            warp = np.array([[s, 0.0, (x0 + 0.5) * s - 0.5], [0.0, s, (y0 + 0.5) * s - 0.5]])
+            layer = cv2.warpAffine(layer, warp, (x1 - x0, y1 - y0),
+                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        else:
+            layer = layer[y0:y1, x0:x1]
+        w = layer[..., 3:4].astype(np.float32) * (alpha / 255.0)
+        box = out[y0:y1, x0:x1].astype(np.float32)
+        out[y0:y1, x0:x1] = (layer[..., :3] * w + box * (1.0 - w)).astype(np.uint8)
+        return out
 
     def close(self) -> None:
         self._renderer.close()
@@ -109,8 +138,7 @@ class OverlayRenderer:
         return (self.width * (2 if self.side_view else 1), self.height)
 
     def render(self, frame: np.ndarray, people: list[PersonInFrame], focal: float) -> np.ndarray:
-        meshes = [MeshToDraw(p.vertices, self.faces, track_color(p.track_id))
-                  for p in people]
+        meshes = [(p.vertices, track_color(p.track_id)) for p in people]
         # blend (alpha < 1) so the person stays a little visible through the mesh
         out = self._draw(meshes, focal, frame, self.alpha) if meshes else frame.copy()
         if self.show_keypoints:
@@ -124,8 +152,7 @@ class OverlayRenderer:
         side = np.full_like(frame, 235)
         if people:
             rotated = side_view_vertices([p.vertices for p in people])
-            side_meshes = [MeshToDraw(v, self.faces, track_color(p.track_id))
-                           for v, p in zip(rotated, people)]
+            side_meshes = [(v, track_color(p.track_id)) for v, p in zip(rotated, people)]
             side = self._draw(side_meshes, focal, side, 1.0)
         return np.concatenate([out, side], axis=1)
 

@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 from meshvid.synth import backgrounds as bgs  # noqa: E402
 from meshvid.synth.appearance import BodyRegions, sample_colors  # noqa: E402
 from meshvid.synth.motion import rotmat_to_rotvec  # noqa: E402
-from meshvid.synth.render import BodyRenderer  # noqa: E402
+from meshvid.render.fast import BodyRenderer  # noqa: E402
 from meshvid.synth.scene import (  # noqa: E402
     CropPolicy,
     FrameCamera,

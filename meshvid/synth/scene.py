@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from meshvid.synth.motion import rotvec_to_rotmat, shortest_arc
-from meshvid.synth.render import Intrinsics, Light
+from meshvid.render.fast import Intrinsics, Light
 
 # (width, height, weight): phone videos in landscape and portrait, webcams, square clips.
 FRAME_SIZES = ((1920, 1080, 0.3), (1280, 720, 0.25), (1080, 1920, 0.15), (720, 1280, 0.1),

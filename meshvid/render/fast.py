@@ -1,9 +1,9 @@
-"""A fast, persistent renderer for synthetic data: one GL context, one pyrender scene, and per
-sample only the body mesh and the camera intrinsics change.
+"""The fast, persistent body renderer (synthetic data, overlay videos): one GL context, one
+pyrender scene, and per call only the body meshes and the camera intrinsics change.
 
 meshvid/render/offscreen.py is the general helper (builds a trimesh and a new scene per call,
-pyrender's per-pixel PBR lighting); this path is what makes >= 20 crops/s possible on two CPU
-cores:
+pyrender's per-pixel PBR lighting); this path is what makes >= 20 synthetic crops/s possible on
+two CPU cores, and cuts the overlay's render time (docs/infer.md):
   * no trimesh: smooth normals from a precomputed sparse vertex-face matrix;
   * one scene kept alive; only the mesh node is swapped;
   * lighting is computed per vertex in numpy (Lambert diffuse + Blinn-Phong specular + ambient,
@@ -101,7 +101,7 @@ def shade_vertices(vertices: np.ndarray, normals: np.ndarray, albedo: np.ndarray
 
 
 class BodyRenderer:
-    """Renders one vertex-coloured body mesh per call at a fixed image size."""
+    """Renders vertex-coloured body meshes (all with the same faces) at a fixed image size."""
 
     def __init__(self, width: int, height: int, faces: np.ndarray, num_vertices: int) -> None:
         try:
@@ -123,7 +123,7 @@ class BodyRenderer:
         self.scene = pyrender.Scene(bg_color=(0.0, 0.0, 0.0, 0.0), ambient_light=np.zeros(3))
         self._camera = pyrender.IntrinsicsCamera(1.0, 1.0, 0.5, 0.5, znear=0.05, zfar=100.0)
         self.scene.add(self._camera, pose=np.eye(4))
-        self._mesh_node = None
+        self._mesh_nodes: list = []
         self._material = pyrender.MetallicRoughnessMaterial(
             baseColorFactor=(1.0, 1.0, 1.0, 1.0), metallicFactor=0.0, roughnessFactor=1.0)
 
@@ -141,19 +141,29 @@ class BodyRenderer:
     def render(self, vertices: np.ndarray, colors: np.ndarray, intrinsics: Intrinsics,
                lights: list[Light], ambient: float = 0.3, roughness: float = 0.8) -> Rendered:
         """vertices (V, 3) in camera coordinates; colors (V, 3|4) albedo, uint8 or float in [0, 1]."""
+        return self.render_many([(vertices, colors)], intrinsics, lights, ambient, roughness)
+
+    def render_many(self, bodies: list[tuple[np.ndarray, np.ndarray]], intrinsics: Intrinsics,
+                    lights: list[Light], ambient: float = 0.3, roughness: float = 0.8) -> Rendered:
+        """Several bodies in one picture (depth-tested against each other): [(vertices, albedo)],
+        albedo (V, 3|4) or (3,) for one colour, uint8 or float in [0, 1]."""
         pr = self._pr
-        verts_cv = np.asarray(vertices, dtype=np.float32)
-        colors = np.asarray(colors)
-        if colors.dtype == np.uint8:
-            colors = colors.astype(np.float32) / 255.0
-        lit = shade_vertices(verts_cv, self.normals(verts_cv), colors.astype(np.float32), lights,
-                             ambient, roughness)
-        rgba = np.concatenate([lit, np.ones((len(lit), 1), np.float32)], 1)
-        verts = (verts_cv @ _CV_TO_GL.T).astype(np.float32)
-        prim = pr.Primitive(positions=verts, color_0=rgba, indices=self.faces, material=self._material)
-        if self._mesh_node is not None:
-            self.scene.remove_node(self._mesh_node)
-        self._mesh_node = self.scene.add(pr.Mesh(primitives=[prim]))
+        for node in self._mesh_nodes:
+            self.scene.remove_node(node)
+        self._mesh_nodes = []
+        for vertices, colors in bodies:
+            verts_cv = np.asarray(vertices, dtype=np.float32)
+            colors = np.asarray(colors)
+            if colors.dtype == np.uint8:
+                colors = colors.astype(np.float32) / 255.0
+            colors = np.broadcast_to(colors.astype(np.float32), (len(verts_cv), colors.shape[-1]))
+            lit = shade_vertices(verts_cv, self.normals(verts_cv), colors, lights, ambient,
+                                 roughness)
+            rgba = np.concatenate([lit, np.ones((len(lit), 1), np.float32)], 1)
+            verts = (verts_cv @ _CV_TO_GL.T).astype(np.float32)
+            prim = pr.Primitive(positions=verts, color_0=rgba, indices=self.faces,
+                                material=self._material)
+            self._mesh_nodes.append(self.scene.add(pr.Mesh(primitives=[prim])))
         cam = self._camera
         # pyrender measures (cx, cy) from the top-left like OpenCV: no flip needed.
         cam.fx, cam.fy, cam.cx, cam.cy = intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy
