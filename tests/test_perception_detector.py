@@ -106,3 +106,19 @@ def test_detect_only_checkpoint_is_accepted(tmp_path):
     assert len(out) == 1
     for d in out[0]:
         assert d.keypoints.shape == (17, 2) and not d.keypoint_scores.any()
+
+
+def test_detector_leaves_torch_threads_alone():
+    """ultralytics drops torch to one thread when it loads and predicts; the DSD runs after it."""
+    import torch
+
+    from meshvid.perception.detector import PoseDetector
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        det = PoseDetector()
+        det.detect([np.zeros((64, 64, 3), np.uint8)])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

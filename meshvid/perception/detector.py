@@ -132,6 +132,19 @@ class PoseDetector:
     def __init__(self, weights: str | Path | None = None, *, imgsz: int = DEFAULT_IMGSZ,
                  conf: float = 0.1, iou: float = 0.6, max_det: int = 100,
                  device: str = "cpu", backend: str = "auto") -> None:
+        import torch
+
+        from meshvid import assets
+
+        # Loading ultralytics drops torch to one intra-op thread as a side effect; the DSD that
+        # runs after detection needs its threads back (it ran at 2/3 speed in `meshvid infer`).
+        self._torch_threads = torch.get_num_threads()
+        try:
+            self._init(weights, imgsz, conf, iou, max_det, device, backend)
+        finally:
+            torch.set_num_threads(self._torch_threads)
+
+    def _init(self, weights, imgsz, conf, iou, max_det, device, backend) -> None:
         from meshvid import assets
 
         self.weights = Path(weights) if weights else assets.yolo_pose_weights()
@@ -192,9 +205,13 @@ class PoseDetector:
             return []
         # ultralytics expects OpenCV's BGR order for numpy inputs
         bgr = [np.ascontiguousarray(im[..., ::-1]) for im in images]
+        import torch
+
         results = self.model.predict(bgr, imgsz=imgsz or self.imgsz, conf=self.conf,
                                      iou=self.iou, max_det=self.max_det, classes=self.classes,
                                      device=self.device, verbose=False)
+        if torch.get_num_threads() != self._torch_threads:  # the predictor's set-up lowers it
+            torch.set_num_threads(self._torch_threads)
         return [self._to_detections(r) for r in results]
 
     @staticmethod
