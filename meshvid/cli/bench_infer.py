@@ -19,6 +19,7 @@ def bench_infer(
     loop_minutes: float = typer.Option(0.0, "--loop-minutes", min=0.0, help="First loop the "
                                        "clip to this many minutes (memory must stay flat)."),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1),
+    mesh_rate: str = typer.Option("model", "--mesh-rate", help="model or every (meshvid infer)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Run the whole pipeline once and print each stage's time and rate, and peak memory."""
@@ -37,12 +38,13 @@ def bench_infer(
             write_looped(clip, looped, loop_minutes * 60.0)
             clip = looped
         result = run_infer(clip, Path(tmp) / "out",
-                           InferOptions(weights=weights, render=render, max_frames=max_frames))
+                           InferOptions(weights=weights, render=render, max_frames=max_frames,
+                                        mesh_rate=mesh_rate))
     s = result.summary()
     n = result.num_frames
     stages = s["stage_seconds"]
     summary = {"clip": str(clip if loop_minutes <= 0 else input or "sports2d demo"),
-               "loop_minutes": loop_minutes, "render": render, "frames": n,
+               "loop_minutes": loop_minutes, "render": render, "mesh_rate": mesh_rate, "frames": n,
                "people": len(s["tracks"]),
                "person_frames": sum(t["num_frames"] for t in s["tracks"]),
                "wall_seconds": s["wall_seconds"], "end_to_end_fps": s["processing_fps"],

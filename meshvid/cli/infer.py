@@ -58,6 +58,9 @@ def infer(
                                        "(default: a 55 degree field of view on the long side)."),
     no_temporal: bool = typer.Option(False, "--no-temporal", help="Single-frame DSD only "
                                      "(skip SATN)."),
+    mesh_rate: str = typer.Option("model", "--mesh-rate", help="model: the networks run at "
+                                  "SATN's 10 fps training rate and the frames between are "
+                                  "interpolated (slerp); every: DSD on every frame (slower)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Only the first N "
                                           "frames."),
@@ -81,7 +84,7 @@ def infer(
                         detector=detector, max_people=max_people, min_track_len=min_track_len,
                         focal=focal, device=device, temporal=not no_temporal, render=render,
                         keypoints=keypoints, exports=exports, preset=preset,
-                        max_frames=max_frames)
+                        max_frames=max_frames, mesh_rate=mesh_rate)
     if not Path(input).exists():
         raise InputError(f"{input} does not exist: give a video file, an image or an image "
                          "folder")

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from meshvid.errors import InputError
 from meshvid.geometry.camera import crop_cam_to_frame_translation, default_focal_length
 from meshvid.io.video import IMAGE_EXTS, FrameSource
 from meshvid.perception.crops import make_crops
@@ -53,6 +54,7 @@ class TrackEstimate:
     theta: np.ndarray  # (T, 157) single-frame Θ vectors
     centres: np.ndarray  # (T, 2) square crop centres, frame pixels
     sides: np.ndarray  # (T,) square crop sides, frame pixels
+    key: np.ndarray  # (T,) bool: rows the networks saw (keyframes.py); others are interpolated
 
 
 @dataclass
@@ -66,26 +68,37 @@ class _Pending:
         return len(self.slots)
 
 
-def frame_rows(tracks: list[Track]) -> dict[int, list[tuple[int, int]]]:
-    """frame index -> [(track index, row in that track)] for every tracked person-frame."""
+def frame_rows(tracks: list[Track], keys: list[np.ndarray] | None = None
+               ) -> dict[int, list[tuple[int, int]]]:
+    """frame index -> [(track index, row in that track)] for every tracked person-frame (only
+    the rows marked in `keys`, when given)."""
     index: dict[int, list[tuple[int, int]]] = {}
     for ti, track in enumerate(tracks):
         for row, f in enumerate(track.frame_ids.tolist()):
-            index.setdefault(int(f), []).append((ti, row))
+            if keys is None or keys[ti][row]:
+                index.setdefault(int(f), []).append((ti, row))
     return index
 
 
 def estimate_frames(source: FrameSource, tracks: list[Track], regressor, *, batch_size: int = 16,
-                    times: StageSeconds | None = None, on_frame: Tick | None = None
-                    ) -> list[TrackEstimate]:
-    """Pass 2: crops of every tracked person-frame through the DSD network, batched."""
+                    keys: list[np.ndarray] | None = None, times: StageSeconds | None = None,
+                    on_frame: Tick | None = None) -> list[TrackEstimate]:
+    """Pass 2: crops of the tracked person-frames (every one, or the `keys` rows per track)
+    through the DSD network, batched across people and frames."""
+    from meshvid.perception.crops import square_boxes
+
     times = times or StageSeconds()
     size = regressor.crop_size
-    estimates = [TrackEstimate(t, np.zeros((len(t), 512), np.float32),
-                               np.zeros((len(t), 157), np.float32),
-                               np.zeros((len(t), 2), np.float32), np.zeros(len(t), np.float32))
-                 for t in tracks]
-    rows = frame_rows(tracks)
+    keys = keys or [np.ones(len(t), bool) for t in tracks]
+    estimates = []
+    for t, key in zip(tracks, keys):
+        # the crop geometry of every row (make_crops squares the same boxes for the key rows)
+        centres, sides = square_boxes(np.asarray(t.boxes, np.float64))
+        estimates.append(TrackEstimate(t, np.zeros((len(t), 512), np.float32),
+                                       np.zeros((len(t), 157), np.float32),
+                                       centres.astype(np.float32), sides.astype(np.float32),
+                                       np.asarray(key, bool)))
+    rows = frame_rows(tracks, keys)
     pending = _Pending()
 
     def flush() -> None:
@@ -113,8 +126,6 @@ def estimate_frames(source: FrameSource, tracks: list[Track], regressor, *, batc
             crops = make_crops(frame.image, boxes, kps, scores, size=size)
             times.crop += time.perf_counter() - t0
             for k, (ti, row) in enumerate(here):
-                estimates[ti].centres[row] = crops.centres[k]
-                estimates[ti].sides[row] = crops.sides[k]
                 pending.slots.append((ti, row))
                 pending.crops.append(crops.images[k])
                 pending.keypoints.append(crops.keypoints_norm[k].astype(np.float32))
@@ -135,16 +146,21 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
                   times: StageSeconds | None = None):
     """SATN per track, then Θ -> camera-space translation and joints: PersonMotion records."""
     from meshvid.export.motion import PersonMotion
+    from meshvid.pipeline.keyframes import interpolate_theta
     from meshvid.pipeline.regressor import temporal_stride, theta_from_vector
 
     times = times or StageSeconds()
-    stride = temporal_stride(fps)
     persons = []
     for est in estimates:
         t0 = time.perf_counter()
-        vec = est.theta
+        every_frame = bool(est.key.all())
+        vec = est.theta[est.key]
         if temporal and regressor.has_temporal and len(vec) > 1:
-            vec = regressor.temporal(est.features, stride)
+            # every frame: SATN over interleaved phases spanning its training time; keyframes
+            # are already at (about) the training rate
+            vec = regressor.temporal(est.features[est.key],
+                                     temporal_stride(fps) if every_frame else 1)
+        vec = interpolate_theta(est.track.frame_ids, est.key, vec)
         times.satn += time.perf_counter() - t0
         t0 = time.perf_counter()
         theta = theta_from_vector(torch.from_numpy(np.asarray(vec, np.float32)))
@@ -184,6 +200,7 @@ class InferOptions:
     detector_backend: str = "auto"
     imgsz: int | None = None
     det_stride: int | None = None
+    mesh_rate: str = "model"  # model | every (pipeline/keyframes.py)
     tracker: str = "bytetrack"
     max_people: int | None = None
     min_track_len: int = 10
@@ -249,8 +266,11 @@ def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     from meshvid.perception.detector import PoseDetector
     from meshvid.perception.run import TrackOptions, run_tracking
     from meshvid.perception.tracker import TrackerConfig
-    from meshvid.pipeline.regressor import MeshRegressor
+    from meshvid.pipeline.keyframes import MESH_RATES, key_mask
+    from meshvid.pipeline.regressor import MeshRegressor, temporal_stride
 
+    if opts.mesh_rate not in MESH_RATES:
+        raise InputError(f"unknown mesh rate {opts.mesh_rate!r}: use one of {', '.join(MESH_RATES)}")
     progress = progress or Progress()
     outdir = Path(outdir)
     started = time.perf_counter()
@@ -268,11 +288,17 @@ def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
             check_bpy()
     detector = PoseDetector(opts.detector, backend=opts.detector_backend, device=opts.device)
 
+    # Mesh rate "model": the networks run on every k-th frame (SATN's training rate), and the
+    # detector on exactly those frames, so the DSD sees real detections, not interpolated ones.
+    k = temporal_stride(source.info.fps) if not single_image else 1
+    model_rate = opts.mesh_rate == "model" and k > 1
+    det_stride = opts.det_stride if opts.det_stride is not None else (k if model_rate else None)
+
     progress.start("tracking", source.info.num_frames)
     t0 = time.perf_counter()
     tracking = run_tracking(
         source, detector,
-        TrackOptions(imgsz=opts.imgsz, det_stride=opts.det_stride,
+        TrackOptions(imgsz=opts.imgsz, det_stride=det_stride,
                      tracker=TrackerConfig(kind=opts.tracker, max_gap=opts.max_gap,
                                            min_len=1 if single_image else opts.min_track_len,
                                            max_people=opts.max_people)),
@@ -284,8 +310,9 @@ def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     fps = info.fps if info.fps and info.fps > 0 else opts.image_fps
 
     progress.start("meshes", tracking.num_frames)
+    keys = [key_mask(t.frame_ids, k if model_rate else 1) for t in tracking.tracks]
     estimates = estimate_frames(source, tracking.tracks, regressor, batch_size=opts.batch_size,
-                                times=times, on_frame=progress.advance)
+                                keys=keys, times=times, on_frame=progress.advance)
     persons = people_motion(estimates, regressor, body, fps=fps, image_size=image_size,
                             focal=focal, temporal=opts.temporal, times=times)
     motion = MotionResult(persons=persons, fps=fps, body_model=opts.body_model,
