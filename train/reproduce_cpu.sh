@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 MESHVID=${MESHVID:-.venv/bin/meshvid}
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data/cpu}
-CROPS=${CROPS:-16384}          # single training crops (DSD)
+CROPS=${CROPS:-32768}          # single training crops (DSD)
 SEQ_FRAMES=${SEQ_FRAMES:-6400} # training sequence frames (SATN), 16-frame sequences at 10 fps
 HELD_FRAMES=${HELD_FRAMES:-640} # held-out sequence frames (evaluation only)
 WORKERS=${WORKERS:-2}
@@ -22,7 +22,7 @@ $MESHVID synth --kind sequences --split heldout --frames "$HELD_FRAMES" --seq-le
 $MESHVID train --config train/cpu.yaml --set data.synthetic="$DATA"
 
 # 3. Ablations (they reuse the cached backbone features; the temporal ones reuse the DSD).
-for r in ablation_direct ablation_concat ablation_tcn ablation_tcn_sa; do
+for r in ablation_tcn ablation_tcn_sa ablation_direct ablation_concat ablation_dsd; do
   $MESHVID train --config "train/$r.yaml" --set data.synthetic="$DATA"
 done
 

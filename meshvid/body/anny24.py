@@ -101,15 +101,10 @@ class Anny24Body(BodyModel):
     def forward_rotmat(
         self, rotmats: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor | None = None
     ) -> BodyOutput:
-        if rotmats.shape[1:] != (24, 3, 3):
-            raise ValueError(f"rotmats must be (B, 24, 3, 3), got {tuple(rotmats.shape)}")
+        rotmats, betas = self.batch_inputs(rotmats, betas, self.v_template.dtype)
         b = rotmats.shape[0]
-        if betas.shape[0] != b:
-            betas = betas.expand(b, -1)
         rest_v, rest_j = self.rest_shape(betas)
-        verts, joints, transforms = lbs(
-            rotmats.to(rest_v.dtype), rest_v, rest_j, self.weights, SMPL_24_PARENTS
-        )
+        verts, joints, transforms = lbs(rotmats, rest_v, rest_j, self.weights, SMPL_24_PARENTS)
         if transl is not None:
             shift = transl.to(verts.dtype)[:, None, :]
             verts = verts + shift

@@ -59,6 +59,17 @@ class BodyModel(nn.Module):
         """rotmats (B, 24, 3, 3), betas (B, 10), transl (B, 3) -> BodyOutput."""
         raise NotImplementedError
 
+    @staticmethod
+    def batch_inputs(rotmats: torch.Tensor, betas: torch.Tensor, dtype: torch.dtype
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """forward_rotmat's argument check: (B, 24, 3, 3) rotations; one betas row is shared by
+        the whole batch. Both returned in `dtype`."""
+        if rotmats.shape[1:] != (24, 3, 3):
+            raise ValueError(f"rotmats must be (B, 24, 3, 3), got {tuple(rotmats.shape)}")
+        b = rotmats.shape[0]
+        betas = betas.to(dtype)
+        return rotmats.to(dtype), betas.expand(b, -1) if betas.shape[0] != b else betas
+
     def forward(
         self, pose: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor | None = None
     ) -> BodyOutput:

@@ -165,12 +165,7 @@ class SmplBody(BodyModel):
     def forward_rotmat(
         self, rotmats: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor | None = None
     ) -> BodyOutput:
-        if rotmats.shape[1:] != (24, 3, 3):
-            raise ValueError(f"rotmats must be (B, 24, 3, 3), got {tuple(rotmats.shape)}")
-        b = rotmats.shape[0]
-        dtype = self.smpl.v_template.dtype
-        rotmats = rotmats.to(dtype)
-        betas = betas.to(dtype).expand(b, -1) if betas.shape[0] != b else betas.to(dtype)
+        rotmats, betas = self.batch_inputs(rotmats, betas, self.smpl.v_template.dtype)
         out = self.smpl(
             betas=betas, global_orient=rotmats[:, :1], body_pose=rotmats[:, 1:], pose2rot=False
         )
@@ -179,7 +174,7 @@ class SmplBody(BodyModel):
         _, rest_joints = self.rest_shape(betas)
         world_rot, joints = forward_kinematics(rotmats, rest_joints, SMPL_24_PARENTS)
         if transl is not None:
-            shift = transl.to(dtype)[:, None, :]
+            shift = transl.to(verts.dtype)[:, None, :]
             verts, joints = verts + shift, joints + shift
         transforms = homogeneous(world_rot, joints)
         lsp = torch.stack(

@@ -23,7 +23,7 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
-from meshvid.errors import MissingDependencyError  # noqa: E402
+from meshvid.render.offscreen import GLContext  # noqa: E402
 
 _CV_TO_GL = np.diag([1.0, -1.0, -1.0]).astype(np.float32)
 
@@ -100,24 +100,12 @@ def shade_vertices(vertices: np.ndarray, normals: np.ndarray, albedo: np.ndarray
     return np.clip(albedo[:, :3] * diffuse + spec, 0.0, 1.0).astype(np.float32)
 
 
-class BodyRenderer:
+class BodyRenderer(GLContext):
     """Renders vertex-coloured body meshes (all with the same faces) at a fixed image size."""
 
     def __init__(self, width: int, height: int, faces: np.ndarray, num_vertices: int) -> None:
-        try:
-            import pyrender  # noqa: PLC0415
-        except Exception as err:  # pragma: no cover - depends on the machine
-            raise MissingDependencyError(
-                f"pyrender is unavailable ({err}); run scripts/setup.sh") from None
-        self._pr = pyrender
-        self.width, self.height = int(width), int(height)
-        try:
-            self._renderer = pyrender.OffscreenRenderer(self.width, self.height)
-        except Exception as err:
-            raise MissingDependencyError(
-                f"could not open a headless OpenGL context ({type(err).__name__}: {err}); "
-                "install Mesa's EGL libraries (scripts/setup.sh) and keep PYOPENGL_PLATFORM=egl"
-            ) from None
+        super().__init__(width, height)
+        pyrender = self._pr = self._pyrender
         self.faces = np.ascontiguousarray(np.asarray(faces, dtype=np.uint32))
         self.normals = VertexNormals(faces, num_vertices)
         self.scene = pyrender.Scene(bg_color=(0.0, 0.0, 0.0, 0.0), ambient_light=np.zeros(3))
@@ -126,17 +114,6 @@ class BodyRenderer:
         self._mesh_nodes: list = []
         self._material = pyrender.MetallicRoughnessMaterial(
             baseColorFactor=(1.0, 1.0, 1.0, 1.0), metallicFactor=0.0, roughnessFactor=1.0)
-
-    def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.delete()
-            self._renderer = None
-
-    def __enter__(self) -> "BodyRenderer":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def render(self, vertices: np.ndarray, colors: np.ndarray, intrinsics: Intrinsics,
                lights: list[Light], ambient: float = 0.3, roughness: float = 0.8) -> Rendered:

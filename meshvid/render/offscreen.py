@@ -65,10 +65,10 @@ def _import_pyrender():
     return pyrender
 
 
-class OffscreenRenderer:
-    """Renders lists of meshes with a pinhole camera at a fixed image size."""
+class GLContext:
+    """One headless pyrender context of a fixed size; closed on exit. Base of the renderers."""
 
-    def __init__(self, width: int, height: int, *, ambient: float = 0.35) -> None:
+    def __init__(self, width: int, height: int) -> None:
         pyrender = _import_pyrender()
         self._pyrender = pyrender
         self.width, self.height = int(width), int(height)
@@ -79,18 +79,25 @@ class OffscreenRenderer:
                 f"could not open a headless OpenGL context ({type(err).__name__}: {err}); "
                 "install Mesa's EGL libraries (scripts/setup.sh) or set PYOPENGL_PLATFORM=egl"
             ) from None
-        self._ambient = ambient
 
     def close(self) -> None:
         if self._renderer is not None:
             self._renderer.delete()
             self._renderer = None
 
-    def __enter__(self) -> "OffscreenRenderer":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class OffscreenRenderer(GLContext):
+    """Renders lists of meshes with a pinhole camera at a fixed image size."""
+
+    def __init__(self, width: int, height: int, *, ambient: float = 0.35) -> None:
+        super().__init__(width, height)
+        self._ambient = ambient
 
     def _lights(self, scene) -> None:
         pyrender = self._pyrender
