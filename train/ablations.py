@@ -1,7 +1,7 @@
 """The paper's ablations on the held-out synthetic sequences -> docs/ablations.md.
 
 Table 2 (single frame): Direct vs Concat vs DSD — train/ablation_direct.yaml,
-train/ablation_concat.yaml, train/ablation_dsd.yaml (same data, cache, seed and an equal 6-epoch
+train/ablation_concat.yaml, train/ablation_dsd.yaml (same data, cache, seed and an equal 3-epoch
 budget); the shipped DSD (train/cpu.yaml, 16 epochs) is listed beside them.
 Tables 3-5 (temporal): DSD+TCN, DSD+TCN+self-attention, DSD+SATN (with order recovery) —
 train/ablation_tcn.yaml, train/ablation_tcn_sa.yaml, train/cpu.yaml, all on the shipped DSD.
@@ -38,7 +38,7 @@ def main() -> None:
     runs = Path(args.runs)
     single = [("Direct", runs / "ablation_direct" / "model.safetensors"),
               ("Concat", runs / "ablation_concat" / "model.safetensors"),
-              ("DSD (6 epochs)", runs / "ablation_dsd" / "model.safetensors"),
+              ("DSD (3 epochs)", runs / "ablation_dsd" / "model.safetensors"),
               ("DSD", runs / "cpu" / "dsd.safetensors")]
     temporal = [("DSD+TCN", runs / "ablation_tcn" / "model.safetensors"),
                 ("DSD+TCN+self-attention", runs / "ablation_tcn_sa" / "model.safetensors"),
@@ -64,7 +64,7 @@ def main() -> None:
             return f"{100 * (1 - o[a][k] / o[b][k]):+.1f}%"
         return "n/a"
 
-    E = "DSD (6 epochs)"
+    E = "DSD (3 epochs)"
     checks = [
         ("DSD PA-MPJPE <= 50 mm", "DSD" in o and o["DSD"]["pa_mpjpe"] <= 50, f"{o.get('DSD', {}).get('pa_mpjpe', float('nan')):.1f} mm"),
         ("DSD MPJPE <= 75 mm", "DSD" in o and o["DSD"]["mpjpe"] <= 75, f"{o.get('DSD', {}).get('mpjpe', float('nan')):.1f} mm"),
@@ -81,7 +81,7 @@ def main() -> None:
         "DeepMimic dance_b, cartwheel, getup_faceup, never seen in training.",
         f"{res.sequences} sequences, {res.frames} frames. The external skeleton's keypoints are",
         "simulated from the labels with a fixed seed, identical for every method.",
-        "Direct, Concat and DSD (6 epochs) share one budget (train/ablation_*.yaml); \"DSD\" is",
+        "Direct, Concat and DSD (3 epochs) share one budget (train/ablation_*.yaml); \"DSD\" is",
         "the shipped single-frame network (train/cpu.yaml, 16 epochs), on which every temporal",
         "method is trained.",
         "",
