@@ -83,6 +83,35 @@ def test_demo_overlay_video_and_exports(demo_run):
     assert not list(out.glob("*.partial*")) and not list(out.glob(".*tmp*"))
 
 
+def test_mesh_rates_model_and_every_frame(weights, demo_run, tmp_path):
+    """Default (model rate): the networks see every 3rd frame of the 30 fps clip and the frames
+    between lie on the geodesic between their keys; --mesh-rate every runs DSD on all frames."""
+    from meshvid.geometry.rotations import axis_angle_to_matrix, geodesic_angle
+
+    model_rate = load_npz(demo_run[0] / "demo.npz")
+    p = model_rate.persons[0]
+    rot = axis_angle_to_matrix(torch.from_numpy(p.pose).double())
+    f = p.frame_ids
+    keys = [i for i in range(len(f)) if f[i] % 3 == 0]
+    checked = 0
+    for a, b in zip(keys, keys[1:]):
+        if f[b] - f[a] != 3 or b - a != 3:
+            continue
+        for i in (a + 1, a + 2):
+            through = geodesic_angle(rot[a], rot[i]) + geodesic_angle(rot[i], rot[b])
+            torch.testing.assert_close(through, geodesic_angle(rot[a], rot[b]), atol=1e-4, rtol=0)
+        checked += 1
+    assert checked >= 5
+    res = meshvid("infer", "--demo", "--weights", weights, "-o", tmp_path, "--max-frames", "30",
+                  "--mesh-rate", "every", "--render", "none", "--json", "--quiet")
+    assert res.returncode == 0, res.stderr
+    every = load_npz(tmp_path / "demo.npz").persons[0]
+    assert np.isfinite(every.pose).all() and len(every) >= 20
+    bad = meshvid("infer", "--demo", "--weights", weights, "-o", tmp_path / "x", "--mesh-rate",
+                  "often")
+    assert_one_line_failure(bad, tmp_path / "x", "mesh rate")
+
+
 def test_single_image_gives_every_person_and_a_png(weights, tmp_path):
     res = meshvid("infer", assets.bus_jpg(), "--weights", weights, "-o", tmp_path, "--json",
                   "--quiet")
