@@ -65,3 +65,18 @@ def test_reduced_render_size_keeps_the_mesh_in_place():
     yb, xb = np.nonzero(b)
     assert abs(xa.mean() - xb.mean()) < 1.5 and abs(ya.mean() - yb.mean()) < 1.5
     assert abs(a.sum() / b.sum() - 1) < 0.1
+
+
+def test_rendering_before_torch_dynamo_does_not_crash():
+    """A script that opens a GL context first and then touches roma (torch._dynamo -> triton)
+    used to segfault: both bring their own LLVM. The renderer now loads triton first."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\n"
+            "from meshvid.render.overlay import OverlayRenderer\n"
+            "r = OverlayRenderer(64, 48, np.array([[0, 1, 2]]))\n"
+            "import roma\n"
+            "r.close()\nprint('ok')\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-2000:]

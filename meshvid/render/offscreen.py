@@ -65,10 +65,21 @@ def _import_pyrender():
     return pyrender
 
 
+def _load_triton_first() -> None:
+    """Mesa's llvmpipe (the EGL context) and triton (which torch._dynamo imports lazily, e.g.
+    through `import roma`) each bring their own LLVM: importing triton after a context exists
+    segfaults the process. Loading it first is harmless."""
+    try:
+        import roma  # noqa: F401, PLC0415
+    except Exception:  # noqa: BLE001 - nothing to protect if it cannot load
+        pass
+
+
 class GLContext:
     """One headless pyrender context of a fixed size; closed on exit. Base of the renderers."""
 
     def __init__(self, width: int, height: int) -> None:
+        _load_triton_first()
         pyrender = _import_pyrender()
         self._pyrender = pyrender
         self.width, self.height = int(width), int(height)
