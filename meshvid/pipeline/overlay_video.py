@@ -13,6 +13,29 @@ from meshvid.io.writer import VideoWriter
 from meshvid.render.overlay import OverlayRenderer, PersonInFrame
 
 
+class _VertexChunks:
+    """A person's posed vertices computed 32 frames at a time (batched skinning is several
+    times cheaper per frame than one frame per call), holding only the current chunk."""
+
+    CHUNK = 32
+
+    def __init__(self, person, body) -> None:
+        self.person, self.body = person, body
+        self.betas = torch.from_numpy(person.betas)[None]
+        self.start, self.verts = -1, None
+
+    def __call__(self, row: int) -> np.ndarray:
+        start = row - row % self.CHUNK
+        if start != self.start:
+            p, end = self.person, min(row - row % self.CHUNK + self.CHUNK, len(self.person))
+            with torch.inference_mode():
+                self.verts = self.body(torch.from_numpy(p.pose[start:end]),
+                                       self.betas.expand(end - start, -1),
+                                       torch.from_numpy(p.transl[start:end])).vertices.numpy()
+            self.start = start
+        return self.verts[row - self.start]
+
+
 def render_overlay_video(source: FrameSource, persons, body, path: str | Path, *, focal: float,
                          side_view: bool = False, keypoints: bool = False, audio: bool = True,
                          on_frame: Callable[[int], None] | None = None) -> Path:
@@ -22,7 +45,7 @@ def render_overlay_video(source: FrameSource, persons, body, path: str | Path, *
     for pi, person in enumerate(persons):
         for row, f in enumerate(person.frame_ids.tolist()):
             rows.setdefault(int(f), []).append((pi, row))
-    betas = [torch.from_numpy(p.betas)[None] for p in persons]
+    vertices = [_VertexChunks(p, body) for p in persons]
     audio_from = info.path if audio and info.has_audio else None
     faces = np.asarray(body.faces)
     with VideoWriter(path, info.fps, audio_from=audio_from) as writer, \
@@ -32,11 +55,8 @@ def render_overlay_video(source: FrameSource, persons, body, path: str | Path, *
             people = []
             for pi, row in rows.get(frame.index, []):
                 p = persons[pi]
-                with torch.inference_mode():
-                    verts = body(torch.from_numpy(p.pose[row:row + 1]), betas[pi],
-                                 torch.from_numpy(p.transl[row:row + 1])).vertices[0].numpy()
                 people.append(PersonInFrame(
-                    p.track_id, verts,
+                    p.track_id, vertices[pi](row),
                     None if p.keypoints2d is None else p.keypoints2d[row],
                     None if p.keypoint_scores is None else p.keypoint_scores[row]))
             writer.write(renderer.render(frame.image, people, focal), frame.timestamp)

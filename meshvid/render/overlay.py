@@ -110,15 +110,21 @@ class OverlayRenderer:
         x1 = min(self.width, int(np.ceil((cols[-1] + 2) / s)))
         y0 = max(0, int(np.floor((rows[0] - 1) / s)))
         y1 = min(self.height, int(np.ceil((rows[-1] + 2) / s)))
-        layer = np.dstack([drawn.rgba[..., :3], mask.astype(np.uint8) * 255])
         if s != 1.0:
+            # the render pixels under the box (+1 for the bilinear taps), and a warp in which
             # output pixel (x, y) samples the render at ((x + 0.5) s - 0.5, (y + 0.5) s - 0.5)
-            warp = np.array([[s, 0.0, (x0 + 0.5) * s - 0.5], [0.0, s, (y0 + 0.5) * s - 0.5]])
+            rx0, ry0 = max(0, int(np.floor(x0 * s)) - 1), max(0, int(np.floor(y0 * s)) - 1)
+            rx1, ry1 = min(rw, int(np.ceil(x1 * s)) + 2), min(rh, int(np.ceil(y1 * s)) + 2)
+            layer = np.dstack([drawn.rgba[ry0:ry1, rx0:rx1, :3],
+                               mask[ry0:ry1, rx0:rx1].astype(np.uint8) * 255])
+            warp = np.array([[s, 0.0, (x0 + 0.5) * s - 0.5 - rx0],
+                             [0.0, s, (y0 + 0.5) * s - 0.5 - ry0]])
             layer = cv2.warpAffine(layer, warp, (x1 - x0, y1 - y0),
                                    flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         else:
-            layer = layer[y0:y1, x0:x1]
+            layer = np.dstack([drawn.rgba[y0:y1, x0:x1, :3],
+                               mask[y0:y1, x0:x1].astype(np.uint8) * 255])
         w = layer[..., 3:4].astype(np.float32) * (alpha / 255.0)
         box = out[y0:y1, x0:x1].astype(np.float32)
         out[y0:y1, x0:x1] = (layer[..., :3] * w + box * (1.0 - w)).astype(np.uint8)
