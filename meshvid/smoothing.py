@@ -185,6 +185,14 @@ def _savgol_weights(times: np.ndarray, frame_ids: np.ndarray, t: int, half: int,
     return idx, weights
 
 
+def savgol_centre_kernel(window: int, order: int) -> np.ndarray:
+    """Weights (window,) whose dot product with `window` evenly spaced samples is the
+    Savitzky-Golay fit's value at the centre sample (a fixed low-pass: SATN's residual base)."""
+    frames = np.arange(window)
+    _, weights = _savgol_weights(frames.astype(np.float64), frames, window // 2, window // 2, order)
+    return weights
+
+
 def savgol_rotations(q: np.ndarray, times: np.ndarray, frame_ids: np.ndarray, window: int,
                      order: int, iterations: int = 2) -> np.ndarray:
     """q (T, J, 4) -> (T, J, 4): polynomial fit of tangent vectors at the (smoothed) centre."""
@@ -228,6 +236,30 @@ def _times(person: PersonMotion, fps: float) -> np.ndarray:
     return ts
 
 
+def filter_rotations(q: np.ndarray, times: np.ndarray, frame_ids: np.ndarray, method: str,
+                     params: OneEuroParams | SavGolParams) -> np.ndarray:
+    """One segment of sign-continuous unit quaternions (T, J, 4) through `method`."""
+    if method == "oneeuro":
+        assert isinstance(params, OneEuroParams)
+        return one_euro_rotations(q, times, params.min_cutoff, params.beta, params.d_cutoff)
+    assert isinstance(params, SavGolParams)
+    return savgol_rotations(q, times, frame_ids, params.window, params.order)
+
+
+def filter_vectors(x: np.ndarray, times: np.ndarray, frame_ids: np.ndarray, method: str,
+                   params: OneEuroParams | SavGolParams, translation: bool) -> np.ndarray:
+    """One segment of vectors (T, ..., D). One Euro: translations use the translation cutoffs;
+    other quantities (shape, camera) a fixed low-pass at the rotation cutoff."""
+    if method == "oneeuro":
+        assert isinstance(params, OneEuroParams)
+        if translation:
+            return one_euro_vectors(x, times, params.transl_min_cutoff, params.transl_beta,
+                                    params.d_cutoff)
+        return one_euro_vectors(x, times, params.min_cutoff, 0.0, params.d_cutoff)
+    assert isinstance(params, SavGolParams)
+    return savgol_vectors(x, times, frame_ids, params.window, params.order)
+
+
 def smooth_person(person: PersonMotion, fps: float, method: str,
                   params: OneEuroParams | SavGolParams, max_gap: int = 10) -> PersonMotion:
     """A copy of `person` with pose, translation (and per-frame shape) smoothed."""
@@ -239,21 +271,11 @@ def smooth_person(person: PersonMotion, fps: float, method: str,
     for seg in segments(person.frame_ids, max_gap):
         qs = sign_continuous(q[seg])
         ts, ids = times[seg], person.frame_ids[seg]
-        if method == "oneeuro":
-            assert isinstance(params, OneEuroParams)
-            q_f = one_euro_rotations(qs, ts, params.min_cutoff, params.beta, params.d_cutoff)
-            tr = one_euro_vectors(person.transl[seg], ts, params.transl_min_cutoff,
-                                  params.transl_beta, params.d_cutoff)
-            if betas_pf is not None:
-                betas_pf[seg] = one_euro_vectors(person.betas_per_frame[seg], ts,
-                                                 params.min_cutoff, 0.0, params.d_cutoff)
-        else:
-            assert isinstance(params, SavGolParams)
-            q_f = savgol_rotations(qs, ts, ids, params.window, params.order)
-            tr = savgol_vectors(person.transl[seg], ts, ids, params.window, params.order)
-            if betas_pf is not None:
-                betas_pf[seg] = savgol_vectors(person.betas_per_frame[seg], ts, ids,
-                                               params.window, params.order)
+        q_f = filter_rotations(qs, ts, ids, method, params)
+        tr = filter_vectors(person.transl[seg], ts, ids, method, params, translation=True)
+        if betas_pf is not None:
+            betas_pf[seg] = filter_vectors(person.betas_per_frame[seg], ts, ids, method, params,
+                                           translation=False)
         pose[seg] = quat_to_axis_angle(q_f)
         transl[seg] = tr
     return replace(person, pose=pose.astype(np.float32), transl=transl.astype(np.float32),

@@ -238,3 +238,37 @@ def test_non_residual_satn_keeps_only_the_mean_theta():
                     load_backbone_weights=False)
     assert init_satn_head(model) == "mean_theta"
     torch.testing.assert_close(model.satn.head.mean_pose_6d, model.dsd.head.mean_pose_6d)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_savgol_base_starts_at_the_low_passed_features(variant):
+    """residual_base savgol: before training Θ_t = DSD head(Savitzky-Golay fit of the window's
+    features at t) — sliding equals windowed, a quadratic feature trajectory passes unchanged
+    (order 2 reproduces it) and a one-frame spike is damped."""
+    from meshvid.model.config import DSDConfig, ModelConfig
+    from meshvid.model.net import MeshNet
+    from meshvid.smoothing import savgol_centre_kernel
+    from meshvid.train.engine import init_satn_head
+
+    kernel = torch.from_numpy(savgol_centre_kernel(9, 2)).float()
+    assert torch.isclose(kernel.sum(), torch.tensor(1.0)) and kernel.argmax() == 4
+    cfg = ModelConfig(dsd=DSDConfig(head_hidden=32),
+                      satn=SATNConfig(variant=variant, head_hidden=32, residual=True,
+                                      residual_base="savgol"))
+    torch.manual_seed(0)
+    model = MeshNet(cfg, load_backbone_weights=False).eval()
+    init_satn_head(model)
+    y = feats(20, 512)
+    padded = torch.cat([y[:1].expand(4, -1), y, y[-1:].expand(4, -1)])
+    smoothed = torch.stack([kernel @ padded[i:i + 9] for i in range(20)])
+    torch.testing.assert_close(model.satn.forward_sequence(y).pose_6d,
+                               model.dsd.head(smoothed).pose_6d)
+    t = torch.arange(9, dtype=torch.float32)[:, None]
+    quad = 0.01 * t**2 * y[:1] + 0.1 * t * y[1:2] + y[2:3]
+    torch.testing.assert_close(model.satn(quad[None]).theta.pose_6d,
+                               model.dsd.head(quad[4:5]).pose_6d, atol=1e-4, rtol=1e-4)
+    spike = torch.zeros(9, 512)
+    spike[4] = 1.0
+    assert (kernel @ spike).abs().max() < 0.3
+    with pytest.raises(ValueError, match="residual_base"):
+        SATN(SATNConfig(residual=True, residual_base="median"))

@@ -80,3 +80,42 @@ def test_rendering_before_torch_dynamo_does_not_crash():
             "r.close()\nprint('ok')\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-2000:]
+
+
+def test_colour_only_read_matches_the_full_read():
+    """with_depth=False (the overlay's path: no depth read) gives pyrender's exact RGBA, and its
+    alpha covers the depth mask (plus partially covered edge pixels)."""
+    from meshvid.render.fast import BodyRenderer, Intrinsics, Light
+
+    verts, faces = _sphere([0.2, 0.1, 3.0], 0.5)
+    lights = [Light((0.0, 0.5, 1.0), 3.0)]
+    intr = Intrinsics(200.0, 200.0, 80.0, 60.0)
+    with BodyRenderer(160, 120, faces, len(verts)) as r:
+        full = r.render_many([(verts, np.array([0.8, 0.3, 0.3]))], intr, lights)
+        fast = r.render_many([(verts, np.array([0.8, 0.3, 0.3]))], intr, lights, with_depth=False)
+        again = r.render_many([(verts, np.array([0.8, 0.3, 0.3]))], intr, lights)
+    assert fast.depth is None and full.depth is not None
+    assert np.array_equal(fast.rgba, full.rgba)
+    assert np.array_equal(again.depth, full.depth)  # pyrender's own read is restored
+    assert np.all(fast.mask[full.mask]) and fast.mask.sum() <= 1.1 * full.mask.sum()
+
+
+def test_pipelined_encoder_keeps_order_and_raises_errors():
+    import pytest
+
+    from meshvid.pipeline.overlay_video import _Pipelined
+
+    seen = []
+    with _Pipelined(seen.append) as write:
+        for i in range(10):
+            write(i)
+    assert seen == list(range(10))
+
+    def fail(x):
+        if x == 3:
+            raise ValueError("disk full")
+
+    with pytest.raises(ValueError, match="disk full"):
+        with _Pipelined(fail) as write:
+            for i in range(10):
+                write(i)

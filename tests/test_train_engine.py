@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from meshvid.errors import InputError
 from meshvid.train.recipe import load_recipe, recipe_from_dict
 from meshvid.train.run import run_training
-from meshvid.train.toydata import TINY_MODEL, toy_table
+from meshvid.train.toydata import TINY_MODEL, toy_table  # noqa: F401
 
 
 def _recipe(**over):
@@ -80,6 +80,69 @@ def test_resume_after_interruption_is_exact(tmp_path, table, full_run):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_feature_draws_are_distinct_noise_realisations(tmp_path, table, full_run):
+    """feature_draws: stage 2 stores (draws, N, F); draw 0 is the single-draw features, the
+    others differ (own keypoint noise); a one-draw file from an older run is recomputed."""
+    single = load_file(str(full_run[0] / "satn_features.safetensors"))["features"]
+    assert single.shape[0] == 1
+    out = tmp_path / "draws"
+    recipe = _recipe(satn={"epochs": 1, "batch_size": 16, "optimizer": "adam", "lr": 1e-3,
+                           "feature_draws": 3})
+    summary = run_training(recipe, out, table=table)
+    # clone: load_file maps the file, which is rewritten below
+    feats = load_file(str(out / "satn_features.safetensors"))["features"].clone()
+    assert feats.shape == (3, *single.shape[1:]) and summary["features"]["draws"] == 3
+    assert torch.allclose(feats[0], single[0], atol=1e-5)
+    assert not torch.allclose(feats[1], feats[2])
+    # an older run's (N, F) file: read as one draw, recomputed because 3 are asked for
+    from safetensors.torch import save_file
+
+    (out / "model.safetensors").unlink()
+    save_file({"features": single[0].contiguous()}, str(out / "satn_features.safetensors"))
+    run_training(recipe, out, table=table)
+    again = load_file(str(out / "satn_features.safetensors"))["features"]
+    assert torch.allclose(again, feats, atol=1e-5)
+
+
+def test_satn_validation_keeps_the_best_epoch(tmp_path, table):
+    """validation_fraction: held-out sequences are scored at the start and after every epoch
+    (logged), the best weights are what the run ends with, and resuming keeps the record."""
+    import csv
+
+    from meshvid.model import load_checkpoint
+
+    satn = {"epochs": 3, "batch_size": 16, "optimizer": "adam", "lr": 1e-3,
+            "validation_fraction": 0.25, "checkpoint_every": 0}
+    out = tmp_path / "val"
+    summary = run_training(_recipe(satn=satn), out, table=table)
+    val = summary["satn"]["validation"]
+    assert val["sequences"] == 1 and val["frames"] == 24 and 0 <= val["epoch"] <= 3
+    rows = [r for r in csv.DictReader(open(out / "log.csv")) if r.get("val_pa_mpjpe")]
+    scores = {int(r["epoch"]): float(r["val_pa_mpjpe"]) for r in rows}
+    assert sorted(scores) == [0, 1, 2, 3]
+    assert val["pa_mpjpe"] == pytest.approx(min(scores.values()), rel=1e-3)
+    assert min(scores, key=scores.get) == val["epoch"]
+    best = load_file(str(out / "stage3_satn" / "best-satn.safetensors"))
+    final = load_checkpoint(out / "model.safetensors").satn.state_dict()
+    for k, v in best.items():
+        assert torch.equal(final[k], v), k
+    # 3 of 4 sequences train: every epoch has 3 * 24 // 16 steps
+    assert summary["satn"]["steps"] == 3 * (3 * 24 // 16)
+
+
+def test_validation_split_holds_out_whole_clips():
+    from meshvid.train.engine import validation_split
+
+    table = toy_table(sequences=8)
+    table.seq_groups = ["walk", "walk", "run", "run", "run", "jump", "jump", "spin"]
+    train, val = validation_split(table, 0.2, seed=0)
+    assert sorted(train + val) == list(range(8)) and val
+    held = {table.seq_groups[i] for i in val}
+    assert not held & {table.seq_groups[i] for i in train}  # no clip on both sides
+    assert validation_split(table, 0.0, seed=0) == (list(range(8)), [])
+    assert validation_split(table, 0.99, seed=0)[0]  # never everything
 
 
 def test_recipes_in_repo_validate():

@@ -85,11 +85,14 @@ def test_eval_cli_report_and_json(trained, tmp_path, monkeypatch):
     root, data, run, _ = trained
     res = CliRunner().invoke(app, ["eval", "--dataset", "synthetic", "--data", str(data),
                                    "--weights", f"mine={run / 'model.safetensors'}",
-                                   "--out", str(tmp_path / "rep"), "--quiet", "--json"])
+                                   "--smooth", "savgol", "--out", str(tmp_path / "rep"),
+                                   "--quiet", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["sequences"] == 2 and out["frames"] == 24
-    assert set(out["overall"]) == {"mine", "mine (single-frame)"}
+    assert set(out["overall"]) == {"mine", "mine (single-frame)", "mine (single-frame) + savgol"}
+    o = out["overall"]
+    assert o["mine (single-frame) + savgol"]["mpjae"] < o["mine (single-frame)"]["mpjae"]
     for m in out["overall"].values():
         assert set(m) >= {"mpjpe", "pa_mpjpe", "pve", "mpjve", "mpjae"}
         assert all(np.isfinite(v) and v >= 0 for v in m.values())
@@ -102,6 +105,44 @@ def test_eval_cli_report_and_json(trained, tmp_path, monkeypatch):
 def test_eval_errors_are_one_line(tmp_path):
     res = CliRunner().invoke(app, ["eval", "--dataset", "kitti", "--weights", str(tmp_path)])
     assert res.exit_code != 0
+    res = CliRunner().invoke(app, ["eval", "--weights", str(tmp_path), "--smooth", "kalman"])
+    assert res.exit_code != 0 and "--smooth must be one of" in str(res.exception)
+
+
+def test_smooth_theta_filters_noise_on_so3_and_keeps_smooth_motion():
+    """The eval's fixed-filter reference: jitter on a slow rotation is cut, the slow rotation
+    itself (a quadratic in angle: Savitzky-Golay order 2 reproduces it) is kept."""
+    from meshvid.eval.evaluate import smooth_theta
+    from meshvid.geometry.rotations import axis_angle_to_matrix, geodesic_angle, matrix_to_sixd
+    from meshvid.model.theta import Theta
+    from meshvid.train.tables import FrameTable
+
+    t = 40
+    angle = 0.0005 * torch.arange(t, dtype=torch.float32) ** 2
+    clean = torch.zeros(t, 24, 3)
+    clean[:, :, 2] = angle[:, None]
+    gen = torch.Generator().manual_seed(0)
+    noisy = clean + 0.05 * torch.randn(clean.shape, generator=gen)
+    table = FrameTable.__new__(FrameTable)
+    table.seq = torch.zeros(t, dtype=torch.long)
+    table.frame = torch.arange(t)
+    table.seq_names, table.seq_fps = ["s"], [30.0]
+
+    def theta(aa):
+        return Theta(matrix_to_sixd(axis_angle_to_matrix(aa)), torch.zeros(t, 10), torch.zeros(t, 3))
+
+    def err(th):
+        return geodesic_angle(th.rotmat, axis_angle_to_matrix(clean)).mean().item()
+
+    def jitter(th):  # mean rotation between consecutive frames
+        r = th.rotmat
+        return geodesic_angle(r[1:], r[:-1]).mean().item()
+
+    assert err(smooth_theta(theta(clean), table, "savgol")) < 1e-3
+    assert err(smooth_theta(theta(noisy), table, "savgol")) < 0.7 * err(theta(noisy))
+    base, excess = jitter(theta(clean)), jitter(theta(noisy)) - jitter(theta(clean))
+    for method in ("savgol", "oneeuro"):  # One Euro is causal: it lags, but it must de-jitter
+        assert jitter(smooth_theta(theta(noisy), table, method)) - base < 0.5 * excess, method
 
 
 def test_shipped_weights_round_trip(trained, tmp_path):

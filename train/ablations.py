@@ -47,6 +47,11 @@ def main() -> None:
     for name, path in single:
         if path.is_file():
             methods.append(Method(name, load_model(path), False))
+    dsd_path = runs / "cpu" / "dsd.safetensors"
+    if dsd_path.is_file():  # fixed filters on DSD: what SATN has to beat without learning
+        dsd_model = load_model(dsd_path)
+        methods += [Method("DSD + Savitzky-Golay", dsd_model, False, "savgol"),
+                    Method("DSD + One Euro", dsd_model, False, "oneeuro")]
     for name, path in temporal:
         if path.is_file():
             methods.append(Method(name, load_model(path), True))

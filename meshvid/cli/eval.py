@@ -18,6 +18,9 @@ def eval_cmd(
     image_root: Optional[str] = typer.Option(None, "--image-root", help="Images folder (h36m)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Report folder (report.md, PNGs, results.json)."),
     max_sequences: Optional[int] = typer.Option(None, "--max-sequences", help="Evaluate the first N sequences."),
+    smooth: list[str] = typer.Option(
+        [], "--smooth", help="Also score each model's single-frame output through a fixed filter "
+        "(savgol | oneeuro, `meshvid smooth`'s defaults): the reference for SATN. Repeatable."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
 ) -> None:
@@ -33,7 +36,8 @@ def eval_cmd(
         raise InputError(f"--dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")
     with make_progress(quiet) as progress:
         summary = run_eval(dataset, weights, out, data, image_root,
-                           max_sequences=max_sequences, progress=_Progress(progress))
+                           max_sequences=max_sequences, progress=_Progress(progress),
+                           smoothers=tuple(smooth))
     if json_out:
         emit_json(summary)
         return

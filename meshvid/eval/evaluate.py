@@ -37,6 +37,9 @@ class Method:
     name: str
     model: MeshNet
     temporal: bool  # use SATN (sliding windows) on top of the DSD features
+    # A fixed filter (meshvid.smoothing: "savgol" | "oneeuro", default parameters) on the
+    # single-frame Θ of each sequence: the no-learning reference for the temporal networks.
+    smoother: str | None = None
 
 
 @dataclass
@@ -49,11 +52,41 @@ class EvalResult:
     sequences: int = 0
 
 
-def methods_for(label: str, model: MeshNet) -> list[Method]:
-    """A model gives its single-frame method and, if it has SATN, its temporal one."""
-    if model.satn is None:
-        return [Method(label, model, False)]
-    return [Method(f"{label} (single-frame)", model, False), Method(label, model, True)]
+def methods_for(label: str, model: MeshNet, smoothers: tuple[str, ...] = ()) -> list[Method]:
+    """A model gives its single-frame method, one per fixed filter on it, and, if it has SATN,
+    its temporal one."""
+    single = label if model.satn is None else f"{label} (single-frame)"
+    out = [Method(single, model, False)]
+    out += [Method(f"{single} + {s}", model, False, s) for s in smoothers]
+    if model.satn is not None:
+        out.append(Method(label, model, True))
+    return out
+
+
+def smooth_theta(theta: Theta, table: FrameTable, method: str) -> Theta:
+    """Each sequence's Θ through a fixed filter: rotations on SO(3), shape and camera as
+    vectors, times from the sequence's frame rate."""
+    from meshvid.geometry.rotations import (matrix_to_quaternion_wxyz, matrix_to_sixd,
+                                            quaternion_wxyz_to_matrix)
+    from meshvid.smoothing import (OneEuroParams, SavGolParams, filter_rotations, filter_vectors,
+                                   sign_continuous)
+
+    params = OneEuroParams() if method == "oneeuro" else SavGolParams()
+    quat = matrix_to_quaternion_wxyz(theta.rotmat).numpy().astype(np.float64)
+    vec = torch.cat([theta.betas, theta.cam], dim=1).numpy().astype(np.float64)
+    for i, rows in enumerate(table.sequences()):
+        if len(rows) < 2:
+            continue
+        r = rows.numpy()
+        fps = table.seq_fps[i] if i < len(table.seq_fps) and table.seq_fps[i] else 30.0
+        ids = table.frame[rows].numpy().astype(np.int64)
+        times = ids / fps
+        quat[r] = filter_rotations(sign_continuous(quat[r]), times, ids, method, params)
+        vec[r] = filter_vectors(vec[r], times, ids, method, params, translation=False)
+    rotmat = quaternion_wxyz_to_matrix(torch.from_numpy(quat).float())
+    vec_t = torch.from_numpy(vec).float()
+    nb = theta.betas.shape[1]
+    return Theta(matrix_to_sixd(rotmat), vec_t[:, :nb], vec_t[:, nb:])
 
 
 @torch.no_grad()
@@ -76,6 +109,8 @@ def predict(method: Method, table: FrameTable, noise: KeypointNoise, seed: int =
         thetas.append(out.theta)
     theta = Theta(torch.cat([t.pose_6d for t in thetas]), torch.cat([t.betas for t in thetas]),
                   torch.cat([t.cam for t in thetas]))
+    if method.smoother:
+        return smooth_theta(theta, table, method.smoother)
     if not method.temporal:
         return theta
     assert model.satn is not None

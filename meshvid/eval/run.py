@@ -32,10 +32,16 @@ def parse_weights(items: list[str]) -> list[tuple[str, Path]]:
 def run_eval(dataset: str, weights: list[str], out_dir: Path | None, data_path: str | None,
              image_root: str | None = None, cache_dir: Path | None = None,
              noise: KeypointNoise | None = None, max_sequences: int | None = None,
-             seed: int = EVAL_SEED, progress=None, title: str | None = None) -> dict[str, Any]:
+             seed: int = EVAL_SEED, progress=None, title: str | None = None,
+             smoothers: tuple[str, ...] = ()) -> dict[str, Any]:
     from meshvid.body import load_body_model
     from meshvid.train.export import load_model
 
+    from meshvid.smoothing import METHODS as SMOOTHERS
+
+    for name in smoothers:
+        if name not in SMOOTHERS:
+            raise InputError(f"--smooth must be one of {', '.join(SMOOTHERS)}; got {name!r}")
     models = [(label, load_model(p)) for label, p in parse_weights(weights)]
     if not models:
         raise InputError("give at least one --weights")
@@ -56,7 +62,7 @@ def run_eval(dataset: str, weights: list[str], out_dir: Path | None, data_path: 
         if not data_path:
             raise InputError(f"--data is required for {dataset} (the data set's root or annotation file)")
         table = real_test_table(dataset, data_path, first.dsd, kp_set, image_root, progress)
-    methods = [m for label, model in models for m in methods_for(label, model)]
+    methods = [m for label, model in models for m in methods_for(label, model, tuple(smoothers))]
     res = evaluate(methods, table, noise or KeypointNoise(), load_body_model("anny24"), seed=seed)
     summary = {"dataset": dataset, "sequences": res.sequences, "frames": res.frames,
                "overall": res.overall, "per_group": res.per_group,

@@ -81,6 +81,7 @@ class VideoWriter:
 
     def write(self, image: np.ndarray, timestamp: float | None = None) -> None:
         import av
+        import cv2
 
         h, w = image.shape[:2]
         if self._container is None:
@@ -88,7 +89,10 @@ class VideoWriter:
         if (w, h) != self._size:
             raise ValueError(f"frame size {w}x{h} differs from the first frame's {self._size}")
         image = np.ascontiguousarray(image[: self._stream.height, : self._stream.width])
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        # RGB -> YUV 4:2:0 (BT.601, limited range: what swscale does for rgb24 -> yuv420p) with
+        # OpenCV's SIMD code, a third of the encode time at 1768 x 994
+        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420),
+                                           format="yuv420p")
         t = timestamp if timestamp is not None else self.frames_written / self.fps
         pts = int(round(t / _TIME_BASE))
         pts = max(pts, self._last_pts + 1)  # strictly increasing, whatever the source said

@@ -90,6 +90,10 @@ class SATNConfig:
     # zero-initialised and the head copied from the trained DSD at the start of stage 3, so SATN
     # starts exactly at the single-frame result and learns only what the window adds.
     residual: bool = False
+    # What the residual refines: "centre" = the centre frame's feature y_t; "savgol" = the
+    # window's features through a fixed Savitzky-Golay low-pass (order 2) — so stage 3 starts at
+    # a smoothed single-frame result and learns what the window adds beyond smoothing.
+    residual_base: str = "centre"
 
 
 @dataclass

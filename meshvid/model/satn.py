@@ -108,6 +108,17 @@ class SATN(nn.Module):
             self.refine = nn.Linear(cfg.tcn_channels, cfg.feature_dim)
             nn.init.zeros_(self.refine.weight)
             nn.init.zeros_(self.refine.bias)
+        if cfg.residual_base not in ("centre", "savgol"):
+            raise ValueError(f"residual_base must be centre or savgol, not {cfg.residual_base!r}")
+        kernel = torch.zeros(cfg.window)
+        kernel[cfg.window // 2] = 1.0
+        if cfg.residual_base == "savgol":
+            from meshvid.smoothing import savgol_centre_kernel
+
+            kernel = torch.from_numpy(savgol_centre_kernel(cfg.window, 2)).float()
+        # (W,) weights over a window's features: the residual's base (a function of the config,
+        # so not stored in checkpoints)
+        self.register_buffer("base_kernel", kernel, persistent=False)
         self.head = ThetaHead(cfg.feature_dim if cfg.residual else cfg.tcn_channels,
                               cfg.head_hidden)
         # Inference in bfloat16 autocast (eval mode only; set by model.inference.optimize):
@@ -145,15 +156,17 @@ class SATN(nn.Module):
                 attended = self.attend(windows)
             h = self.tcn(attended.transpose(1, 2)).squeeze(-1)
         # The head (tiny) always runs in float32: Θ's rotations go through Gram-Schmidt.
-        h = self._refined(windows[:, self.window // 2], h.float())
+        h = self._refined(windows, h.float())
         return SATNOutput(self.head(h), scores, permutation)
 
-    def _refined(self, centre: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """The head's input: the TCN output, or (residual) the centre frame's own feature plus
-        the refinement the window adds."""
+    def _refined(self, windows: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The head's input: the TCN output, or (residual) the base — the centre frame's own
+        feature, or the window's low-passed features — plus the refinement the window adds.
+        windows (..., W, D) in temporal order, h (..., C)."""
         if self.refine is None:
             return h
-        return centre.float() + self.refine(h)
+        base = torch.einsum("...wd,w->...d", windows.float(), self.base_kernel)
+        return base + self.refine(h)
 
     def forward_sequence(self, features: torch.Tensor, chunk: int = 512) -> Theta:
         """Sliding mode: (T, D) or (B, T, D) per-frame features -> Θ for every frame, shape (T,)
@@ -171,7 +184,8 @@ class SATN(nn.Module):
             with torch.autocast(features.device.type, dtype=torch.bfloat16,
                                 enabled=self.bf16_inference and not self.training):
                 h = self.tcn(padded.transpose(1, 2)).transpose(1, 2)  # (B, T, C)
-            theta = self.head(self._refined(features, h.float()))
+            windows = padded.unfold(1, self.window, 1).transpose(-1, -2)  # (B, T, W, D)
+            theta = self.head(self._refined(windows, h.float()))
         else:
             # (B, T, D, W) -> (B*T, W, D): every frame's own window, as one batch
             windows = padded.unfold(1, self.window, 1).permute(0, 1, 3, 2)

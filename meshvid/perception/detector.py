@@ -204,7 +204,9 @@ class PoseDetector:
         if not images:
             return []
         # ultralytics expects OpenCV's BGR order for numpy inputs
-        bgr = [np.ascontiguousarray(im[..., ::-1]) for im in images]
+        import cv2
+
+        bgr = [cv2.cvtColor(np.ascontiguousarray(im), cv2.COLOR_RGB2BGR) for im in images]
         import torch
 
         results = self.model.predict(bgr, imgsz=imgsz or self.imgsz, conf=self.conf,

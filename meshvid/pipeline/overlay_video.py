@@ -36,6 +36,38 @@ class _VertexChunks:
         return self.verts[row - self.start]
 
 
+class _Pipelined:
+    """Runs `fn` (the encoder) on one worker thread, in call order, at most `depth` calls
+    behind: x264 and FFmpeg release the GIL, so frame n is encoded while frame n + 1 is drawn.
+    The first error is raised in the caller at its next call or at exit."""
+
+    def __init__(self, fn: Callable, depth: int = 2) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.fn, self.depth = fn, depth
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
+        self.pending: list = []
+
+    def __call__(self, *args) -> None:
+        if len(self.pending) >= self.depth:
+            self.pending.pop(0).result()
+        self.pending.append(self.pool.submit(self.fn, *args))
+
+    def __enter__(self) -> "_Pipelined":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            while self.pending:
+                future = self.pending.pop(0)
+                if exc_type is None:
+                    future.result()
+                else:
+                    future.cancel()
+        finally:
+            self.pool.shutdown(wait=True)
+
+
 def render_overlay_video(source: FrameSource, persons, body, path: str | Path, *, focal: float,
                          side_view: bool = False, keypoints: bool = False, audio: bool = True,
                          on_frame: Callable[[int], None] | None = None) -> Path:
@@ -50,7 +82,8 @@ def render_overlay_video(source: FrameSource, persons, body, path: str | Path, *
     faces = np.asarray(body.faces)
     with VideoWriter(path, info.fps, audio_from=audio_from) as writer, \
             OverlayRenderer(info.width, info.height, faces, side_view=side_view,
-                            show_keypoints=keypoints) as renderer:
+                            show_keypoints=keypoints) as renderer, \
+            _Pipelined(writer.write) as write:
         for n, frame in enumerate(source, start=1):
             people = []
             for pi, row in rows.get(frame.index, []):
@@ -59,7 +92,7 @@ def render_overlay_video(source: FrameSource, persons, body, path: str | Path, *
                     p.track_id, vertices[pi](row),
                     None if p.keypoints2d is None else p.keypoints2d[row],
                     None if p.keypoint_scores is None else p.keypoint_scores[row]))
-            writer.write(renderer.render(frame.image, people, focal), frame.timestamp)
+            write(renderer.render(frame.image, people, focal), frame.timestamp)
             if on_frame is not None:
                 on_frame(n)
     return Path(path)

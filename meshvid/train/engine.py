@@ -24,6 +24,7 @@ from typing import Any, Callable, Protocol
 
 import torch
 
+from meshvid.model.checkpoint import atomic_write_bytes
 from meshvid.model.discriminator import discriminator_loss
 from meshvid.model.losses import compute_losses
 from meshvid.model.net import MeshNet
@@ -46,6 +47,7 @@ class StageResult:
     steps: int
     seconds: float
     last_losses: dict[str, float]
+    validation: dict[str, Any] | None = None  # SATN model selection: the epoch kept and its score
 
 
 ProgressFn = Callable[[str, int, int, dict[str, float]], None]
@@ -97,8 +99,10 @@ class _Loop:
                        metadata={"stage": self.stage, "recipe": self.recipe.name})
         D.barrier(self.info)
 
-    def run(self, n_items: int, step_fn: Callable[[torch.Tensor, torch.Generator], dict[str, torch.Tensor]]
-            ) -> StageResult:
+    def run(self, n_items: int, step_fn: Callable[[torch.Tensor, torch.Generator], dict[str, torch.Tensor]],
+            epoch_end: Callable[[int], None] | None = None) -> StageResult:
+        """Train to spec.epochs; `epoch_end(epoch)` runs after each epoch, before its checkpoint
+        (it may add JSON-able entries to self.counters, which the checkpoint keeps)."""
         spec, info = self.spec, self.info
         per_rank = math.ceil(n_items / info.world_size)
         n_batches = max(1, per_rank // spec.batch_size)  # drop the ragged last batch
@@ -128,6 +132,8 @@ class _Loop:
                     self.save()
             self.counters["epoch"] = epoch + 1
             self.counters["batch"] = 0
+            if epoch_end is not None:
+                epoch_end(epoch + 1)
             self.save()
         return StageResult(int(self.counters["step"]), time.time() - t_start, last)
 
@@ -248,20 +254,24 @@ def train_dsd(recipe: Recipe, model: MeshNet, source: Source, body, folder: Path
 
 @torch.no_grad()
 def sequence_features(recipe: Recipe, model: MeshNet, table: FrameTable,
-                      seed_offset: int = 0, batch: int = 512) -> torch.Tensor:
-    """Stage 2: the DSD feature y of every row (N, 512), keypoints simulated with a fixed seed
-    (so train and eval features come from the same detector model)."""
+                      seed_offset: int = 0, batch: int = 512, draws: int = 1) -> torch.Tensor:
+    """Stage 2: the DSD feature y of every row, (draws, N, 512): each draw with its own
+    simulated detector keypoints from a fixed seed (train and eval features come from the same
+    detector model)."""
     model.eval()
     gen = torch.Generator().manual_seed(recipe.seed * 131 + 2 + seed_offset)
     out = []
-    for start in range(0, len(table), batch):
-        idx = torch.arange(start, min(start + batch, len(table)))
-        b = table.batch(idx)
-        kp = conf = None
-        if model.dsd.needs_keypoints:
-            kp, conf = model_keypoints(b, recipe.data.keypoint_noise, gen)
-        out.append(model.dsd.forward_features(b["features"], kp, conf).feature)
-    return torch.cat(out) if out else torch.zeros(0, model.cfg.dsd.feature_dim)
+    for _ in range(max(1, draws)):
+        for start in range(0, len(table), batch):
+            idx = torch.arange(start, min(start + batch, len(table)))
+            b = table.batch(idx)
+            kp = conf = None
+            if model.dsd.needs_keypoints:
+                kp, conf = model_keypoints(b, recipe.data.keypoint_noise, gen)
+            out.append(model.dsd.forward_features(b["features"], kp, conf).feature)
+    if not out:
+        return torch.zeros(max(1, draws), 0, model.cfg.dsd.feature_dim)
+    return torch.cat(out).reshape(max(1, draws), len(table), -1)
 
 
 def window_index(seq_rows: list[torch.Tensor], window: int, stride: int = 1) -> torch.Tensor:
@@ -288,7 +298,9 @@ def train_satn(recipe: Recipe, model: MeshNet, table: FrameTable, features: torc
     satn = model.satn
     cfg = recipe.model.satn
     assert cfg is not None
-    windows = window_index(table.sequences(), cfg.window, spec.window_stride)
+    sequences = table.sequences()
+    train_ids, val_ids = validation_split(table, spec.validation_fraction, recipe.seed)
+    windows = window_index([sequences[i] for i in train_ids], cfg.window, spec.window_stride)
     if len(windows) == 0:
         raise ValueError("no training sequences for SATN")
     adversarial = spec.adversarial and model.discriminator is not None
@@ -302,7 +314,11 @@ def train_satn(recipe: Recipe, model: MeshNet, table: FrameTable, features: torc
 
     def step(idx: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
         rows = windows[idx]  # (B, W)
-        x = features[rows]
+        # features: (draws, N, F); each frame of each window takes one draw
+        if features.shape[0] == 1:
+            x = features[0, rows]
+        else:
+            x = features[torch.randint(0, features.shape[0], rows.shape, generator=gen), rows]
         if spec.feature_noise > 0:
             x = x + spec.feature_noise * torch.randn(x.shape, generator=gen)
         perm = None
@@ -320,4 +336,79 @@ def train_satn(recipe: Recipe, model: MeshNet, table: FrameTable, features: torc
             terms["disc"] = loop.update_discriminator(rr, rb, out.theta.rotmat, out.theta.betas)
         return {k: v.detach() for k, v in terms.items()}
 
-    return loop.run(len(windows), step)
+    if not val_ids:
+        return loop.run(len(windows), step)
+
+    # Model selection on held-out training clips: score the start (the residual base) and every
+    # epoch, keep the best weights, end with them.
+    best_path = folder / "best-satn.safetensors"
+    val_rows = [sequences[i] for i in val_ids]
+
+    def score(epoch: int) -> None:
+        err = validation_pa_mpjpe(satn, features[0], table, val_rows, body)
+        satn.train()
+        log.write({"stage": "satn", "epoch": epoch, "step": int(loop.counters["step"]),
+                   "val_pa_mpjpe": f"{err:.4g}"})
+        best = loop.counters.get("val_best")
+        if best is None or err < best["pa_mpjpe"]:
+            loop.counters["val_best"] = {"epoch": epoch, "pa_mpjpe": err}
+            if info.is_main:
+                from safetensors.torch import save
+
+                atomic_write_bytes(best_path, save({k: v.detach().contiguous()
+                                                    for k, v in satn.state_dict().items()}))
+            D.barrier(info)
+
+    if "val_best" not in loop.counters:
+        score(0)
+    res = loop.run(len(windows), step, epoch_end=score)
+    from safetensors.torch import load_file
+
+    satn.load_state_dict(load_file(str(best_path)))
+    res.validation = {"sequences": len(val_ids), "frames": int(sum(len(r) for r in val_rows)),
+                      **loop.counters["val_best"]}
+    return res
+
+
+def validation_split(table: FrameTable, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Sequence ids for training and for validation: whole motion clips (seq_groups) are held
+    out, chosen by seed, until `fraction` of the sequences is reached (at least one clip, never
+    all); a table with a single clip holds out sequences instead."""
+    n = len(table.seq_names)
+    if fraction <= 0 or n < 2:
+        return list(range(n)), []
+    gen = torch.Generator().manual_seed(seed * 7919 + 3)
+    groups = table.seq_groups if len(table.seq_groups) == n else [str(i) for i in range(n)]
+    names = sorted(set(groups))
+    if len(names) < 2:
+        names, groups = [str(i) for i in range(n)], [str(i) for i in range(n)]
+    order = [names[i] for i in torch.randperm(len(names), generator=gen).tolist()]
+    held: set[str] = set()
+    count = 0
+    for name in order[:-1]:
+        if count >= fraction * n:
+            break
+        held.add(name)
+        count += sum(g == name for g in groups)
+    val = [i for i in range(n) if groups[i] in held]
+    return [i for i in range(n) if groups[i] not in held], val
+
+
+@torch.no_grad()
+def validation_pa_mpjpe(satn, features: torch.Tensor, table: FrameTable,
+                        sequences: list[torch.Tensor], body) -> float:
+    """Frame-weighted PA-MPJPE (mm, LSP-14 joints labelled in every frame) of SATN's sliding
+    output on the given sequences."""
+    from meshvid import metrics as M
+
+    satn.eval()
+    total, frames = 0.0, 0
+    valid = (table.joints3d[..., 3] > 0).all(0)
+    for rows in sequences:
+        if len(rows) == 0:
+            continue
+        theta = satn.forward_sequence(features[rows])
+        pred = body.forward_rotmat(theta.rotmat, theta.betas).lsp14[:, valid]
+        total += float(M.pa_mpjpe(pred, table.joints3d[rows][:, valid, :3]).sum())
+        frames += len(rows)
+    return total / max(frames, 1)

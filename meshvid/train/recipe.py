@@ -93,6 +93,14 @@ class SATNStage(OptimSpec):
     adversarial: bool = False
     window_stride: int = 1  # centre frames used per epoch: every `window_stride`-th
     feature_noise: float = 0.0  # Gaussian noise on cached DSD features (augmentation)
+    # Stage 2 computes the features this many times, each with its own simulated detector
+    # noise, and every training frame picks one at random: with a single draw SATN memorises
+    # one noise realisation of its few thousand frames (docs/training.md).
+    feature_draws: int = 1
+    # Hold out this fraction of the training sequences (whole motion clips) to pick the best
+    # epoch by PA-MPJPE, the start included: SATN then never ends worse than its residual base
+    # on clips it did not train on (0 = no validation, train to the last epoch).
+    validation_fraction: float = 0.0
 
 
 @dataclass

@@ -111,13 +111,17 @@ def run_training(recipe: Recipe, out_dir: Path, progress: ProgressFn | None = No
         from safetensors.torch import load_file
 
         feats = load_file(str(feat_path))["features"]
-    else:
-        feats = sequence_features(recipe, model, seq_table)
+        if feats.dim() == 2:  # written before feature_draws existed: one draw
+            feats = feats[None]
+    draws = recipe.satn.feature_draws if recipe.satn is not None else 1
+    if not feat_path.is_file() or feats.shape[0] != draws:
+        feats = sequence_features(recipe, model, seq_table, draws=draws)
         if info.is_main:
             from safetensors.torch import save
 
             atomic_write_bytes(feat_path, save({"features": feats.contiguous()}))
-    summary["features"] = {"frames": len(seq_table), "dim": int(feats.shape[1])}
+    summary["features"] = {"frames": len(seq_table), "draws": int(feats.shape[0]),
+                           "dim": int(feats.shape[2])}
     if stop_after == "features":
         return _finish(recipe, model, out_dir, summary, t0, info)
 
@@ -127,6 +131,8 @@ def run_training(recipe: Recipe, out_dir: Path, progress: ProgressFn | None = No
                      progress)
     summary["satn"] = {"init": satn_init, "steps": res.steps, "seconds": round(res.seconds, 1),
                        "last_losses": res.last_losses}
+    if res.validation is not None:
+        summary["satn"]["validation"] = res.validation
     return _finish(recipe, model, out_dir, summary, t0, info)
 
 
