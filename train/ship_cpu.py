@@ -85,6 +85,7 @@ alone is a standard meshvid checkpoint (`meshvid.model.load_checkpoint`).
 - Time on this machine (2 CPU cores): backbone feature caching {cache_t / 60:.1f} min (once;
   the ablations reuse the cache), stage 1 DSD {dsd_t / 60:.1f} min, stage 3 SATN
   {satn_t / 60:.1f} min: {(cache_t + dsd_t + satn_t) / 60:.0f} min from data to weights.
+- SATN model selection: {selection_note(summary)}
 - Machine: {platform.machine()}, torch {torch.__version__}.
 
 Commands (the whole thing: `bash train/reproduce_cpu.sh`):
@@ -124,6 +125,22 @@ distributed by pybullet.
 """
     (out / "MODEL_CARD.md").write_text(text)
     print(json.dumps({"sizes": sizes, "overall": o}, indent=1))
+
+
+def selection_note(summary: dict) -> str:
+    """What the validation-selected SATN epoch means for the shipped weights."""
+    val = summary.get("satn", {}).get("validation")
+    if not val:
+        return "none (the last epoch ships)."
+    text = (f"epoch {val['epoch']} kept, PA-MPJPE {val['pa_mpjpe']:.1f} mm on "
+            f"{val['sequences']} held-out training sequences ({val['frames']} frames, whole "
+            "clips left out of stage 3).")
+    if val["epoch"] == 0:
+        text += (" Epoch 0 is the untrained start: every trained epoch was worse on those "
+                 "clips, so the learned refinement R is zero and SATN's output is the DSD head "
+                 "on the Savitzky-Golay low-pass of the window's features; the attention and "
+                 "TCN weights in satn.safetensors are their initial values (docs/training.md).")
+    return text
 
 
 def targets_table(overall: dict) -> str:

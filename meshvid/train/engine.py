@@ -304,6 +304,9 @@ def train_satn(recipe: Recipe, model: MeshNet, table: FrameTable, features: torc
     if len(windows) == 0:
         raise ValueError("no training sequences for SATN")
     adversarial = spec.adversarial and model.discriminator is not None
+    if spec.freeze_head:
+        for p in satn.head.parameters():
+            p.requires_grad_(False)
     params = [p for p in satn.parameters() if p.requires_grad]
     loop = _Loop("satn", 3, spec, recipe, model, params, folder, info, log, adversarial, progress)
     w = recipe.model.losses

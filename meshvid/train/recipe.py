@@ -101,6 +101,10 @@ class SATNStage(OptimSpec):
     # epoch by PA-MPJPE, the start included: SATN then never ends worse than its residual base
     # on clips it did not train on (0 = no validation, train to the last epoch).
     validation_fraction: float = 0.0
+    # Keep SATN's Θ head fixed (with a residual SATN: the trained DSD head it starts from), so
+    # stage 3 learns only what the window adds to the feature, not a new feature-to-Θ mapping
+    # from the few thousand sequence frames.
+    freeze_head: bool = False
 
 
 @dataclass
