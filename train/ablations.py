@@ -80,7 +80,7 @@ def main() -> None:
 
     def rel(a: str, b: str, k: str) -> str:
         if a in o and b in o:
-            return f"{100 * (1 - o[a][k] / o[b][k]):+.1f}%"
+            return f"{100 * (o[a][k] / o[b][k] - 1):+.1f} %"  # negative: a is lower than b
         return "n/a"
 
     E = "DSD (3 epochs)"
@@ -111,7 +111,7 @@ def main() -> None:
         "",
         "## Targets (issue 6)",
         "",
-        "| target | met | measured |",
+        "| target | met | measured (change) |",
         "|---|---|---|",
         *[f"| {n} | {'yes' if ok else 'NO'} | {v} |" for n, ok, v in checks],
         "",
