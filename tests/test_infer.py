@@ -83,6 +83,46 @@ def test_demo_overlay_video_and_exports(demo_run):
     assert not list(out.glob("*.partial*")) and not list(out.glob(".*tmp*"))
 
 
+_FBX_READBACK = """
+import json, sys, bpy
+bpy.ops.wm.read_factory_settings(use_empty=True)
+bpy.context.scene.render.fps = 30
+bpy.ops.import_scene.fbx(filepath=sys.argv[1], anim_offset=0.0)
+arms = {}
+for o in bpy.context.scene.objects:
+    if o.type == "ARMATURE":
+        fcs = list(o.animation_data.action.fcurves)
+        arms[o.name] = {"bones": len(o.data.bones),
+                        "keys": sorted({len(fc.keyframe_points) for fc in fcs})}
+print("@@FBX " + json.dumps(arms))
+"""
+
+
+def test_demo_fbx_loads_back_in_blender(demo_run, tmp_path):
+    """The demo's FBX, imported with bpy: one armature of 24 joints per tracked person, named by
+    track id, one key per frame of the scene's range on every channel."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("bpy") is None:
+        pytest.skip("bpy not installed")
+    out, summary = demo_run
+    script = tmp_path / "fbx_readback.py"
+    script.write_text(_FBX_READBACK)
+    proc = subprocess.run([sys.executable, str(script), str(out / "demo.fbx")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@FBX ")][-1]
+    arms = json.loads(line[len("@@FBX "):])
+    ids = sorted(t["id"] for t in summary["tracks"])
+    assert sorted(arms) == [f"person_{i}" for i in ids] and len(ids) == 2
+    span = (max(t["last_frame"] for t in summary["tracks"])
+            - min(t["first_frame"] for t in summary["tracks"]) + 1)  # the scene's frame range
+    for info in arms.values():
+        assert info["bones"] == 24 and info["keys"] == [span]
+
+
 def test_mesh_rates_model_and_every_frame(weights, demo_run, tmp_path):
     """Default (model rate): the networks see every 3rd frame of the 30 fps clip and the frames
     between lie on the geodesic between their keys; --mesh-rate every runs DSD on all frames."""
