@@ -28,6 +28,7 @@ def main() -> None:
     from meshvid.eval.run import run_eval
     from meshvid.model import load_checkpoint
     from meshvid.train.export import export_shipped
+    from issue_targets import target_rows, targets_markdown  # train/, this script's folder
 
     run, out = Path(args.run), Path(args.out)
     summary = json.loads((run / "summary.json").read_text())
@@ -111,7 +112,7 @@ Per motion and per sequence tables: eval/report.md. Ablations: docs/ablations.md
 
 ## Against the targets (issue 6)
 
-{targets_table(o)}
+{targets_markdown(target_rows(o, "DSD+SATN (single-frame)", "DSD+SATN"))}
 
 Why the targets are missed, and what would reach them: docs/training.md ("The CPU model against
 the targets").
@@ -141,30 +142,6 @@ def selection_note(summary: dict) -> str:
                  "on the Savitzky-Golay low-pass of the window's features; the attention and "
                  "TCN weights in satn.safetensors are their initial values (docs/training.md).")
     return text
-
-
-def targets_table(overall: dict) -> str:
-    """Issue 6's targets for the shipped model, with the measured values."""
-    dsd, satn = overall["DSD+SATN (single-frame)"], overall["DSD+SATN"]
-
-    def change(key: str) -> float:
-        return 100.0 * (satn[key] - dsd[key]) / dsd[key]
-
-    def mark(ok: bool) -> str:
-        return "yes" if ok else "no"
-
-    pa, acc = change("pa_mpjpe"), change("mpjae")
-    lines = [
-        "| target | measured | reached |",
-        "|---|---|---|",
-        f"| DSD PA-MPJPE ≤ 50 mm, MPJPE ≤ 75 mm | {dsd['pa_mpjpe']:.1f} / {dsd['mpjpe']:.1f} mm "
-        f"| {mark(dsd['pa_mpjpe'] <= 50 and dsd['mpjpe'] <= 75)} |",
-        f"| DSD+SATN vs DSD: MPJAE −35 % | {acc:+.1f} % ({dsd['mpjae']:.0f} → {satn['mpjae']:.0f} "
-        f"mm/s²) | {mark(acc <= -35)} |",
-        f"| DSD+SATN vs DSD: PA-MPJPE −3 % | {pa:+.1f} % ({dsd['pa_mpjpe']:.1f} → "
-        f"{satn['pa_mpjpe']:.1f} mm) | {mark(pa <= -3)} |",
-    ]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,12 @@ def methods_for(label: str, model: MeshNet, smoothers: tuple[str, ...] = ()) -> 
     return out
 
 
+def _sequence_fps(table: FrameTable, s: int) -> float:
+    """Sequence s's frame rate; 30 when the table does not record it."""
+    fps = table.seq_fps[s] if s < len(table.seq_fps) else 0.0
+    return float(fps) if fps else 30.0
+
+
 def smooth_theta(theta: Theta, table: FrameTable, method: str) -> Theta:
     """Each sequence's Θ through a fixed filter: rotations on SO(3), shape and camera as
     vectors, times from the sequence's frame rate."""
@@ -78,7 +84,7 @@ def smooth_theta(theta: Theta, table: FrameTable, method: str) -> Theta:
         if len(rows) < 2:
             continue
         r = rows.numpy()
-        fps = table.seq_fps[i] if i < len(table.seq_fps) and table.seq_fps[i] else 30.0
+        fps = _sequence_fps(table, i)
         ids = table.frame[rows].numpy().astype(np.int64)
         times = ids / fps
         quat[r] = filter_rotations(sign_continuous(quat[r]), times, ids, method, params)
@@ -148,7 +154,7 @@ def evaluate(methods: list[Method], table: FrameTable, noise: KeypointNoise, bod
         res.sequences += 1
         res.frames += len(rows)
         name = table.seq_names[s]
-        fps = table.seq_fps[s] if s < len(table.seq_fps) else 30.0
+        fps = _sequence_fps(table, s)
         has_smpl = bool((table.has_smpl[rows] > 0).all())
         gt_out = _body_outputs(body, None, table, rows) if has_smpl else None
         gt_j = gt_out.lsp14 if gt_out is not None else table.joints3d[rows, :, :3]

@@ -35,9 +35,8 @@ def run_eval(dataset: str, weights: list[str], out_dir: Path | None, data_path: 
              seed: int = EVAL_SEED, progress=None, title: str | None = None,
              smoothers: tuple[str, ...] = ()) -> dict[str, Any]:
     from meshvid.body import load_body_model
-    from meshvid.train.export import load_model
-
     from meshvid.smoothing import METHODS as SMOOTHERS
+    from meshvid.train.export import load_model
 
     for name in smoothers:
         if name not in SMOOTHERS:

@@ -102,7 +102,7 @@ class OverlayRenderer:
             Intrinsics(focal * s, focal * s, rw / 2.0, rh / 2.0), OVERLAY_LIGHTS, OVERLAY_AMBIENT,
             with_depth=False)
         out = background.copy()
-        mask = drawn.rgba[..., 3] > 0  # alpha: the multisampled coverage of the meshes
+        mask = drawn.mask  # from alpha (no depth read): the meshes' multisampled coverage
         rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
         if len(rows) == 0:
             return out
