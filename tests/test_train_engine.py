@@ -61,6 +61,19 @@ def test_training_reduces_the_loss(full_run):
     assert float(rows[-1]["3d"]) < float(rows[0]["3d"])
 
 
+def test_branch_health_is_logged_every_epoch(full_run):
+    """A collapsed branch must show in the log: one dsd-health row per DSD epoch."""
+    import csv
+
+    from meshvid.train.logger import HEALTH_STAGE
+
+    rows = [r for r in csv.DictReader(open(full_run[0] / "log.csv")) if r["stage"] == HEALTH_STAGE]
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    for r in rows:
+        assert 0.0 <= float(r["detail_alive"]) <= 1.0 and 0.0 < float(r["skeleton_active"]) <= 1.0
+        assert float(r["detail_dependence"]) >= 0.0 and float(r["skeleton_dependence"]) > 0.0
+
+
 def test_resume_after_interruption_is_exact(tmp_path, table, full_run):
     class Stop(Exception):
         pass

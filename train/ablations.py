@@ -45,12 +45,14 @@ def main() -> None:
     from meshvid.paths import cache_dir
     from meshvid.train.export import load_model
     from meshvid.train.recipe import load_recipe
-    from issue_targets import target_rows, targets_markdown  # train/, this script's folder
+    from issue_targets import issue12_rows, target_rows, targets_markdown  # train/
 
     runs = Path(args.runs)
+    # Table 2 at one budget: each variant is cpu.yaml's stage 1 with another fusion (same data,
+    # cache, epochs and seed); "DSD" is cpu.yaml's own stage 1, the network SATN is trained on.
     single = [("Direct", runs / "ablation_direct" / "model.safetensors"),
               ("Concat", runs / "ablation_concat" / "model.safetensors"),
-              ("DSD (3 epochs)", runs / "ablation_dsd" / "model.safetensors"),
+              ("Skeleton only", runs / "ablation_skeleton" / "model.safetensors"),
               ("DSD", runs / "cpu" / "dsd.safetensors")]
     # last epoch: the resumable stage-3 checkpoint (the run's model.safetensors holds the epoch
     # chosen on validation, which for SATN is what ships)
@@ -79,7 +81,8 @@ def main() -> None:
     plots = plot_report(res, out / "img" / "ablations")
     o = res.overall
 
-    rows = target_rows(o, "DSD", "DSD+SATN", equal_budget_dsd="DSD (3 epochs)")
+    rows = issue12_rows(o, "DSD", "Skeleton only", "Concat")
+    rows += target_rows(o, "DSD", "DSD+SATN", equal_budget_dsd="DSD")
     lines = [
         "# Ablations on the held-out synthetic sequences",
         "",
@@ -87,17 +90,19 @@ def main() -> None:
         "below comes from that run; nothing is copied from the paper). Held-out motions:",
         "DeepMimic dance_b, cartwheel, getup_faceup, never seen in training.",
         f"{res.sequences} sequences, {res.frames} frames. The external skeleton's keypoints are",
-        "simulated from the labels with a fixed seed, identical for every method.",
-        "Direct, Concat and DSD (3 epochs) share one budget (train/ablation_*.yaml); \"DSD\" is",
-        "the shipped single-frame network (train/cpu.yaml, 10 epochs), on which every temporal",
-        "method is trained. TCN, TCN+self-attention and \"SATN (last epoch)\" are the temporal",
+        "YOLO11n-pose's own detections on the rendered frames (`meshvid synth detect`), as at",
+        "inference, identical for every method.",
+        "Direct, Concat, Skeleton only and DSD share one budget: train/cpu.yaml's stage 1 with",
+        "another fusion (train/ablation_*.yaml; same data, cached features, epochs and seed).",
+        "\"DSD\" is the shipped single-frame network, on which every temporal method is",
+        "trained. TCN, TCN+self-attention and \"SATN (last epoch)\" are the temporal",
         "networks after their last epoch; \"DSD+SATN\" is the epoch chosen on held-out training",
         "clips (train/cpu.yaml, `validation_fraction`), which is what meshvid ships. All three",
         "temporal variants refine a Savitzky-Golay low-pass of the window's DSD features",
         "(docs/model.md, deviation 13); \"DSD + Savitzky-Golay\" / \"DSD + One Euro\" filter DSD's",
         "output Θ with `meshvid smooth`'s defaults, no learning.",
         "",
-        "## Targets (issue 6)",
+        "## Targets (issues 6 and 12)",
         "",
         targets_markdown(rows),
         "",

@@ -1,4 +1,4 @@
-"""Issue 6's targets, defined once for the model card (ship_cpu.py) and docs/ablations.md
+"""Issues 6 and 12's targets, defined once for the model card (ship_cpu.py) and docs/ablations.md
 (ablations.py): rows of (target, reached, measured) from an eval's `overall` table."""
 
 from __future__ import annotations
@@ -30,6 +30,31 @@ def target_rows(overall: dict, dsd: str, satn: str, equal_budget_dsd: str | None
             rows.append((f"DSD vs {other} (equal budget): PA-MPJPE −10 %", c <= -10.0,
                          f"{c:+.1f} % ({o[other]['pa_mpjpe']:.1f} → "
                          f"{o[equal_budget_dsd]['pa_mpjpe']:.1f} mm)"))
+    return rows
+
+
+def issue12_rows(overall: dict, dsd: str, skeleton: str, concat: str,
+                 health: dict | None = None, folder_mb: float | None = None
+                 ) -> list[tuple[str, bool, str]]:
+    """Issue 12: DSD <= 100 mm PA-MPJPE (held-out, detector keypoints), >= 5 % better than the
+    skeleton-only variant and than Concat at equal budget, both branches alive, <= 20 MB."""
+    o = overall
+    rows = []
+    if dsd in o:
+        rows.append(("DSD single-frame PA-MPJPE ≤ 100 mm (detector keypoints)",
+                     o[dsd]["pa_mpjpe"] <= 100.0, f"{o[dsd]['pa_mpjpe']:.1f} mm"))
+    for other in (skeleton, concat):
+        if dsd in o and other in o:
+            c = 100.0 * (o[dsd]["pa_mpjpe"] / o[other]["pa_mpjpe"] - 1.0)
+            rows.append((f"DSD vs {other} (equal budget): PA-MPJPE −5 %", c <= -5.0,
+                         f"{c:+.1f} % ({o[other]['pa_mpjpe']:.1f} → {o[dsd]['pa_mpjpe']:.1f} mm)"))
+    if health:
+        alive = min(health.get("detail_alive", 0.0), health.get("skeleton_active", 0.0))
+        rows.append(("both branches alive: ≥ 50 % of each branch's units active on held-out",
+                     alive >= 0.5, f"x_d units alive {health['detail_alive']:.0%}, x_s inputs "
+                     f"non-zero {health['skeleton_active']:.0%}"))
+    if folder_mb is not None:
+        rows.append(("weights/dsd_satn_cpu ≤ 20 MB", folder_mb <= 20.0, f"{folder_mb:.1f} MB"))
     return rows
 
 

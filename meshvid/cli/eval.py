@@ -13,8 +13,12 @@ def eval_cmd(
     weights: list[str] = typer.Option(
         ..., "--weights", "-w",
         help="Weights folder or .safetensors; repeat to compare (label=path names a row)."),
-    data: Optional[str] = typer.Option(None, "--data", help="Synthetic data root (default data/synth), "
+    data: Optional[str] = typer.Option(None, "--data", help="Synthetic data root (default data/cpu; "
+                                       "its held-out renders are made there when missing), "
                                        "3DPW root, or Human3.6M annotation .npz."),
+    keypoints: str = typer.Option("detector", "--keypoints",
+                                  help="Synthetic sets: detector (YOLO11n-pose on the renders, "
+                                  "as inference) | simulated (drawn from the labels)."),
     image_root: Optional[str] = typer.Option(None, "--image-root", help="Images folder (h36m)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Report folder (report.md, PNGs, results.json)."),
     max_sequences: Optional[int] = typer.Option(None, "--max-sequences", help="Evaluate the first N sequences."),
@@ -37,7 +41,7 @@ def eval_cmd(
     with make_progress(quiet) as progress:
         summary = run_eval(dataset, weights, out, data, image_root,
                            max_sequences=max_sequences, progress=_Progress(progress),
-                           smoothers=tuple(smooth))
+                           smoothers=tuple(smooth), keypoints=keypoints)
     if json_out:
         emit_json(summary)
         return

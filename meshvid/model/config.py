@@ -18,7 +18,8 @@ from meshvid.errors import InputError
 BackboneName = Literal["efficientnet_lite0", "resnet50"]
 SkeletonSource = Literal["learned", "external"]
 JointSetName = Literal["lsp14", "coco17", "smpl24"]
-DSDVariant = Literal["direct", "concat", "dsd"]
+DSDVariant = Literal["direct", "concat", "dsd", "skeleton"]
+DetailNorm = Literal["none", "batch"]
 SATNVariant = Literal["tcn", "tcn+sa", "satn"]
 
 
@@ -63,6 +64,17 @@ class DSDConfig:
     # Width of the two fully connected layers between y and Θ (the paper's "two fully
     # connected layers" after the bilinear layer); 0 = a single linear layer.
     head_hidden: int = 0
+    # The fixes for the collapsed detail branch (issue 12, docs/model.md "Why the detail branch
+    # collapsed"). Defaults keep the round-2 architecture so its checkpoints still load.
+    # detail_norm "batch": FC -> BatchNorm -> ReLU, so every x_d unit is centred over the data
+    # and active on about half of it (with "none", Adam drove 511 of 512 units negative).
+    detail_norm: DetailNorm = "none"
+    # fusion_affine: y = [x_s, 1] A [x_d, 1]^T, i.e. the bilinear term plus a linear path from
+    # each branch alone (and a bias): neither branch can be silenced by the other reaching 0.
+    fusion_affine: bool = False
+    # fusion_rank > 0: A (out x |x_s| x |x_d|) is constrained to rank r, A_o = sum_r P_or u_r v_r^T
+    # (low-rank bilinear pooling); 0 = the paper's full tensor (13.4 M parameters at 512/51/512).
+    fusion_rank: int = 0
 
 
 @dataclass
@@ -149,6 +161,9 @@ class ModelConfig:
                 )
             if self.satn.feature_dim % self.satn.heads:
                 raise InputError("satn.feature_dim must be divisible by satn.heads")
+        if self.dsd.fusion_rank < 0:
+            raise InputError(f"dsd.fusion_rank must be >= 0 (0 = full bilinear tensor); got "
+                             f"{self.dsd.fusion_rank}")
         if self.dsd.skeleton.source == "learned" and self.dsd.skeleton.joints == "smpl24":
             raise InputError("the learned skeleton branch predicts lsp14 or coco17, not smpl24")
 

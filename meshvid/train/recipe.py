@@ -44,6 +44,11 @@ class KeypointNoise:
     Gaussian jitter (crop-normalised units, 0.02 ~ 2 px on a 224 crop), dropped joints, and
     confidences drawn like a detector's (high for kept joints, below threshold for dropped)."""
 
+    # "measured": draw from the model of YOLO11n-pose's errors measured on rendered training
+    # crops (meshvid.perception.noise_model; `path`, default the shipped
+    # weights/keypoint_noise/yolo11n_pose.npz); "gaussian": the jitter below (round 2).
+    kind: Literal["gaussian", "measured"] = "gaussian"
+    path: str | None = None
     sigma: float = 0.02
     outlier_prob: float = 0.02  # a joint lands somewhere wrong (sigma x 10)
     drop_prob: float = 0.08
@@ -57,6 +62,10 @@ class DataSpec:
     real: list[RealDataSpec] = field(default_factory=list)
     crop_size: int = 224
     keypoint_noise: KeypointNoise = field(default_factory=KeypointNoise)
+    # Skeleton-only rows (labels without renders; meshvid.train.skeleton_samples) added to the
+    # DSD's training table, and the seed they are drawn with.
+    skeleton_samples: int = 0
+    skeleton_seed: int = 7
     max_frames: int | None = None  # cap on single training crops (time budget)
     max_sequences: int | None = None  # cap on training sequences
     loader_workers: int = 0
@@ -82,6 +91,10 @@ class DSDStage(OptimSpec):
     # them (needs the external skeleton or the direct variant; the learned skeleton reads the
     # feature map, which is too big to cache, so it trains end to end).
     cache_features: bool = False
+    # With real detector keypoints in the data (`meshvid synth detect`), the fraction of
+    # samples per batch whose keypoints are drawn from data.keypoint_noise instead: more
+    # detector-like variation than the one detection each render has.
+    simulated_keypoints: float = 0.0
     # Whether the discriminator (L_r) is used.
     adversarial: bool = True
     # Initialise the head's mean Θ from training-label statistics (HMR's mean parameters).

@@ -159,7 +159,8 @@ def _synthetic_fingerprint(root: str | None) -> list:
 def table_cache_key(data: DataSpec, dsd_cfg, extra: str = "") -> str:
     blob = json.dumps({"shards": _synthetic_fingerprint(data.synthetic), "data": {"synthetic": data.synthetic, "real": [r.__dict__ for r in data.real],
                                 "crop": data.crop_size, "max_frames": data.max_frames,
-                                "max_sequences": data.max_sequences},
+                                "max_sequences": data.max_sequences,
+                                "skeleton": [data.skeleton_samples, data.skeleton_seed]},
                        "backbone": dsd_cfg.backbone.__dict__, "extra": extra}, sort_keys=True,
                       default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
@@ -184,6 +185,15 @@ def training_table(data: DataSpec, dsd: DSDNet, keypoints_set: str, cache_dir: P
             tables.append(encode_items(ds, dsd, progress=progress, label=f"backbone {spec.kind}"))
     if not tables:
         raise InputError("the recipe has no training data (data.synthetic and data.real empty)")
+    if split == "train" and data.skeleton_samples > 0:
+        from meshvid.train.skeleton_samples import skeleton_table
+
+        if keypoints_set != "coco17":
+            raise InputError("data.skeleton_samples needs the COCO-17 external skeleton")
+        feat_dim = tables[0].features.shape[1] if tables[0].features is not None else 1280
+        report = (lambda d, t: progress("skeleton rows", d, t, {})) if progress else None
+        tables.append(skeleton_table(data.skeleton_samples, data.skeleton_seed, data.crop_size,
+                                     cache_dir, feat_dim, report))
     table = concat_tables(tables)
     table.save(path)
     return table

@@ -9,7 +9,8 @@ Columns (N rows): keypoints (N, K, 3) ground-truth 2D joints, crop-normalised + 
 `keypoints_set`; joints3d (N, 14, 4) LSP-14 camera-space metres + weight; pose (N, 24, 3)
 axis-angle (root in camera axes); betas (N, 10); has_3d, has_smpl (N,); seq, frame (N,);
 optional features (N, C) the frozen backbone's pooled output; optional detections (N, K, 3)
-real detector keypoints + confidence when the data has them.
+real detector keypoints + confidence when the data has them; optional has_image (N,) 0 for
+skeleton-only rows (meshvid.train.skeleton_samples).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from meshvid.errors import InputError
 from meshvid.model.checkpoint import atomic_write_bytes
 
 _TENSORS = ("keypoints", "joints3d", "pose", "betas", "has_3d", "has_smpl", "seq", "frame",
-            "features", "detections")
+            "features", "detections", "has_image")
 
 
 @dataclass
@@ -39,6 +40,9 @@ class FrameTable:
     frame: torch.Tensor
     features: torch.Tensor | None = None
     detections: torch.Tensor | None = None
+    # 0 marks a skeleton-only row (labels without a render: its features are zeros and its
+    # keypoints are simulated); None = every row has an image.
+    has_image: torch.Tensor | None = None
     keypoints_set: str = "coco17"
     seq_names: list[str] = field(default_factory=list)
     seq_fps: list[float] = field(default_factory=list)
@@ -102,6 +106,12 @@ def concat_tables(tables: list[FrameTable]) -> FrameTable:
     out: dict = {}
     for name in _TENSORS:
         parts = [getattr(t, name) for t in tables]
+        if name in ("has_image", "detections") and any(p is not None for p in parts):
+            # a table without the column: every row has an image / no detections (zeros)
+            parts = [p if p is not None else
+                     (torch.ones(len(t)) if name == "has_image" else
+                      torch.zeros(len(t), *next(q for q in parts if q is not None).shape[1:]))
+                     for p, t in zip(parts, tables)]
         if any(p is None for p in parts):
             if name in ("features",) and not all(p is None for p in parts):
                 raise InputError("some frame tables have cached features and some do not")
