@@ -1,6 +1,8 @@
 """Motion sources per split, and how a sample's motion is drawn from them.
 
-Split rule (DESIGN.md): the DeepMimic clips in deepmimic.HELD_OUT are evaluation-only. The
+Split rule (DESIGN.md), the one place it lives: `held_out(clip_id)` says which clips are
+evaluation-only: the DeepMimic clips in deepmimic.HELD_OUT, CMU subject 03, the cmu8 `test/`
+folder, Bandai Namco style "musical" (set 1) and "youthful" (set 2) (HELD_OUT_RULE). The
 "train" split uses every other DeepMimic clip, the anny walk cycle and the pose sampler, with
 augmentations (mirroring, speed changes, joint noise, blends, randomised fill-in joints); the
 "heldout" split uses only the held-out clips, without augmentation. `MotionLibrary.build`
@@ -10,6 +12,7 @@ it came from (ids into `clip_names`, which the data card lists).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -29,6 +32,29 @@ from meshvid.synth.motion import (
 from meshvid.synth.poses import sample_pose, sample_root
 
 SPLITS = ("train", "heldout")
+
+HELD_OUT_RULE = ("held out (never trained on): DeepMimic dance_b, cartwheel, getup_faceup; CMU "
+                 "subject 03 (ASF/AMC or BVH, files 03_*); the cmu8 test/ folder; Bandai Namco "
+                 "style 'musical' (dataset 1) and 'youthful' (dataset 2)")
+_HELD_OUT_PATTERNS = (
+    re.compile(r"^cmu/(.*/)?03_[^/]*$"),
+    re.compile(r"^cmu8/(.*/)?test/"),
+    re.compile(r"^bandai/(.*/)?dataset-1_[^/]*_musical_[^/]*$"),
+    re.compile(r"^bandai/(.*/)?dataset-2_[^/]*_youthful_[^/]*$"),
+)
+
+
+def held_out(clip_id: str) -> bool:
+    """True for an evaluation-only clip. clip_id: "<corpus>/<path without extension>", e.g.
+    "deepmimic/humanoid3d_cartwheel", "cmu/subjects/03/03_01", "cmu8/test/walking/walking_1",
+    "bandai/dataset-1_walk_musical_001"."""
+    if clip_id.startswith("deepmimic/"):
+        return clip_id.split("/", 1)[1] in deepmimic.HELD_OUT
+    return any(p.search(clip_id) for p in _HELD_OUT_PATTERNS)
+
+
+def split_of(clip_id: str) -> str:
+    return "heldout" if held_out(clip_id) else "train"
 
 # Source kinds recorded per sample.
 SOURCE_DEEPMIMIC, SOURCE_ANNY, SOURCE_SAMPLER, SOURCE_BLEND = 0, 1, 2, 3
