@@ -250,15 +250,29 @@ def retarget(cap: Capture, rest_joints: np.ndarray, family: str | None = None,
     place("spine1", w_pelvis @ rotmat_power(rel, 0.3))
     place("spine2", w_pelvis @ rotmat_power(rel, 0.6))
     place("spine3", w_chest)
-    # Neck and head.
+    # Neck and head: aimed at the source's head (head top) direction, calibrated per clip in
+    # the chest frame: where a skeleton puts its neck and head points differs by family, so the
+    # clip's mean neck->head direction (relative to the chest) is mapped onto our rest one and
+    # the motion about it is kept.
+    f_chest_src = frame(sh_src, chest_up_src)
+    f_chest_rest = frame(rest[J["left_shoulder"]] - rest[J["right_shoulder"]], rest_chest_up)
+
+    def calibrated(direction: np.ndarray, rest_dir: np.ndarray) -> np.ndarray:
+        local = np.einsum("tji,tj->ti", f_chest_src, _unit(direction))
+        mean = _unit(local.mean(0, keepdims=True))
+        fix = swing(mean, (f_chest_rest.T @ _unit(rest_dir))[None])[0]
+        return np.einsum("tij,tj->ti", f_chest_src, local @ fix.T)
+
     place("neck", world[:, J["spine3"]])
     if "head" in m:
-        place("neck", aim("neck", "head", src("head")))
+        d = calibrated(src("head") - src("neck" if "neck" in m else "spine3"), rest[J["head"]] - rest[J["neck"]])
+        place("neck", aim("neck", "head", pos[:, J["neck"]] + d))
     place("head", world[:, J["neck"]])
-    if "head_top" in m:
+    if "head_top" in m and "head" in m:
         up = np.array([0.0, 0.1, 0.0])
         wn = world[:, J["neck"]]
-        place("head", swing(wn @ up, src("head_top") - pos[:, J["head"]]) @ wn)
+        d = calibrated(src("head_top") - src("head"), up)
+        place("head", swing(wn @ up, d) @ wn)
     # Legs and arms.
     for side in ("left", "right"):
         _limb(side, "hip", "knee", "ankle", "foot", np.array([0.0, 0.0, -1.0]), m, src, rest, off,
