@@ -58,7 +58,7 @@ class Sample:
 
 class SampleMaker:
     def __init__(self, split: str = "train", crop_size: int = 224, body_name: str = "anny24",
-                 policy: CropPolicy | None = None) -> None:
+                 policy: CropPolicy | None = None, motions: tuple[str, ...] = ()) -> None:
         from meshvid.body import load_body_model  # noqa: PLC0415
 
         self.split = split
@@ -70,7 +70,7 @@ class SampleMaker:
         self.rest_joints = rest_j[0].double().numpy()
         self.regions = BodyRegions.from_body(
             rest_v[0].double().numpy(), self.rest_joints, self.body.lbs_weights.double().numpy())
-        self.library = MotionLibrary.build(split, self.rest_joints)
+        self.library = MotionLibrary.build(split, self.rest_joints, motions)
         self.faces = np.asarray(self.body.faces)
         self.renderer = BodyRenderer(self.size, self.size, self.faces, self.body.num_vertices)
         self.photo_names = list(bgs.available_photos())

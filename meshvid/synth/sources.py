@@ -57,8 +57,53 @@ def split_of(clip_id: str) -> str:
     return "heldout" if held_out(clip_id) else "train"
 
 # Source kinds recorded per sample.
-SOURCE_DEEPMIMIC, SOURCE_ANNY, SOURCE_SAMPLER, SOURCE_BLEND = 0, 1, 2, 3
-SOURCE_KINDS = ("deepmimic", "anny-walkcycle", "pose-sampler", "blend")
+SOURCE_DEEPMIMIC, SOURCE_ANNY, SOURCE_SAMPLER, SOURCE_BLEND, SOURCE_MOCAP = 0, 1, 2, 3, 4
+SOURCE_KINDS = ("deepmimic", "anny-walkcycle", "pose-sampler", "blend", "mocap")
+
+
+def _kind(clip: MotionClip) -> int:
+    if clip.source == "anny-walkcycle":
+        return SOURCE_ANNY
+    return SOURCE_DEEPMIMIC if clip.source == "deepmimic" else SOURCE_MOCAP
+
+
+def mocap_clips(motions: tuple[str, ...] | list[str], rest_joints: np.ndarray, split: str) -> list[MotionClip]:
+    """The accepted clips of a split from motion files / folders (meshvid.motion: read,
+    retargeted by joint positions, rejected above the error threshold), in scan order. Scans
+    are memoised per process (the card and the library see the same clips)."""
+    if not motions:
+        return []
+    key = (tuple(str(m) for m in motions), rest_joints.tobytes())
+    if key not in _MOCAP_MEMO:
+        from meshvid.motion.corpus import scan  # noqa: PLC0415
+
+        clips, reports = scan(motions, rest_joints)
+        _MOCAP_MEMO.clear()
+        _MOCAP_MEMO[key] = ([r.clip for r in clips], reports)
+    return [c for c in _MOCAP_MEMO[key][0] if split_of(c.name) == split]
+
+
+def mocap_reports(motions, rest_joints: np.ndarray) -> list:
+    """The per-file reports of the memoised scan (after mocap_clips)."""
+    mocap_clips(motions, rest_joints, "train")
+    return _MOCAP_MEMO[(tuple(str(m) for m in motions), rest_joints.tobytes())][1]
+
+
+_MOCAP_MEMO: dict = {}
+
+
+def library_clip_names(split: str, rest_joints: np.ndarray, motions: tuple[str, ...] = ()) -> list[str]:
+    """Every clip name a sample of this split can refer to, in MotionLibrary's order (the data
+    card lists these; a sample's clip_id indexes them)."""
+    from meshvid.synth import annywalk  # noqa: PLC0415
+
+    names = deepmimic.clip_names()
+    if split == "train":
+        out = [f"deepmimic/{n}" for n in names if not held_out(f"deepmimic/{n}")] + annywalk.clip_names()
+    else:
+        out = [f"deepmimic/{n}" for n in deepmimic.HELD_OUT]
+    out += [c.name for c in mocap_clips(motions, rest_joints, split)]
+    return out + ([SAMPLER_CLIP] if split == "train" else [])
 
 SAMPLER_CLIP = "sampler/joint-limits"
 
@@ -88,7 +133,9 @@ class MotionLibrary:
     clip_names: list[str]  # every name a sample can refer to (clips + the sampler)
 
     @classmethod
-    def build(cls, split: str, rest_joints: np.ndarray) -> "MotionLibrary":
+    def build(cls, split: str, rest_joints: np.ndarray, motions: tuple[str, ...] = ()) -> "MotionLibrary":
+        """The clips of a split: DeepMimic (+ the anny walk cycle for train) and, from
+        `motions` (motion files / folders), the captures of that split."""
         if split not in SPLITS:
             raise InputError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
         names = deepmimic.clip_names()
@@ -104,16 +151,16 @@ class MotionLibrary:
             from meshvid.synth import annywalk  # noqa: PLC0415
 
             clips.extend(annywalk.load_clips(rest_joints))
+        clips.extend(mocap_clips(motions, rest_joints, split))
         lib = cls(split, clips, [c.name for c in clips] + ([SAMPLER_CLIP] if split == "train" else []))
         lib.check_split()
         return lib
 
     def check_split(self) -> None:
-        held = {f"deepmimic/{n}" for n in deepmimic.HELD_OUT}
-        leaked = held & set(self.clip_names)
+        leaked = [n for n in self.clip_names if held_out(n)]
         if self.split == "train" and leaked:
-            raise AssertionError(f"held-out clips in a training library: {sorted(leaked)}")
-        if self.split == "heldout" and set(self.clip_names) - held:
+            raise AssertionError(f"held-out clips in a training library: {sorted(leaked)[:5]}")
+        if self.split == "heldout" and any(not held_out(n) for n in self.clip_names):
             raise AssertionError("the held-out library has non-held-out clips")
 
     @property
@@ -128,7 +175,7 @@ class MotionLibrary:
             clip = self.clips[k]
             t = rng.uniform(0.0, clip.duration)
             rot, pos = sample_times(clip, np.array([t]))
-            return MotionDraw(rot, pos, SOURCE_DEEPMIMIC, k, time=float(t))
+            return MotionDraw(rot, pos, _kind(clip), k, time=float(t))
         u = rng.random()
         if u < 0.12:
             rot = sample_pose(rng)[None]
@@ -139,8 +186,7 @@ class MotionLibrary:
             clip = self.clips[k]
             t = rng.uniform(0.0, clip.duration)
             rot, pos = sample_times(clip, np.array([t]))
-            kind = SOURCE_ANNY if clip.source == "anny-walkcycle" else SOURCE_DEEPMIMIC
-            draw = MotionDraw(rot, pos, kind, k, time=float(t))
+            draw = MotionDraw(rot, pos, _kind(clip), k, time=float(t))
             if u > 0.9:  # blend with a frame of another clip
                 k2 = int(rng.integers(len(self.clips)))
                 c2 = self.clips[k2]
@@ -163,8 +209,7 @@ class MotionLibrary:
         t0 = rng.uniform(0.0, clip.duration if clip.loop else clip.duration - span)
         times = t0 + np.arange(length) * speed / fps
         rot, pos = sample_times(clip, times)
-        kind = SOURCE_ANNY if clip.source == "anny-walkcycle" else SOURCE_DEEPMIMIC
-        draw = MotionDraw(rot, pos, kind, k, time=float(t0), speed=speed)
+        draw = MotionDraw(rot, pos, _kind(clip), k, time=float(t0), speed=speed)
         if self.augment and rng.random() < 0.1:
             k2 = int(rng.integers(len(self.clips)))
             c2 = self.clips[k2]
