@@ -30,7 +30,8 @@ def info(
 
     def on_clip(r) -> None:
         if r.status == "unreadable":
-            console.print(f"[red]skip[/] {r.path}: {r.reason}", highlight=False, soft_wrap=True)
+            reason = r.reason if r.reason.startswith(r.path) else f"{r.path}: {r.reason}"
+            console.print(f"[red]skip[/] {reason}", highlight=False, soft_wrap=True)
             return
         if r.family not in maps:
             maps[r.family] = r.joint_map

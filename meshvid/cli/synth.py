@@ -93,7 +93,8 @@ def _report_motions(cfg, quiet: bool) -> None:
     bad = [r for r in reports if r.status != "ok"]
     if not quiet:
         for r in bad:
-            console.print(f"[yellow]skip[/] {r.path}: {r.reason}", highlight=False, soft_wrap=True)
+            reason = r.reason if r.reason.startswith(r.path) else f"{r.path}: {r.reason}"
+            console.print(f"[yellow]skip[/] {reason}", highlight=False, soft_wrap=True)
         used = sum(r.status == "ok" and r.split == cfg.split for r in reports)
         console.print(f"--motions: {len(reports)} files, {used} clips used for {cfg.split}, "
                       f"{len(bad)} skipped", highlight=False)

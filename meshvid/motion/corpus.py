@@ -45,7 +45,20 @@ def discover(path: str | Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise InputError(f"{path}: no such file or folder")
-    return sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+    found = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+    # A folder's other .txt files (labels, notes) are not motion: keep cmu8 / DeepMimic only.
+    return [p for p in found if p.suffix.lower() != ".txt" or _motion_txt(p)]
+
+
+def _motion_txt(path: Path) -> bool:
+    from meshvid.motion import cmu8  # noqa: PLC0415
+
+    try:
+        with open(path, errors="replace") as f:
+            head = f.read(1)
+    except OSError:
+        return True  # let the reader report it
+    return head == "{" or cmu8.is_cmu8_text(path)
 
 
 def read_capture(path: Path) -> Capture:

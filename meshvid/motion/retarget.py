@@ -5,7 +5,8 @@ Rotations are never copied between unlike rest poses. Instead, per frame:
 1. Source points -> metres (the capture's unit), then the up axis is detected (the mean
    ankles->head direction over the clip, snapped to the nearest +-axis) and rotated onto +y.
 2. One scale factor takes the source body to ours: the ratio of summed limb and trunk lengths
-   (thighs, shins, upper arms, forearms, hips->neck; source lengths are medians over frames).
+   (thighs, shins, upper arms, forearms, hip centre -> shoulder centre; source lengths are
+   medians over frames).
 3. Joint rotations are solved top-down so that our FK lands on the scaled source points:
    - pelvis: the frame spanned by the hip line (x) and the hips->lower-spine direction (y),
      against the same frame of our rest skeleton; the chest (spine3) likewise from the shoulder
@@ -133,6 +134,10 @@ def _signed_angle(u: np.ndarray, v: np.ndarray, axis: np.ndarray) -> np.ndarray:
 
 # --- the solve
 
+def _mid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return 0.5 * (a + b)
+
+
 def up_axis(points: np.ndarray, head: int, ankles: tuple[int, int]) -> tuple[np.ndarray, str]:
     """The source's up axis: mean (head - mid-ankles) over frames snapped to +-x/y/z.
     Returns (rotation (3, 3) taking it onto +y, its name)."""
@@ -148,10 +153,6 @@ _SEGMENTS = (("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("right_hip
              ("right_knee", "right_ankle"), ("left_shoulder", "left_elbow"),
              ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"),
              ("right_elbow", "right_wrist"))
-
-
-def _trunk_top(m: dict[str, int]) -> str | None:
-    return "neck" if "neck" in m else None
 
 
 def retarget(cap: Capture, rest_joints: np.ndarray, family: str | None = None,
@@ -187,14 +188,15 @@ def retarget(cap: Capture, rest_joints: np.ndarray, family: str | None = None,
 
     # Scale: our summed limb + trunk lengths over the source's.
     ours_len, src_len = 0.0, 0.0
-    segs = list(_SEGMENTS)
-    top = _trunk_top(m)
-    for a, b in segs:
+    for a, b in _SEGMENTS:
         ours_len += float(np.linalg.norm(rest[J[b]] - rest[J[a]]))
         src_len += float(np.median(np.linalg.norm(src(b) - src(a), axis=-1)))
-    if top is not None:
-        ours_len += float(np.linalg.norm(rest[J[top]] - 0.5 * (rest[J["left_hip"]] + rest[J["right_hip"]])))
-        src_len += float(np.median(np.linalg.norm(src(top) - 0.5 * (src("left_hip") + src("right_hip")), axis=-1)))
+    # The trunk: hip centre -> shoulder centre (joint centres every family agrees on; where a
+    # skeleton puts its "neck" point differs by up to 15 cm between families).
+    ours_len += float(np.linalg.norm(_mid(rest[J["left_shoulder"]], rest[J["right_shoulder"]])
+                                     - _mid(rest[J["left_hip"]], rest[J["right_hip"]])))
+    src_len += float(np.median(np.linalg.norm(_mid(src("left_shoulder"), src("right_shoulder"))
+                                              - _mid(src("left_hip"), src("right_hip")), axis=-1)))
     if src_len <= 1e-6:
         raise InputError(f"{cap.path}: degenerate skeleton (zero-length limbs)")
     scale = ours_len / src_len
@@ -232,16 +234,18 @@ def retarget(cap: Capture, rest_joints: np.ndarray, family: str | None = None,
     # Pelvis and chest frames.
     hip_mid = 0.5 * (src("left_hip") + src("right_hip"))
     rest_hip_mid = 0.5 * (rest[J["left_hip"]] + rest[J["right_hip"]])
-    low = "spine1" if "spine1" in m else (top or "head")
-    up_src = (src(low) if low in m else src("head")) - hip_mid
+    sh_mid = _mid(src("left_shoulder"), src("right_shoulder"))
+    rest_sh_mid = _mid(rest[J["left_shoulder"]], rest[J["right_shoulder"]])
+    if "spine1" in m:
+        up_src, rest_up = src("spine1") - hip_mid, rest[J["spine1"]] - rest_hip_mid
+    else:
+        up_src, rest_up = sh_mid - hip_mid, rest_sh_mid - rest_hip_mid
     f_t = frame(src("left_hip") - src("right_hip"), up_src)
-    f_r = frame(rest[J["left_hip"]] - rest[J["right_hip"]], rest[J[low if low in J else "neck"]] - rest_hip_mid)
+    f_r = frame(rest[J["left_hip"]] - rest[J["right_hip"]], rest_up)
     w_pelvis = f_t @ f_r.T
     sh_src = src("left_shoulder") - src("right_shoulder")
-    chest_up_src = (src(top) if top else 0.5 * (src("left_shoulder") + src("right_shoulder"))) - (
-        src("spine1") if "spine1" in m else hip_mid)
-    rest_chest_up = (rest[J["neck"]] if top else 0.5 * (rest[J["left_shoulder"]] + rest[J["right_shoulder"]])) - (
-        rest[J["spine1"]] if "spine1" in m else rest_hip_mid)
+    chest_up_src = sh_mid - (src("spine1") if "spine1" in m else hip_mid)
+    rest_chest_up = rest_sh_mid - (rest[J["spine1"]] if "spine1" in m else rest_hip_mid)
     w_chest = frame(sh_src, chest_up_src) @ frame(rest[J["left_shoulder"]] - rest[J["right_shoulder"]], rest_chest_up).T
     place("pelvis", w_pelvis)
     # Our pelvis where the source's hip centre puts it (aims below are from absolute positions).
