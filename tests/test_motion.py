@@ -320,7 +320,8 @@ def test_iter_motions_and_training_frames_apply_the_split(tmp_path: Path, rest: 
     _write_cmu8(corpus, rest, elbow_rad=0.5)
     (corpus / "train").mkdir()
     (corpus / "train" / "clip_2.txt").write_text((corpus / "test" / "clip_1.txt").read_text())
-    (corpus / "train" / "broken.txt").write_text("1,2,3\n")
+    (corpus / "train" / "broken.bvh").write_text("HIERARCHY\n")
+    (corpus / "notes.txt").write_text("not motion, skipped silently\n")
     seen = []
     items = list(iter_motions([corpus], split="train", fps=30.0, mirror=True, rest_joints=rest, on_clip=seen.append))
     assert [i.clip_id for i in items] == ["cmu8/train/clip_2", "cmu8/train/clip_2#mirror"]
