@@ -293,6 +293,8 @@ def test_resample_and_mirror_of_a_retargeted_clip(tmp_path: Path, rest: np.ndarr
     _write_bvh(path, rest, [{}, {"LeftLeg": (0.0, 40.0, 0.0)}, {"LeftLeg": (0.0, 80.0, 0.0)}])
     res, rep = load_clip(path, tmp_path, rest)
     assert rep.status == "ok" and rep.clip_id == "mixamo/m" and rep.split == "train"
+    none, rejected = load_clip(path, tmp_path, rest, max_error_mm=rep.error_mm / 2)
+    assert none is None and rejected.status == "rejected" and "retarget error" in rejected.reason
     clip = res.clip
     assert resample(clip, 60.0).num_frames == 5  # 2 intervals at 30 fps -> 4 at 60 fps
     from meshvid.body.lbs import forward_kinematics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import typer
 
 from meshvid.cli.common import console, emit_json
@@ -62,3 +63,33 @@ def info(
             console.print(f"{bad} file(s) could not be read (listed above)")
     if not any(r.status != "unreadable" for r in reports):
         raise typer.Exit(1)
+
+
+@app.command("sheet")
+def sheet(
+    paths: list[Path] = typer.Argument(..., help="Motion files or folders."),
+    out: Path = typer.Option(..., "--out", help="PNG to write."),
+    clips: int = typer.Option(4, "--clips", min=1, help="Clips to show (spread over the files found)."),
+    frames: int = typer.Option(3, "--frames", min=1, help="Frames per clip."),
+    size: int = typer.Option(200, "--size", min=64, max=1024, help="Tile size in pixels."),
+) -> None:
+    """A contact sheet of retargeted frames: the anny24 body (front + side) with the capture's
+    scaled joints as red dots, to check a skeleton family retargets right."""
+    from meshvid.motion.corpus import default_rest_joints, discover, load_clip
+    from meshvid.motion.preview import contact_sheet
+
+    rest = default_rest_joints()
+    found = [(f, Path(p)) for p in paths for f in discover(p)]
+    if not found:
+        raise typer.BadParameter("no motion files found", param_hint="PATHS")
+    pick = [found[int(i)] for i in np.linspace(0, len(found) - 1, min(clips, len(found)))]
+    results = []
+    for f, root in pick:
+        res, rep = load_clip(f, root, rest, max_error_mm=float("inf"))
+        if res is None:
+            console.print(f"[red]skip[/] {rep.reason}", highlight=False, soft_wrap=True)
+        else:
+            results.append(res)
+    if not results:
+        raise typer.Exit(1)
+    console.print(f"wrote {contact_sheet(results, out, frames_per_clip=frames, columns=frames, size=size)}")
