@@ -351,3 +351,25 @@ def test_motion_info_cli_reports_bad_files_and_continues(tmp_path: Path, rest: n
     status = {Path(c["path"]).name: c["status"] for c in doc["clips"]}
     assert status == {"bad.bvh": "unreadable", "good.bvh": "ok"}
     assert doc["summary"]["mixamo"]["accepted"] == 1 and doc["summary"]["mixamo"]["error_median_mm"] < 3.0
+
+
+def test_swapped_sides_and_mirrored_files_are_rejected(tmp_path: Path, rest: np.ndarray) -> None:
+    """Joint positions fit a mirrored capture as well as the right one; the plausibility checks
+    (knees bend backwards, hips and shoulders agree on left/right) catch it."""
+    import copy
+
+    path = tmp_path / "walk.bvh"
+    frames = [{"LeftLeg": (0.0, 30.0 + 4 * k, 0.0), "RightLeg": (0.0, 70.0 - 4 * k, 0.0)} for k in range(12)]
+    _write_bvh(path, rest, frames)
+    cap = read_bvh(path)
+    assert retarget(cap, rest).problems == ()
+    mirrored = copy.copy(cap)
+    mirrored.positions = cap.positions * np.array([-1.0, 1.0, 1.0])
+    res = retarget(mirrored, rest)
+    # It would pass the error threshold; the hinge check catches it.
+    assert res.error_mm < 60.0 and any("knees bend forwards" in p for p in res.problems)
+    m = retarget(cap, rest).joint_map
+    arms = {f"{a}_{j}": m[f"{b}_{j}"] for a, b in (("left", "right"), ("right", "left"))
+            for j in ("shoulder", "elbow", "wrist")}
+    res = retarget(cap, rest, "mixamo", {**m, **arms})
+    assert any("disagree on left/right" in p for p in res.problems)

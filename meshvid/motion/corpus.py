@@ -151,6 +151,9 @@ def load_clip(path: Path, root: Path, rest_joints: np.ndarray,
     rep.frames, rep.fps = cap.num_frames, cap.fps
     rep.error_mm, rep.error_p95_mm = round(res.error_mm, 1), round(res.error_p95_mm, 1)
     rep.scale, rep.up_axis, rep.unit, rep.joint_map = round(res.scale, 4), res.up_axis, cap.unit_name, res.joint_map
+    if res.problems:
+        rep.status, rep.reason = "rejected", "; ".join(res.problems)
+        return None, rep
     if not np.isfinite(res.error_mm) or res.error_mm > max_error_mm:
         rep.status = "rejected"
         rep.reason = f"retarget error {res.error_mm:.1f} mm > {max_error_mm:g} mm"

@@ -74,6 +74,7 @@ class Retargeted:
     scale: float
     up_axis: str
     unit_name: str
+    problems: tuple[str, ...] = ()  # failed plausibility checks (the clip is then rejected)
 
     @property
     def error_mm(self) -> float:
@@ -287,6 +288,7 @@ def retarget(cap: Capture, rest_joints: np.ndarray, family: str | None = None,
         _limb(side, "shoulder", "elbow", "wrist", "hand", np.array([0.0, 0.0, 1.0]), m, src, rest, off,
               world, pos, place, aim, parent_world)
 
+    problems = _plausibility(src, f_t, f_chest_src)
     local = np.empty_like(world)
     for j, p in enumerate(SMPL_24_PARENTS):
         local[:, j] = world[:, j] if p < 0 else np.swapaxes(world[:, p], -1, -2) @ world[:, j]
@@ -298,7 +300,32 @@ def retarget(cap: Capture, rest_joints: np.ndarray, family: str | None = None,
     clip = MotionClip(name=cap.name, source=family, fps=cap.fps, rotmats=local,
                       root_pos=pos[:, 0] + shift)
     return Retargeted(clip, family, dict(jmap), targets, fitted, frame_err, err_names, scale, up_name,
-                      cap.unit_name)
+                      cap.unit_name, problems)
+
+
+def _plausibility(src, f_pelvis: np.ndarray, f_chest: np.ndarray) -> tuple[str, ...]:
+    """Checks positions alone cannot pass on to the error: swapped left/right labels and
+    mirrored (left-handed) files fit joint positions as well as right ones.
+
+    - the hip line and the shoulder line point the same way (median over frames);
+    - bent knees bend backwards: the (thigh, shin) plane normal agrees with the pelvis's left
+      axis, as our knee hinge does (median over frames with > 20 deg of bend).
+    """
+    out = []
+    if np.median((f_pelvis[:, :, 0] * f_chest[:, :, 0]).sum(-1)) < 0:
+        out.append("hips and shoulders disagree on left/right (labels swapped on one side)")
+    votes = []
+    for side in ("left", "right"):
+        e1 = src(f"{side}_knee") - src(f"{side}_hip")
+        e2 = src(f"{side}_ankle") - src(f"{side}_knee")
+        n = np.cross(e1, e2)
+        sin = np.linalg.norm(n, axis=-1) / np.maximum(np.linalg.norm(e1, axis=-1) * np.linalg.norm(e2, axis=-1), 1e-12)
+        bent = sin > np.sin(np.radians(20.0))
+        votes.append(np.sign((_unit(n[bent]) * f_pelvis[bent, :, 0]).sum(-1)))
+    v = np.concatenate(votes)
+    if len(v) >= 10 and np.median(v) < 0:
+        out.append("knees bend forwards: left/right labels swapped, or a mirrored (left-handed) file")
+    return tuple(out)
 
 
 def _limb(side, upper, lower, end, tip, flex_dir, m, src, rest, off, world, pos, place, aim, parent_world):
