@@ -373,3 +373,25 @@ def test_swapped_sides_and_mirrored_files_are_rejected(tmp_path: Path, rest: np.
             for j in ("shoulder", "elbow", "wrist")}
     res = retarget(cap, rest, "mixamo", {**m, **arms})
     assert any("disagree on left/right" in p for p in res.problems)
+
+
+def test_motion_library_takes_captures_per_split(tmp_path: Path, rest: np.ndarray) -> None:
+    """`meshvid synth --motions`: a capture folder's clips join the library of their split only,
+    and draws from them are labelled as mocap."""
+    from meshvid.synth.sources import SOURCE_KINDS, MotionLibrary, library_clip_names
+
+    corpus = tmp_path / "cmu8"
+    corpus.mkdir()
+    _write_cmu8(corpus, rest, elbow_rad=0.5)
+    (corpus / "train").mkdir()
+    (corpus / "train" / "clip_2.txt").write_text((corpus / "test" / "clip_1.txt").read_text())
+    motions = (str(corpus),)
+    train_names = library_clip_names("train", rest, motions)  # what a training card lists
+    assert "cmu8/train/clip_2" in train_names and "cmu8/test/clip_1" not in train_names
+    held = MotionLibrary.build("heldout", rest, motions)  # (the train library loads 17 clips: slow)
+    assert "cmu8/test/clip_1" in held.clip_names and "cmu8/train/clip_2" not in held.clip_names
+    assert held.clip_names == library_clip_names("heldout", rest, motions)
+    k = held.clip_names.index("cmu8/test/clip_1")
+    rng = np.random.default_rng(0)
+    kinds = {SOURCE_KINDS[d.kind] for d in (held.draw_frame(rng) for _ in range(40)) if d.clip_id == k}
+    assert kinds == {"mocap"}

@@ -256,7 +256,8 @@ def iter_motions(paths: Iterable[str | Path], split: str = "train", fps: float |
         mirror: also yield each clip's left/right mirror image (clip id + "#mirror").
         rest_joints: (24, 3) our rest joints (default anny24 mean shape).
         max_error_mm: rejection threshold on the retarget error.
-        builtin: also include the DeepMimic clips shipped in pybullet (same retargeting).
+        builtin: also include the DeepMimic clips shipped in pybullet (same retargeting) and
+            the anny walk cycle (its own IK retargeting, meshvid.synth.annywalk; train split).
         on_clip: called with every file's report (bad files included).
     Yields:
         MotionItem per accepted clip (and mirror).
@@ -269,9 +270,19 @@ def iter_motions(paths: Iterable[str | Path], split: str = "train", fps: float |
     rest = default_rest_joints() if rest_joints is None else rest_joints
     roots = [Path(p) for p in paths]
     if builtin:
-        from meshvid.synth import deepmimic  # noqa: PLC0415
+        from meshvid.synth import annywalk, deepmimic  # noqa: PLC0415
 
         roots.append(deepmimic.motions_dir())
+        if split in ("train", "all"):
+            for clip in annywalk.load_clips(rest):
+                variants = [clip] + ([mirror_clip(clip)] if mirror else [])
+                for k, c in enumerate(variants):
+                    c = replace(c, loop=False)
+                    if fps is not None and abs(fps - c.fps) > 1e-6:
+                        c = resample(c, fps)
+                    yield MotionItem(pose=c.axis_angle().astype(np.float32), transl=c.root_pos.astype(np.float32),
+                                     fps=c.fps, clip_id=clip.name + ("#mirror" if k else ""), corpus="anny",
+                                     split="train", error_mm=float("nan"))  # not measured
     for root in roots:
         try:
             files = discover(root)
