@@ -2,8 +2,9 @@
 
 Rotations are never copied between unlike rest poses. Instead, per frame:
 
-1. Source points -> metres (the capture's unit), then the up axis is detected (the mean
-   ankles->head direction over the clip, snapped to the nearest +-axis) and rotated onto +y.
+1. Source points -> metres (the capture's unit), then the up axis (the family's where it is
+   known, else the ankles->head direction of the clip's most upright frames, snapped to the
+   nearest +-axis) is rotated onto +y.
 2. One scale factor takes the source body to ours: the ratio of summed limb and trunk lengths
    (thighs, shins, upper arms, forearms, hip centre -> shoulder centre; source lengths are
    medians over frames).
@@ -35,7 +36,7 @@ import numpy as np
 from meshvid.body.joints import SMPL_24, SMPL_24_PARENTS
 from meshvid.errors import InputError
 from meshvid.motion.capture import Capture
-from meshvid.motion.skeletons import detect_family, joint_map
+from meshvid.motion.skeletons import FAMILY_UP, detect_family, joint_map
 from meshvid.synth.motion import MotionClip, rotmat_power, shortest_arc
 
 J = {n: i for i, n in enumerate(SMPL_24)}
@@ -139,15 +140,25 @@ def _mid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 0.5 * (a + b)
 
 
-def up_axis(points: np.ndarray, head: int, ankles: tuple[int, int]) -> tuple[np.ndarray, str]:
-    """The source's up axis: mean (head - mid-ankles) over frames snapped to +-x/y/z.
+def up_axis(points: np.ndarray, head: int, ankles: tuple[int, int], known: str | None = None
+            ) -> tuple[np.ndarray, str]:
+    """The source's up axis: `known` ("+y", "-z", ...) when the family fixes it, else the
+    +-x/y/z axis that (head - mid-ankles) points along in the clip's most upright frames (the
+    longest 25% of those vectors vote, each frame for its nearest axis).
     Returns (rotation (3, 3) taking it onto +y, its name)."""
-    v = (points[:, head] - 0.5 * (points[:, ankles[0]] + points[:, ankles[1]])).mean(0)
-    k = int(np.argmax(np.abs(v)))
-    sign = 1.0 if v[k] >= 0 else -1.0
+    if known is None:
+        v = points[:, head] - 0.5 * (points[:, ankles[0]] + points[:, ankles[1]])
+        length = np.linalg.norm(v, axis=-1)
+        tall = v[length >= np.quantile(length, 0.75)]
+        k_each = np.argmax(np.abs(tall), axis=-1)
+        votes = np.zeros(6)
+        for k, row in zip(k_each, tall):
+            votes[2 * k + (row[k] < 0)] += 1
+        best = int(np.argmax(votes))
+        known = f"{'-' if best % 2 else '+'}{'xyz'[best // 2]}"
     axis = np.zeros(3)
-    axis[k] = sign
-    return shortest_arc(axis, np.array([0.0, 1.0, 0.0])), f"{'+' if sign > 0 else '-'}{'xyz'[k]}"
+    axis["xyz".index(known[1])] = -1.0 if known[0] == "-" else 1.0
+    return shortest_arc(axis, np.array([0.0, 1.0, 0.0])), known
 
 
 _SEGMENTS = (("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("right_hip", "right_knee"),
@@ -180,7 +191,7 @@ def retarget(cap: Capture, rest_joints: np.ndarray, family: str | None = None,
     head_like = m.get("head", m.get("neck", m.get("head_top")))
     if head_like is None:
         raise InputError(f"{cap.path}: no head or neck point to find the up axis from")
-    rot_up, up_name = up_axis(pts, head_like, (m["left_ankle"], m["right_ankle"]))
+    rot_up, up_name = up_axis(pts, head_like, (m["left_ankle"], m["right_ankle"]), FAMILY_UP.get(family))
     pts = pts @ rot_up.T
     t = len(pts)
 

@@ -72,6 +72,12 @@ FAMILIES: dict[str, dict[str, str]] = {
 }
 
 
+# Up axis of the families whose world is known (all y up). Others are detected from the motion
+# (retarget.up_axis): a clip spent lying down (a crawl, a get-up) cannot tell its up axis from
+# its poses, so a known family's is never guessed.
+FAMILY_UP: dict[str, str] = {"bandai": "+y", "cmu-bvh": "+y", "cmu-asf": "+y", "cmu8": "+y", "deepmimic": "+y"}
+
+
 def strip_prefix(name: str) -> str:
     """'mixamorig:LeftArm' -> 'LeftArm', 'Bip01 L Thigh' stays (spaces are kept)."""
     return name.rsplit(":", 1)[-1]
