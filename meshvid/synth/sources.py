@@ -67,19 +67,42 @@ def _kind(clip: MotionClip) -> int:
     return SOURCE_DEEPMIMIC if clip.source == "deepmimic" else SOURCE_MOCAP
 
 
+MOCAP_MAX_FPS = 30.0  # captures above this rate are kept resampled to it (draws slerp anyway)
+
+
 def mocap_clips(motions: tuple[str, ...] | list[str], rest_joints: np.ndarray, split: str) -> list[MotionClip]:
     """The accepted clips of a split from motion files / folders (meshvid.motion: read,
-    retargeted by joint positions, rejected above the error threshold), in scan order. Scans
-    are memoised per process (the card and the library see the same clips)."""
+    retargeted by joint positions, rejected above the error threshold), in scan order, kept at
+    <= 30 fps with float32 rotations (Bandai's 3.9 h are then ~360 MB). Scans are memoised per
+    process (the card and the library see the same clips)."""
     if not motions:
         return []
     key = (tuple(str(m) for m in motions), rest_joints.tobytes())
     if key not in _MOCAP_MEMO:
-        from meshvid.motion.corpus import scan  # noqa: PLC0415
+        from pathlib import Path  # noqa: PLC0415
 
-        clips, reports = scan(motions, rest_joints)
+        from meshvid.motion.corpus import ClipReport, discover, load_clip  # noqa: PLC0415
+        from meshvid.synth.motion import resample  # noqa: PLC0415
+
+        clips, reports = [], []
+        for m in motions:
+            root = Path(m)
+            try:
+                files = discover(root)
+            except InputError as err:
+                reports.append(ClipReport(path=str(root), status="unreadable", reason=str(err)))
+                continue
+            for f in files:
+                res, rep = load_clip(f, root, rest_joints)
+                reports.append(rep)
+                if res is None:
+                    continue
+                clip = res.clip
+                if clip.fps > MOCAP_MAX_FPS + 1e-6:
+                    clip = resample(clip, MOCAP_MAX_FPS)
+                clips.append(replace(clip, rotmats=clip.rotmats.astype(np.float32)))
         _MOCAP_MEMO.clear()
-        _MOCAP_MEMO[key] = ([r.clip for r in clips], reports)
+        _MOCAP_MEMO[key] = (clips, reports)
     return [c for c in _MOCAP_MEMO[key][0] if split_of(c.name) == split]
 
 
