@@ -44,6 +44,7 @@ def _register() -> None:
     # Imported here so each module owns its command; listed in the order users need them.
     from meshvid.cli import (bench, bench_infer, bench_model, body, doctor, eval as eval_cli,
                              export, infer, smooth, synth, track, train)
+    from meshvid.cli import motion as motion_cli
 
     app.command("infer")(infer.infer)
     app.command("export")(export.export)
@@ -53,6 +54,7 @@ def _register() -> None:
     app.command("eval")(eval_cli.eval_cmd)
     app.add_typer(synth.app, name="synth")
     app.add_typer(body.app, name="body")
+    app.add_typer(motion_cli.app, name="motion")
     app.command("doctor")(doctor.doctor)
     app.add_typer(bench.app, name="bench")
     bench.app.command("model")(bench_model.bench_model)

@@ -30,6 +30,7 @@ def synth(
     fps: float = typer.Option(10.0, "--fps", help="Sequence frame rate (the paper's 9-frame window at 10 fps ~ 0.9 s)."),
     shard_size: int | None = typer.Option(None, "--shard-size", min=1, help="Samples per shard (default 256 crops / 16 sequences)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (one renderer each)."),
+    motions: list[Path] = typer.Option([], "--motions", help="Motion-capture file or folder (BVH, ASF+AMC, cmu8 text); repeatable. Its clips of --split join DeepMimic's (docs/motion.md)."),
     preview: bool = typer.Option(False, "--preview", help="Also write preview.png (and preview_labels.png) contact sheets."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
@@ -43,8 +44,11 @@ def synth(
     from meshvid.synth.preview import contact_sheet
 
     cfg = SynthConfig(kind=kind, split=split, seed=seed, crop_size=crop_size,
-                      shard_size=shard_size or default_shard_size(kind), seq_len=seq_len, fps=fps)
+                      shard_size=shard_size or default_shard_size(kind), seq_len=seq_len, fps=fps,
+                      motions=tuple(str(m.resolve()) for m in motions))
     cfg.validate()
+    if motions:
+        _report_motions(cfg, quiet)
     command = "meshvid synth " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     t0 = time.perf_counter()
     with make_progress(quiet) as progress:
@@ -77,6 +81,23 @@ def synth(
             console.print(f"preview: {p}")
     if json_out:
         emit_json(summary)
+
+
+def _report_motions(cfg, quiet: bool) -> None:
+    """Scan the --motions paths once (memoised for the card and an in-process build): one line
+    per file that cannot be used, then a count."""
+    from meshvid.synth.build import _rest_joints
+    from meshvid.synth.sources import mocap_reports
+
+    reports = mocap_reports(cfg.motions, _rest_joints(cfg.body))
+    bad = [r for r in reports if r.status != "ok"]
+    if not quiet:
+        for r in bad:
+            reason = r.reason if r.reason.startswith(r.path) else f"{r.path}: {r.reason}"
+            console.print(f"[yellow]skip[/] {reason}", highlight=False, soft_wrap=True)
+        used = sum(r.status == "ok" and r.split == cfg.split for r in reports)
+        console.print(f"--motions: {len(reports)} files, {used} clips used for {cfg.split}, "
+                      f"{len(bad)} skipped", highlight=False)
 
 
 @app.command("detect")

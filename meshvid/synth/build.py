@@ -34,6 +34,7 @@ class SynthConfig:
     seq_len: int = 16  # frames per sequence
     fps: float = 10.0  # sequence frame rate
     body: str = "anny24"
+    motions: tuple[str, ...] = ()  # motion-capture files / folders (meshvid.motion), beside DeepMimic
 
     def validate(self) -> None:
         if self.kind not in KINDS:
@@ -70,7 +71,7 @@ def _init_worker(cfg: SynthConfig, queue) -> None:
     torch.set_num_threads(1)
     from meshvid.synth.generate import SampleMaker  # noqa: PLC0415
 
-    _MAKER = SampleMaker(cfg.split, cfg.crop_size, cfg.body)
+    _MAKER = SampleMaker(cfg.split, cfg.crop_size, cfg.body, motions=cfg.motions)
     _QUEUE = queue
 
 
@@ -137,9 +138,9 @@ def build(root: str | Path, cfg: SynthConfig, frames: int, workers: int = 1,
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     old = fmt.read_card(root)
-    if old is not None and old.get("config") != asdict(cfg):
+    if old is not None and old.get("config") != config_dict(cfg):
         raise InputError(
-            f"{root} holds a data set made with a different config ({_diff(old.get('config'), asdict(cfg))}); "
+            f"{root} holds a data set made with a different config ({_diff(old.get('config'), config_dict(cfg))}); "
             "use another --out directory, or the same options to resume")
     counts = plan(cfg, frames)
     todo = []
@@ -207,6 +208,27 @@ def build(root: str | Path, cfg: SynthConfig, frames: int, workers: int = 1,
                        total_frames, sum(n for _, n in todo) * cfg.frames_per_sample, seconds, card)
 
 
+def config_dict(cfg: SynthConfig) -> dict:
+    """The config as the card stores it (JSON types; `motions` only when given, so cards made
+    before it existed still match)."""
+    d = asdict(cfg)
+    if d["motions"]:
+        d["motions"] = [str(m) for m in d["motions"]]
+    else:
+        d.pop("motions")
+    return d
+
+
+def _rest_joints(body: str) -> np.ndarray:
+    import torch  # noqa: PLC0415
+
+    from meshvid.body import load_body_model  # noqa: PLC0415
+
+    with torch.no_grad():
+        _, j = load_body_model(body).rest_shape(torch.zeros(1, 10))
+    return j[0].double().numpy()
+
+
 def _diff(a: dict | None, b: dict) -> str:
     a = a or {}
     return ", ".join(f"{k}: {a.get(k)!r} != {b.get(k)!r}" for k in b if a.get(k) != b.get(k)) or "unknown"
@@ -217,13 +239,10 @@ def make_card(cfg: SynthConfig, counts: list[int], command: str, count_root: Pat
     the counts measured from the shards on disk."""
     from meshvid import __version__  # noqa: PLC0415
     from meshvid.synth import annywalk, backgrounds, deepmimic  # noqa: PLC0415
-    from meshvid.synth.sources import SAMPLER_CLIP, SOURCE_KINDS  # noqa: PLC0415
+    from meshvid.synth.sources import HELD_OUT_RULE, SOURCE_KINDS, library_clip_names  # noqa: PLC0415
 
-    if cfg.split == "train":
-        clips = [f"deepmimic/{n}" for n in deepmimic.clip_names() if n not in deepmimic.HELD_OUT]
-        clips += annywalk.clip_names() + [SAMPLER_CLIP]
-    else:
-        clips = [f"deepmimic/{n}" for n in deepmimic.HELD_OUT]
+    rest = _rest_joints(cfg.body)
+    clips = library_clip_names(cfg.split, rest, cfg.motions)
     photos = [{"name": p, "path": str(backgrounds.OPENCV_EXAMPLES / p), "licence": backgrounds.PHOTO_LICENCE}
               for p in backgrounds.available_photos()]
     card = {
@@ -231,17 +250,19 @@ def make_card(cfg: SynthConfig, counts: list[int], command: str, count_root: Pat
         "format_version": fmt.FORMAT_VERSION,
         "meshvid_version": __version__,
         "command": command or "meshvid synth",
-        "config": asdict(cfg),
+        "config": config_dict(cfg),
         "planned": {"shards": len(counts), "samples": sum(counts),
                     "frames": sum(counts) * cfg.frames_per_sample},
         "motion": {
             "split": cfg.split,
             "clips": clips,
-            "held_out": [f"deepmimic/{n}" for n in deepmimic.HELD_OUT],
+            "held_out": [f"deepmimic/{n}" for n in deepmimic.HELD_OUT] + (
+                library_clip_names("heldout", rest, cfg.motions)[len(deepmimic.HELD_OUT):] if cfg.motions else []),
             "split_rule": ("train: every DeepMimic clip except the held-out ones, the anny walk "
-                           "cycle and the joint-limit pose sampler, with augmentations (mirror, "
-                           "speed 0.8-1.25x, joint noise, blends, randomised fill-in joints); "
-                           "heldout: only the held-out DeepMimic clips, no augmentation."),
+                           "cycle, the joint-limit pose sampler and the training clips of any "
+                           "--motions corpora, with augmentations (mirror, speed 0.8-1.25x, joint "
+                           "noise, blends, randomised fill-in joints); heldout: only held-out "
+                           "clips, no augmentation. " + HELD_OUT_RULE + "."),
             "source_kinds": list(SOURCE_KINDS),
         },
         "sources": [
@@ -260,9 +281,29 @@ def make_card(cfg: SynthConfig, counts: list[int], command: str, count_root: Pat
                    "person": {k: {"shape": list(v[0]), "dtype": v[1], "meaning": v[2]} for k, v in fmt.PERSON_KEYS.items()},
                    "convention": "docs/synth.md#labels"},
     }
+    if cfg.motions:
+        from meshvid.motion.corpus import summarise  # noqa: PLC0415
+        from meshvid.synth.sources import mocap_reports  # noqa: PLC0415
+
+        summary = summarise(mocap_reports(cfg.motions, rest))
+        card["motion"]["captures"] = {"paths": [str(m) for m in cfg.motions], "by_corpus": summary,
+                                      "retargeting": "meshvid.motion (by joint positions; docs/motion.md)"}
+        for corpus in summary:
+            if corpus != "unreadable":
+                card["sources"].append({
+                    "name": f"motion capture ({corpus})", "what": ", ".join(str(m) for m in cfg.motions),
+                    "licence": _MOCAP_LICENCES.get(corpus, "the user's own captures: their terms")})
     if count_root is not None:
         card["counts"] = count_dataset(count_root, cfg, clips)
     return card
+
+
+_MOCAP_LICENCES = {
+    "cmu": "CMU Graphics Lab Motion Capture Database: free for all uses (not for resale)",
+    "cmu8": "CMU Graphics Lab Motion Capture Database: free for all uses (not for resale)",
+    "bandai": "CC BY-NC 4.0 (Bandai Namco Research Motion dataset): NON-COMMERCIAL",
+    "deepmimic": "zlib (pybullet / DeepMimic)",
+}
 
 
 def count_dataset(root: Path, cfg: SynthConfig, clips: list[str]) -> dict:

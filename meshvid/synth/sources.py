@@ -1,6 +1,8 @@
 """Motion sources per split, and how a sample's motion is drawn from them.
 
-Split rule (DESIGN.md): the DeepMimic clips in deepmimic.HELD_OUT are evaluation-only. The
+Split rule (DESIGN.md), the one place it lives: `held_out(clip_id)` says which clips are
+evaluation-only: the DeepMimic clips in deepmimic.HELD_OUT, CMU subject 03, the cmu8 `test/`
+folder, Bandai Namco style "musical" (set 1) and "youthful" (set 2) (HELD_OUT_RULE). The
 "train" split uses every other DeepMimic clip, the anny walk cycle and the pose sampler, with
 augmentations (mirroring, speed changes, joint noise, blends, randomised fill-in joints); the
 "heldout" split uses only the held-out clips, without augmentation. `MotionLibrary.build`
@@ -10,6 +12,7 @@ it came from (ids into `clip_names`, which the data card lists).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -30,9 +33,100 @@ from meshvid.synth.poses import sample_pose, sample_root
 
 SPLITS = ("train", "heldout")
 
+HELD_OUT_RULE = ("held out (never trained on): DeepMimic dance_b, cartwheel, getup_faceup; CMU "
+                 "subject 03 (ASF/AMC or BVH, files 03_*); the cmu8 test/ folder; Bandai Namco "
+                 "style 'musical' (dataset 1) and 'youthful' (dataset 2)")
+_HELD_OUT_PATTERNS = (
+    re.compile(r"^cmu/(.*/)?03_[^/]*$"),
+    re.compile(r"^cmu8/(.*/)?test/"),
+    re.compile(r"^bandai/(.*/)?dataset-1_[^/]*_musical_[^/]*$"),
+    re.compile(r"^bandai/(.*/)?dataset-2_[^/]*_youthful_[^/]*$"),
+)
+
+
+def held_out(clip_id: str) -> bool:
+    """True for an evaluation-only clip. clip_id: "<corpus>/<path without extension>", e.g.
+    "deepmimic/humanoid3d_cartwheel", "cmu/subjects/03/03_01", "cmu8/test/walking/walking_1",
+    "bandai/dataset-1_walk_musical_001"."""
+    if clip_id.startswith("deepmimic/"):
+        return clip_id.split("/", 1)[1] in deepmimic.HELD_OUT
+    return any(p.search(clip_id) for p in _HELD_OUT_PATTERNS)
+
+
+def split_of(clip_id: str) -> str:
+    return "heldout" if held_out(clip_id) else "train"
+
 # Source kinds recorded per sample.
-SOURCE_DEEPMIMIC, SOURCE_ANNY, SOURCE_SAMPLER, SOURCE_BLEND = 0, 1, 2, 3
-SOURCE_KINDS = ("deepmimic", "anny-walkcycle", "pose-sampler", "blend")
+SOURCE_DEEPMIMIC, SOURCE_ANNY, SOURCE_SAMPLER, SOURCE_BLEND, SOURCE_MOCAP = 0, 1, 2, 3, 4
+SOURCE_KINDS = ("deepmimic", "anny-walkcycle", "pose-sampler", "blend", "mocap")
+
+
+def _kind(clip: MotionClip) -> int:
+    if clip.source == "anny-walkcycle":
+        return SOURCE_ANNY
+    return SOURCE_DEEPMIMIC if clip.source == "deepmimic" else SOURCE_MOCAP
+
+
+MOCAP_MAX_FPS = 30.0  # captures above this rate are kept resampled to it (draws slerp anyway)
+
+
+def mocap_clips(motions: tuple[str, ...] | list[str], rest_joints: np.ndarray, split: str) -> list[MotionClip]:
+    """The accepted clips of a split from motion files / folders (meshvid.motion: read,
+    retargeted by joint positions, rejected above the error threshold), in scan order, kept at
+    <= 30 fps with float32 rotations (Bandai's 3.9 h are then ~360 MB). Scans are memoised per
+    process (the card and the library see the same clips)."""
+    if not motions:
+        return []
+    key = (tuple(str(m) for m in motions), rest_joints.tobytes())
+    if key not in _MOCAP_MEMO:
+        from pathlib import Path  # noqa: PLC0415
+
+        from meshvid.motion.corpus import ClipReport, discover, load_clip  # noqa: PLC0415
+        from meshvid.synth.motion import resample  # noqa: PLC0415
+
+        clips, reports = [], []
+        for m in motions:
+            root = Path(m)
+            try:
+                files = discover(root)
+            except InputError as err:
+                reports.append(ClipReport(path=str(root), status="unreadable", reason=str(err)))
+                continue
+            for f in files:
+                res, rep = load_clip(f, root, rest_joints)
+                reports.append(rep)
+                if res is None:
+                    continue
+                clip = res.clip
+                if clip.fps > MOCAP_MAX_FPS + 1e-6:
+                    clip = resample(clip, MOCAP_MAX_FPS)
+                clips.append(replace(clip, rotmats=clip.rotmats.astype(np.float32)))
+        _MOCAP_MEMO.clear()
+        _MOCAP_MEMO[key] = (clips, reports)
+    return [c for c in _MOCAP_MEMO[key][0] if split_of(c.name) == split]
+
+
+def mocap_reports(motions, rest_joints: np.ndarray) -> list:
+    """The per-file reports of the memoised scan (after mocap_clips)."""
+    mocap_clips(motions, rest_joints, "train")
+    return _MOCAP_MEMO[(tuple(str(m) for m in motions), rest_joints.tobytes())][1]
+
+
+_MOCAP_MEMO: dict = {}
+
+
+def library_clip_names(split: str, rest_joints: np.ndarray, motions: tuple[str, ...] = ()) -> list[str]:
+    """Every clip name a sample of this split can refer to, in MotionLibrary's order (the data
+    card lists these; a sample's clip_id indexes them)."""
+    from meshvid.synth import annywalk  # noqa: PLC0415
+
+    names = deepmimic.clip_names()
+    if split == "train":
+        out = [f"deepmimic/{n}" for n in names if not held_out(f"deepmimic/{n}")] + annywalk.clip_names()
+    else:
+        out = [f"deepmimic/{n}" for n in deepmimic.HELD_OUT]
+    out += [c.name for c in mocap_clips(motions, rest_joints, split)]
+    return out + ([SAMPLER_CLIP] if split == "train" else [])
 
 SAMPLER_CLIP = "sampler/joint-limits"
 
@@ -62,7 +156,9 @@ class MotionLibrary:
     clip_names: list[str]  # every name a sample can refer to (clips + the sampler)
 
     @classmethod
-    def build(cls, split: str, rest_joints: np.ndarray) -> "MotionLibrary":
+    def build(cls, split: str, rest_joints: np.ndarray, motions: tuple[str, ...] = ()) -> "MotionLibrary":
+        """The clips of a split: DeepMimic (+ the anny walk cycle for train) and, from
+        `motions` (motion files / folders), the captures of that split."""
         if split not in SPLITS:
             raise InputError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
         names = deepmimic.clip_names()
@@ -78,16 +174,16 @@ class MotionLibrary:
             from meshvid.synth import annywalk  # noqa: PLC0415
 
             clips.extend(annywalk.load_clips(rest_joints))
+        clips.extend(mocap_clips(motions, rest_joints, split))
         lib = cls(split, clips, [c.name for c in clips] + ([SAMPLER_CLIP] if split == "train" else []))
         lib.check_split()
         return lib
 
     def check_split(self) -> None:
-        held = {f"deepmimic/{n}" for n in deepmimic.HELD_OUT}
-        leaked = held & set(self.clip_names)
+        leaked = [n for n in self.clip_names if held_out(n)]
         if self.split == "train" and leaked:
-            raise AssertionError(f"held-out clips in a training library: {sorted(leaked)}")
-        if self.split == "heldout" and set(self.clip_names) - held:
+            raise AssertionError(f"held-out clips in a training library: {sorted(leaked)[:5]}")
+        if self.split == "heldout" and any(not held_out(n) for n in self.clip_names):
             raise AssertionError("the held-out library has non-held-out clips")
 
     @property
@@ -102,7 +198,7 @@ class MotionLibrary:
             clip = self.clips[k]
             t = rng.uniform(0.0, clip.duration)
             rot, pos = sample_times(clip, np.array([t]))
-            return MotionDraw(rot, pos, SOURCE_DEEPMIMIC, k, time=float(t))
+            return MotionDraw(rot, pos, _kind(clip), k, time=float(t))
         u = rng.random()
         if u < 0.12:
             rot = sample_pose(rng)[None]
@@ -113,8 +209,7 @@ class MotionLibrary:
             clip = self.clips[k]
             t = rng.uniform(0.0, clip.duration)
             rot, pos = sample_times(clip, np.array([t]))
-            kind = SOURCE_ANNY if clip.source == "anny-walkcycle" else SOURCE_DEEPMIMIC
-            draw = MotionDraw(rot, pos, kind, k, time=float(t))
+            draw = MotionDraw(rot, pos, _kind(clip), k, time=float(t))
             if u > 0.9:  # blend with a frame of another clip
                 k2 = int(rng.integers(len(self.clips)))
                 c2 = self.clips[k2]
@@ -137,8 +232,7 @@ class MotionLibrary:
         t0 = rng.uniform(0.0, clip.duration if clip.loop else clip.duration - span)
         times = t0 + np.arange(length) * speed / fps
         rot, pos = sample_times(clip, times)
-        kind = SOURCE_ANNY if clip.source == "anny-walkcycle" else SOURCE_DEEPMIMIC
-        draw = MotionDraw(rot, pos, kind, k, time=float(t0), speed=speed)
+        draw = MotionDraw(rot, pos, _kind(clip), k, time=float(t0), speed=speed)
         if self.augment and rng.random() < 0.1:
             k2 = int(rng.integers(len(self.clips)))
             c2 = self.clips[k2]

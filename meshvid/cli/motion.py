@@ -1,0 +1,95 @@
+"""`meshvid motion`: motion-capture files, as the retargeting sees them (docs/motion.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from meshvid.cli.common import console, emit_json
+
+app = typer.Typer(help="Motion capture: read BVH / ASF+AMC / cmu8 clips and retarget them onto the body.",
+                  no_args_is_help=True)
+
+
+@app.command("info")
+def info(
+    paths: list[Path] = typer.Argument(..., help="Motion files or folders (searched recursively)."),
+    max_error: float | None = typer.Option(None, "--max-error", help="Reject clips above this retarget error, mm (default 60)."),
+    clips: bool = typer.Option(True, "--clips/--no-clips", help="One line per clip (else only the summary)."),
+    show_map: bool = typer.Option(False, "--map", help="Print each skeleton family's joint map once."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON report (clips + summary) on stdout."),
+) -> None:
+    """Read every clip, retarget it onto the anny24 body and report frames, fps, skeleton family,
+    joint map, retarget error and split. A bad file is one line; it never stops the run."""
+    from meshvid.motion.corpus import scan, summarise
+    from meshvid.motion.retarget import MAX_ERROR_MM
+
+    limit = MAX_ERROR_MM if max_error is None else max_error
+    maps: dict[str, dict] = {}
+
+    def on_clip(r) -> None:
+        if r.status == "unreadable":
+            reason = r.reason if r.reason.startswith(r.path) else f"{r.path}: {r.reason}"
+            console.print(f"[red]skip[/] {reason}", highlight=False, soft_wrap=True)
+            return
+        if r.family not in maps:
+            maps[r.family] = r.joint_map
+            if show_map and not json_out:
+                console.print(f"joint map {r.family}: " + ", ".join(f"{k}<-{v}" for k, v in r.joint_map.items()),
+                              highlight=False, soft_wrap=True)
+        if clips and not json_out:
+            tag = "[yellow]rejected[/]" if r.status == "rejected" else r.split
+            console.print(f"{r.clip_id}  {r.family}  {r.frames} fr @ {r.fps:g} fps  "
+                          f"err {r.error_mm:.1f} mm (p95 {r.error_p95_mm:.1f})  up {r.up_axis}  {tag}",
+                          highlight=False, soft_wrap=True)
+
+    _, reports = scan(paths, max_error_mm=limit, on_clip=on_clip, keep=False)
+    summary = summarise(reports)
+    bad = sum(r.status == "unreadable" for r in reports)
+    if json_out:
+        emit_json({"max_error_mm": limit, "summary": summary, "joint_maps": maps,
+                   "clips": [{k: v for k, v in r.__dict__.items() if k != "joint_map"} for r in reports]})
+    else:
+        for corpus, s in summary.items():
+            if corpus == "unreadable":
+                continue
+            console.print(f"[bold]{corpus}[/]: {s['accepted']} clips accepted, {s['rejected']} rejected "
+                          f"(> {limit:g} mm), {s['frames']} frames ({s['hours']:.2f} h), retarget error "
+                          f"median {s['error_median_mm']} mm, p95 {s['error_p95_mm']} mm, "
+                          f"{s['heldout_clips']} held-out clips", highlight=False)
+        if bad:
+            console.print(f"{bad} file(s) could not be read (listed above)")
+    if not any(r.status != "unreadable" for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command("sheet")
+def sheet(
+    paths: list[Path] = typer.Argument(..., help="Motion files or folders."),
+    out: Path = typer.Option(..., "--out", help="PNG to write."),
+    clips: int = typer.Option(4, "--clips", min=1, help="Clips to show (spread over the files found)."),
+    frames: int = typer.Option(3, "--frames", min=1, help="Frames per clip."),
+    size: int = typer.Option(200, "--size", min=64, max=1024, help="Tile size in pixels."),
+) -> None:
+    """A contact sheet of retargeted frames: the anny24 body (front + side) with the capture's
+    scaled joints as red dots, to check a skeleton family retargets right."""
+    from meshvid.motion.corpus import default_rest_joints, discover, load_clip
+    from meshvid.motion.preview import contact_sheet
+
+    rest = default_rest_joints()
+    found = [(f, Path(p)) for p in paths for f in discover(p)]
+    if not found:
+        raise typer.BadParameter("no motion files found", param_hint="PATHS")
+    pick = [found[int(i)] for i in np.linspace(0, len(found) - 1, min(clips, len(found)))]
+    results = []
+    for f, root in pick:
+        res, rep = load_clip(f, root, rest, max_error_mm=float("inf"))
+        if res is None:
+            console.print(f"[red]skip[/] {rep.reason}", highlight=False, soft_wrap=True)
+        else:
+            results.append(res)
+    if not results:
+        raise typer.Exit(1)
+    console.print(f"wrote {contact_sheet(results, out, frames_per_clip=frames, columns=frames, size=size)}")

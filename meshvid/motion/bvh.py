@@ -1,0 +1,158 @@
+"""BVH reader (Biovision hierarchy): any skeleton, any channel order.
+
+Rules implemented (the de-facto BVH conventions, as Blender and most tools read them):
+- HIERARCHY: ROOT / JOINT blocks with OFFSET (x y z) and CHANNELS (n names); "End Site" blocks
+  carry only an OFFSET and become points named "<parent>_end".
+- A joint's local transform is a translation then its rotation channels composed in the order
+  listed (intrinsic: "Zrotation Xrotation Yrotation" -> Rz @ Rx @ Ry), angles in degrees.
+- Position channels, where a joint has them, give its translation and replace the OFFSET
+  (Bandai Namco writes 6 channels per joint whose positions equal the offsets); a joint without
+  them is translated by its OFFSET.
+- MOTION: "Frames: N", "Frame Time: dt", then N rows of all channels in hierarchy order.
+The file's units are not declared: they are detected from the rest skeleton's span.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from meshvid.errors import InputError
+from meshvid.motion.capture import Capture, axis_rotation, detect_unit
+
+_TOKEN = re.compile(r"[{}]|[^\s{}]+")
+
+
+def _parse_hierarchy(text: str, path: Path) -> tuple[list[str], list[int], list[np.ndarray], list[list[str]]]:
+    tokens = _TOKEN.findall(text)
+    names: list[str] = []
+    parents: list[int] = []
+    offsets: list[np.ndarray] = []
+    channels: list[list[str]] = []
+    stack: list[int] = []
+    pending: tuple[str, int] | None = None  # a joint named but whose "{" is not read yet
+    i = 0
+    try:
+        while i < len(tokens):
+            tok = tokens[i]
+            up = tok.upper()
+            if up in ("ROOT", "JOINT"):
+                pending = (tokens[i + 1], stack[-1] if stack else -1)
+                if up == "ROOT" and stack:
+                    raise InputError(f"{path}: a second ROOT inside a joint")
+                i += 2
+            elif up == "END":  # "End Site"
+                parent = stack[-1]
+                pending = (f"{names[parent]}_end", parent)
+                i += 2
+            elif tok == "{":
+                if pending is None:
+                    raise InputError(f"{path}: '{{' without a joint")
+                names.append(pending[0])
+                parents.append(pending[1])
+                offsets.append(np.zeros(3))
+                channels.append([])
+                stack.append(len(names) - 1)
+                pending = None
+                i += 1
+            elif tok == "}":
+                stack.pop()
+                i += 1
+            elif up == "OFFSET":
+                offsets[stack[-1]] = np.array([float(v) for v in tokens[i + 1:i + 4]])
+                i += 4
+            elif up == "CHANNELS":
+                n = int(tokens[i + 1])
+                channels[stack[-1]] = [c.lower() for c in tokens[i + 2:i + 2 + n]]
+                i += 2 + n
+            elif up == "HIERARCHY":
+                i += 1
+            else:
+                raise InputError(f"{path}: unexpected {tok!r} in the BVH hierarchy")
+    except (IndexError, ValueError) as err:
+        raise InputError(f"{path}: malformed BVH hierarchy ({err})") from None
+    if not names or stack:
+        raise InputError(f"{path}: malformed BVH hierarchy (no joints or unbalanced braces)")
+    return names, parents, offsets, channels
+
+
+def read_bvh(path: str | Path) -> Capture:
+    """Read a BVH file.
+
+    Args:
+        path: the .bvh file.
+    Returns:
+        A Capture: positions (T, J, 3) of every joint and end site, file units, family "bvh"
+        (the caller's family detection refines it from the names).
+    Raises:
+        InputError: unreadable or malformed file, no frames.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror or err}") from None
+    m = re.search(r"^\s*MOTION\s*$", text, flags=re.MULTILINE | re.IGNORECASE)
+    if not text.lstrip().upper().startswith("HIERARCHY") or m is None:
+        raise InputError(f"{path}: not a BVH file (no HIERARCHY / MOTION sections)")
+    names, parents, offsets, channels = _parse_hierarchy(text[:m.start()], path)
+    motion = text[m.end():]
+    fm = re.search(r"Frames:\s*(\d+)", motion, flags=re.IGNORECASE)
+    tm = re.search(r"Frame\s+Time:\s*([0-9.eE+-]+)", motion, flags=re.IGNORECASE)
+    if fm is None or tm is None:
+        raise InputError(f"{path}: BVH MOTION section lacks 'Frames:' or 'Frame Time:'")
+    n_frames, frame_time = int(fm.group(1)), float(tm.group(1))
+    n_ch = sum(len(c) for c in channels)
+    try:
+        values = np.array(motion[tm.end():].split(), dtype=np.float64)
+    except ValueError:
+        raise InputError(f"{path}: non-numeric values in the BVH motion data") from None
+    rows = len(values) // n_ch if n_ch else n_frames
+    if n_ch and len(values) % n_ch:
+        values = values[: rows * n_ch]  # a truncated last row is dropped
+    rows = min(rows, n_frames) if n_frames else rows
+    if rows < 2:
+        raise InputError(f"{path}: fewer than 2 frames of motion")
+    if frame_time <= 0:
+        raise InputError(f"{path}: Frame Time must be positive, got {frame_time}")
+    data = values[: rows * n_ch].reshape(rows, n_ch) if n_ch else np.zeros((rows, 0))
+    positions = _forward_kinematics(names, parents, offsets, channels, data, path)
+    # Units from the span of the first frame's points (not the root, which some exporters keep
+    # at the origin while the hips carry the translation).
+    unit, unit_name = detect_unit(float(np.ptp(positions[0, 1:] if len(names) > 1 else positions[0], axis=0).max()))
+    return Capture(name=path.stem, path=path, family="bvh", fps=1.0 / frame_time, joints=tuple(names),
+                   parents=tuple(parents), positions=positions, unit=unit, unit_name=unit_name,
+                   info={"channels": n_ch, "frames_declared": n_frames})
+
+
+def _forward_kinematics(names, parents, offsets, channels, data: np.ndarray, path: Path) -> np.ndarray:
+    t = len(data)
+    pos = np.zeros((t, len(names), 3))
+    world = np.zeros((t, len(names), 3, 3))
+    col = 0
+    for j, chans in enumerate(channels):
+        rot = np.broadcast_to(np.eye(3), (t, 3, 3))
+        trans = np.broadcast_to(offsets[j], (t, 3)).copy()
+        has_pos = False
+        for c in chans:
+            v = data[:, col]
+            col += 1
+            if c.endswith("rotation") and c[0] in "xyz":
+                rot = rot @ axis_rotation(c[0], np.deg2rad(v))
+            elif c.endswith("position") and c[0] in "xyz":
+                if not has_pos:
+                    trans[:] = 0.0
+                    has_pos = True
+                trans[:, "xyz".index(c[0])] = v
+            else:
+                raise InputError(f"{path}: unknown BVH channel {c!r} on joint {names[j]}")
+        p = parents[j]
+        if p < 0:
+            world[:, j] = rot
+            pos[:, j] = trans
+        else:
+            world[:, j] = world[:, p] @ rot
+            pos[:, j] = pos[:, p] + np.einsum("tij,tj->ti", world[:, p], trans)
+    return pos
