@@ -19,7 +19,7 @@ import numpy as np
 from meshvid.body.joints import COCO_17, SMPL_24
 from meshvid.errors import InputError
 from meshvid.export.atomic import atomic_output, write_text_atomic
-from meshvid.export.motion import MotionResult, PersonMotion
+from meshvid.export.motion import Floor, MotionResult, PersonMotion
 
 FORMAT_NAME = "meshvid.motion"
 SCHEMA_VERSION = 1
@@ -55,6 +55,10 @@ def to_arrays(result: MotionResult) -> dict[str, np.ndarray]:
         "betas": np.stack([p.betas for p in persons]).astype(np.float32)
         if persons else np.zeros((0, 10), np.float32),
     }
+    if result.floor is not None:
+        arrays["floor_up"] = np.asarray(result.floor.up, dtype=np.float64)
+        arrays["floor_height"] = np.array(result.floor.height, dtype=np.float64)
+        arrays["floor_height_levelled"] = np.array(result.floor.height_levelled, dtype=np.float64)
     if any(p.rest_joints is not None for p in persons):
         arrays["rest_joints"] = np.stack([
             p.rest_joints if p.rest_joints is not None else np.full((24, 3), np.nan, np.float32)
@@ -202,6 +206,11 @@ def _from_arrays(data: dict[str, np.ndarray]) -> MotionResult:
             **kwargs,
         ))
     extra = json.loads(str(_scalar(data, "extra_json"))) if "extra_json" in data else {}
+    floor = None
+    if all(k in data for k in ("floor_up", "floor_height", "floor_height_levelled")):
+        floor = Floor(up=data["floor_up"].astype(np.float64).reshape(3),
+                      height=float(_scalar(data, "floor_height")),
+                      height_levelled=float(_scalar(data, "floor_height_levelled")))
     return MotionResult(
         persons=persons,
         fps=float(_scalar(data, "fps")),
@@ -211,4 +220,5 @@ def _from_arrays(data: dict[str, np.ndarray]) -> MotionResult:
         source=str(_scalar(data, "source")) if "source" in data else "",
         meshvid_version=str(_scalar(data, "meshvid_version")) if "meshvid_version" in data else "",
         extra=extra,
+        floor=floor,
     )

@@ -1,0 +1,361 @@
+"""Feet on the floor: foot-contact detection and foot locking (numpy; the body model only for
+its rest mesh and skinning weights).
+
+Works on saved motion in camera space (meshvid/export/motion.py), against the result's one
+floor (meshvid/export/floor.py), so `meshvid export` (on by default, `--no-foot-lock`) and
+`meshvid smooth --foot-lock` apply the same correction.
+
+Per person and frame, each foot has two contact points: the heel (the ankle joint) and the toe
+(the SMPL `*_foot` joint). A point's *height* is the lowest skinned vertex of its part of the
+foot (vertices mostly weighted to that joint) above the floor; its *speed* is the joint's 3D
+speed. Steps:
+
+1. Pelvis height. Monocular depth errors make whole bodies hover above (or sink into) the
+   floor. On frames where the lowest foot point is slow (a foot is planted), the body is moved
+   along "up" so that point touches the floor; between such frames (steps, jumps) the
+   correction is interpolated, then smoothed over a few frames, so jumps keep their height.
+2. Contacts. A point is in contact where it is both low (`contact_height`) and slow
+   (`contact_speed`); runs shorter than `min_contact_frames` are dropped, one-frame holes are
+   filled. A foot is in contact where its heel or its toe is.
+3. Locking. Each contact point gets an anchor: its mean floor position over the contact run.
+   During the run the foot is moved so that its contact point(s) sit on the anchor, on the
+   floor; the move ramps in and out over `blend_frames` around the run. Legs follow by
+   analytic two-bone IK (hip fixed, knee kept in its bend plane, foot orientation kept), so
+   only the hip, knee and ankle rotations of a locked leg change.
+
+Measured by `contact_metrics`: slide (mm per frame of a contact point during contact) and the
+height of the contact point above the floor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+from scipy.spatial.transform import Rotation
+
+from meshvid.body.joints import SMPL_24
+from meshvid.errors import InputError
+from meshvid.export.motion import MotionResult, PersonMotion
+
+# (hip, knee, ankle, toe) per side, SMPL_24 indices.
+LEGS = {side: tuple(SMPL_24.index(f"{side}_{j}") for j in ("hip", "knee", "ankle", "foot"))
+        for side in ("left", "right")}
+
+
+@dataclass(frozen=True)
+class FootLockParams:
+    contact_height: float = 0.05  # m: a contact point at most this high above the floor...
+    contact_speed: float = 0.6  # m/s: ...and at most this fast is in contact
+    min_contact_frames: int = 3  # shorter runs are not contacts
+    blend_frames: int = 3  # the lock ramps in/out over this many frames around a contact
+    height_sigma: float = 2.0  # frames: smoothing of the pelvis height correction
+
+    def validate(self) -> None:
+        if not (self.contact_height > 0 and self.contact_speed > 0):
+            raise InputError("foot lock: contact height and speed must be positive")
+        if self.min_contact_frames < 1 or self.blend_frames < 0 or self.height_sigma < 0:
+            raise InputError("foot lock: frame counts must be >= 0 (min contact >= 1)")
+
+
+@dataclass
+class FootState:
+    """Per-frame foot quantities of one person (T frames, 2 feet [left, right], 2 points
+    [heel, toe]); positions in camera space, metres."""
+
+    joints: np.ndarray  # (T, 24, 3) posed joints
+    world_rot: np.ndarray  # (T, 24, 3, 3) world joint rotations
+    height: np.ndarray  # (T, 2, 2) lowest vertex of each point's region above the floor
+    point: np.ndarray  # (T, 2, 2, 3) heel = ankle joint, toe = foot joint
+
+
+def _foot_regions(weights: np.ndarray) -> list[list[np.ndarray]]:
+    """Vertex indices per foot and point: those mostly weighted to ankle (heel) or toe."""
+    owner = weights.argmax(axis=1)
+    regions = []
+    for side in ("left", "right"):
+        _, _, ankle, toe = LEGS[side]
+        regions.append([np.nonzero(owner == ankle)[0], np.nonzero(owner == toe)[0]])
+    return regions
+
+
+def foot_state(person: PersonMotion, rest_v: np.ndarray, rest_j: np.ndarray,
+               weights: np.ndarray, regions, up: np.ndarray, cam_height: float) -> FootState:
+    """Feet of `person` against the floor plane (`up` (3,), camera height `cam_height`).
+
+    Args:
+        person: motion in camera space.
+        rest_v, rest_j: (V, 3), (24, 3) rest mesh and joints for the person's betas.
+        weights: (V, 24) skinning weights.
+        regions: `_foot_regions(weights)`.
+    """
+    from meshvid.export.rig import person_fk, skin
+
+    world_rot, joints = person_fk(person, rest_j)
+    t = len(person)
+    height = np.empty((t, 2, 2))
+    point = np.empty((t, 2, 2, 3))
+    for f, side in enumerate(("left", "right")):
+        _, _, ankle, toe = LEGS[side]
+        for k, (joint, idx) in enumerate(((ankle, regions[f][0]), (toe, regions[f][1]))):
+            verts = skin(rest_v[idx], rest_j, weights[idx], world_rot, joints)
+            height[:, f, k] = (verts @ up).min(axis=1) + cam_height
+            point[:, f, k] = joints[:, joint]
+    return FootState(joints=joints, world_rot=world_rot, height=height, point=point)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of each run of True."""
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def _clean(mask: np.ndarray, min_frames: int) -> np.ndarray:
+    out = mask.copy()
+    for a, b in _runs(~out):  # fill one-frame holes inside contacts
+        if b - a == 1 and a > 0 and b < len(out):
+            out[a:b] = True
+    for a, b in _runs(out):
+        if b - a < min_frames:
+            out[a:b] = False
+    return out
+
+
+def _speeds(points: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """|d point / dt| (T, ...) from (T, ..., 3) positions and (T,) seconds."""
+    if len(times) < 2:
+        return np.zeros(points.shape[:-1])
+    vel = np.gradient(points, times, axis=0)
+    return np.linalg.norm(vel, axis=-1)
+
+
+def detect_contacts(state: FootState, times: np.ndarray, params: FootLockParams) -> np.ndarray:
+    """(T, 2, 2) bool: heel/toe of each foot in contact (low and slow), cleaned."""
+    speed = _speeds(state.point, times)
+    raw = (state.height < params.contact_height) & (speed < params.contact_speed)
+    out = np.empty_like(raw)
+    for f in range(2):
+        for k in range(2):
+            out[:, f, k] = _clean(raw[:, f, k], params.min_contact_frames)
+    return out
+
+
+def height_correction(state: FootState, times: np.ndarray, params: FootLockParams) -> np.ndarray:
+    """(T,) metres to move the body along "up" so planted feet touch the floor."""
+    speed = _speeds(state.point, times)  # (T, 2, 2)
+    flat_h = state.height.reshape(len(times), -1)
+    lowest = flat_h.argmin(axis=1)
+    low_h = flat_h[np.arange(len(times)), lowest]
+    low_speed = speed.reshape(len(times), -1)[np.arange(len(times)), lowest]
+    planted = low_speed < params.contact_speed
+    if planted.sum() == 0:
+        return np.full(len(times), -float(np.percentile(low_h, 10)))
+    frames = np.arange(len(times))
+    delta = np.interp(frames, frames[planted], -low_h[planted])
+    if params.height_sigma > 0 and len(times) > 1:
+        delta = gaussian_filter1d(delta, params.height_sigma, mode="nearest")
+    return delta
+
+
+def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, 3), (N, 3) -> (N, 3, 3) smallest rotations taking a to b (directions)."""
+    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    axis = np.cross(a, b)
+    s = np.linalg.norm(axis, axis=-1)
+    c = (a * b).sum(-1)
+    angle = np.arctan2(s, c)
+    rotvec = np.where(s[:, None] > 1e-12, axis / np.maximum(s, 1e-12)[:, None] * angle[:, None],
+                      0.0)
+    return Rotation.from_rotvec(rotvec).as_matrix()
+
+
+def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Analytic two-bone IK with the hip fixed: the rotations (N, 3, 3) to apply (on the left)
+    to the thigh's and to the shin's world rotation so the ankle reaches `target` (or the
+    nearest reachable point), the knee staying in its current bend plane.
+
+    Args:
+        hip, knee, ankle, target: (N, 3) positions.
+    Returns:
+        (thigh_delta, shin_delta): new thigh world rotation = thigh_delta @ old; new shin
+        world rotation = shin_delta @ old (shin_delta includes thigh_delta).
+    """
+    a = np.linalg.norm(knee - hip, axis=-1)
+    b = np.linalg.norm(ankle - knee, axis=-1)
+    to_target = target - hip
+    dist = np.linalg.norm(to_target, axis=-1)
+    d = np.clip(dist, np.abs(a - b) + 1e-4, 0.9995 * (a + b))
+    u = to_target / np.maximum(dist, 1e-9)[:, None]
+    bend = (knee - hip) - ((knee - hip) * u).sum(-1, keepdims=True) * u
+    bn = np.linalg.norm(bend, axis=-1, keepdims=True)
+    # A straight leg has no bend plane: bend towards the current knee-ankle side.
+    fallback = np.cross(u, np.cross(ankle - hip, u) + 1e-6)
+    bend = np.where(bn > 1e-6, bend / np.maximum(bn, 1e-9),
+                    fallback / np.linalg.norm(fallback, axis=-1, keepdims=True))
+    cos_a = np.clip((a ** 2 + d ** 2 - b ** 2) / (2 * a * d), -1.0, 1.0)
+    new_knee = hip + a[:, None] * (cos_a[:, None] * u + np.sqrt(1 - cos_a ** 2)[:, None] * bend)
+    new_ankle = hip + d[:, None] * u
+    thigh = _rotation_between(knee - hip, new_knee - hip)
+    turned_shin = (thigh @ (ankle - knee)[..., None])[..., 0]
+    shin = _rotation_between(turned_shin, new_ankle - new_knee) @ thigh
+    return thigh, shin
+
+
+@dataclass
+class PersonLock:
+    person: PersonMotion  # corrected motion
+    contacts: np.ndarray  # (T, 2, 2) heel/toe contacts used
+    before: FootState  # feet before (after nothing)
+    after: FootState  # feet after the correction
+
+
+def foot_lock_person(person: PersonMotion, rest_v: np.ndarray, rest_j: np.ndarray,
+                     weights: np.ndarray, up: np.ndarray, cam_height: float,
+                     params: FootLockParams = FootLockParams()) -> PersonLock:
+    """Pelvis height correction + contact detection + leg IK for one person (see module doc).
+
+    Args:
+        person: motion in camera space.
+        rest_v, rest_j: (V, 3), (24, 3) rest mesh / joints for the person's betas.
+        weights: (V, 24) skinning weights.
+        up, cam_height: the floor plane (`Floor.plane(level)`).
+    """
+    params.validate()
+    regions = _foot_regions(weights)
+    before = foot_state(person, rest_v, rest_j, weights, regions, up, cam_height)
+    times = person.timestamps
+    if len(person) < params.min_contact_frames:
+        return PersonLock(person, np.zeros((len(person), 2, 2), bool), before, before)
+    # 1. pelvis height
+    delta = height_correction(before, times, params)
+    lifted = replace(person, transl=(person.transl + delta[:, None] * up).astype(np.float32))
+    state = foot_state(lifted, rest_v, rest_j, weights, regions, up, cam_height)
+    # 2. contacts
+    contacts = detect_contacts(state, times, params)
+    # 3. per-foot targets for the ankle, then IK
+    local = Rotation.from_rotvec(person.pose.reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
+    world = state.world_rot.copy()
+    t = len(person)
+    breaks = np.flatnonzero(np.diff(person.frame_ids) > 1) + 1  # runs never span a gap
+    for f, side in enumerate(("left", "right")):
+        hip, knee, ankle, _ = LEGS[side]
+        foot_contact = contacts[:, f].any(axis=1)
+        shift = np.zeros((t, 3))
+        weight = np.zeros(t)
+        for a, b in _runs(foot_contact):
+            for lo, hi in _split(a, b, breaks):
+                run = slice(lo, hi)
+                moves = []
+                for k in range(2):
+                    on = contacts[run, f, k]
+                    if not on.any():
+                        continue
+                    pts = state.point[run, f, k]
+                    flat = pts - (pts @ up)[:, None] * up  # floor-plane position
+                    anchor = flat[on].mean(axis=0)
+                    move = anchor - flat - state.height[run, f, k][:, None] * up
+                    moves.append(np.where(on[:, None], move, np.nan))
+                move = np.nanmean(np.stack(moves), axis=0)
+                shift[run] = np.nan_to_num(move)
+                weight[run] = 1.0
+                _ramp(shift, weight, lo, hi, params.blend_frames, breaks)
+        active = weight > 0
+        if not active.any():
+            continue
+        target = state.joints[active, ankle] + weight[active, None] * shift[active]
+        thigh, shin = two_bone_ik(state.joints[active, hip], state.joints[active, knee],
+                                  state.joints[active, ankle], target)
+        parent_of_hip = world[active, 0]
+        new_thigh = thigh @ world[active, hip]
+        new_shin = shin @ world[active, knee]
+        local[active, hip] = np.swapaxes(parent_of_hip, -1, -2) @ new_thigh
+        local[active, knee] = np.swapaxes(new_thigh, -1, -2) @ new_shin
+        local[active, ankle] = np.swapaxes(new_shin, -1, -2) @ world[active, ankle]
+    pose = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(t, 24, 3)
+    locked = replace(lifted, pose=pose.astype(np.float32))
+    after = foot_state(locked, rest_v, rest_j, weights, regions, up, cam_height)
+    if locked.joints3d is not None:
+        locked = replace(locked, joints3d=after.joints.astype(np.float32))
+    return PersonLock(locked, contacts, before, after)
+
+
+def _split(a: int, b: int, breaks: np.ndarray) -> list[tuple[int, int]]:
+    cuts = [a] + [int(x) for x in breaks if a < x < b] + [b]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def _ramp(shift: np.ndarray, weight: np.ndarray, lo: int, hi: int, n: int,
+          breaks: np.ndarray) -> None:
+    """Fade the lock of the run [lo, hi) in before it and out after it over n frames."""
+    t = len(weight)
+    for i in range(1, n + 1):
+        w = 1.0 - i / (n + 1)
+        for frame, edge in ((lo - i, lo), (hi - 1 + i, hi - 1)):
+            if not (0 <= frame < t) or weight[frame] >= w:
+                continue
+            crosses = any(min(frame, edge) < x <= max(frame, edge) for x in breaks)
+            if crosses:
+                continue
+            weight[frame] = w
+            shift[frame] = shift[edge]
+
+
+def contact_samples(state: FootState, contacts: np.ndarray, up: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """What the foot metrics average: the slide (m per frame: motion of a contact point along
+    the floor between two consecutive frames both in contact) and the height above the floor
+    (m) of contact points on contact frames.
+
+    Args:
+        state: feet to measure (before or after locking).
+        contacts: (T, 2, 2) the contacts to measure over.
+        up: (3,) the floor's up direction.
+    Returns:
+        slides (S,), heights (H,).
+    """
+    both = contacts[1:] & contacts[:-1]
+    step = np.diff(state.point, axis=0)  # (T-1, 2, 2, 3)
+    along_floor = step - (step @ up)[..., None] * up
+    return np.linalg.norm(along_floor, axis=-1)[both], state.height[contacts]
+
+
+def foot_lock_result(result: MotionResult, body_model, *, level: bool = False,
+                     params: FootLockParams = FootLockParams()
+                     ) -> tuple[MotionResult, dict[str, float]]:
+    """Foot-lock every person of `result` against its floor (estimated now if absent).
+
+    Args:
+        result: people to correct (camera space).
+        body_model: the result's body model.
+        level: use the levelled floor plane (as `meshvid export --level`).
+        params: thresholds.
+    Returns:
+        (corrected result, metrics before/after over all people: `foot_slide_mm_before`,
+        `foot_slide_mm_after`, `foot_height_cm_before`, `foot_height_cm_after`).
+    """
+    from meshvid.export.floor import rest_shape, with_floor
+
+    result = with_floor(result, body_model)
+    up, cam_height = result.floor.plane(level)
+    weights = body_model.lbs_weights.detach().cpu().numpy().astype(np.float64)
+    persons, before, after = [], [], []
+    for person in result.persons:
+        rest_v, rest_j = rest_shape(body_model, person.betas)
+        lock = foot_lock_person(person, rest_v, rest_j, weights, up, cam_height, params)
+        persons.append(lock.person)
+        before.append((lock.before, lock.contacts))
+        after.append((lock.after, lock.contacts))
+    stats: dict[str, float] = {}
+    for name, pairs in (("before", before), ("after", after)):
+        samples = [contact_samples(state, contacts, up) for state, contacts in pairs]
+        slides, heights = [x for x, _ in samples], [y for _, y in samples]
+        slide = np.concatenate(slides)
+        height = np.concatenate(heights)
+        stats[f"foot_slide_mm_{name}"] = float(1000 * slide.mean()) if slide.size else 0.0
+        stats[f"foot_height_cm_{name}"] = float(100 * np.median(height)) if height.size else 0.0
+    stats["foot_contact_frames"] = float(sum(c.any(axis=2).sum() for _, c in after))
+    return replace(result, persons=persons), stats
