@@ -19,6 +19,9 @@ import traceback
 from pathlib import Path
 
 EXIT_NO_BPY = 3
+# Scale of a person outside their track: not 0, which makes bone matrices singular (readers
+# invert them), but small enough that a 2 m body is 0.2 micrometres.
+VANISHED = 1e-7
 _CONSTANT = 0  # bpy's enum values of keyframe interpolation 'CONSTANT' and 'LINEAR'
 _LINEAR = 1
 
@@ -178,17 +181,20 @@ def build_person(bpy, arrays, key, spec, parents, located, object_matrix, frame_
         _keyframes(action, path + ".rotation_quaternion", bone_name, frames, quats[:, j])
         if j in located:
             _keyframes(action, path + ".location", bone_name, frames, locs[:, j])
-    visibility_keys(action, frames, frame_range)
+    top = names[parents.index(-1)]
+    visibility_keys(action, f'pose.bones["{top}"].scale', top, frames, frame_range)
     arm.animation_data_create()
     arm.animation_data.action = action
     if getattr(arm.animation_data, "action_slot", None) is None and len(action.slots):
         arm.animation_data.action_slot = action.slots[0]
 
 
-def visibility_keys(action, frames, frame_range) -> None:
-    """Armature object scale 0 outside the person's track (frames[0] .. frames[-1]) within the
-    scene range, 1 inside, with constant interpolation: the person (bones and skinned mesh)
-    exists only while tracked, in every reader that plays transforms (FBX, glTF, Blender)."""
+def visibility_keys(action, data_path, group, frames, frame_range) -> None:
+    """Top bone scale VANISHED outside the person's track (frames[0] .. frames[-1]) within
+    the scene range, 1 inside, constant interpolation: the person (every bone and the skinned
+    mesh) shrinks to a point where not tracked, in every reader that plays bone transforms
+    (FBX, glTF, Blender). A bone and not the armature object, so the objects' own transforms,
+    the bind pose and the rest pose stay untouched whatever the current frame."""
     import numpy as np
 
     start, end = frame_range
@@ -203,8 +209,8 @@ def visibility_keys(action, frames, frame_range) -> None:
     if not keys:
         return  # tracked over the whole range: no scale animation at all
     times = np.array([k[0] for k in keys])
-    values = np.array([[k[1]] * 3 for k in keys])
-    _keyframes(action, "scale", "visibility", times, values, interpolation=_CONSTANT)
+    values = np.array([[k[1] if k[1] else VANISHED] * 3 for k in keys])
+    _keyframes(action, data_path, group, times, values, interpolation=_CONSTANT)
 
 
 def build_camera(bpy, spec) -> None:

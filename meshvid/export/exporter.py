@@ -76,6 +76,12 @@ def load_body_model(name: str, smpl_dir: str | Path | None = None):
     return _load(name, smpl_dir=smpl_dir) if name == "smpl" else _load(name)
 
 
+def _already_locked(result: MotionResult) -> bool:
+    from meshvid.export.footlock import is_foot_locked
+
+    return is_foot_locked(result)
+
+
 def export_motion(
     result: MotionResult,
     formats: list[str] | str,
@@ -136,7 +142,7 @@ def export_motion(
     result = with_floor(result, body_model).select_tracks(track_ids)  # one floor for any subset
     seconds["floor"] = time.perf_counter() - t1
     notes: dict[str, float] = {}
-    if foot_lock:
+    if foot_lock and not _already_locked(result):
         from meshvid.export.footlock import foot_lock_result
 
         t1 = time.perf_counter()

@@ -29,7 +29,8 @@ height of the contact point above the floor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import json
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -39,6 +40,7 @@ from meshvid.body.joints import SMPL_24
 from meshvid.errors import InputError
 from meshvid.export.motion import MotionResult, PersonMotion
 
+EXTRA_KEY = "foot_lock"  # MotionResult.extra entry recording that (and how) feet were locked
 # (hip, knee, ankle, toe) per side, SMPL_24 indices.
 LEGS = {side: tuple(SMPL_24.index(f"{side}_{j}") for j in ("hip", "knee", "ankle", "foot"))
         for side in ("left", "right")}
@@ -46,17 +48,25 @@ LEGS = {side: tuple(SMPL_24.index(f"{side}_{j}") for j in ("hip", "knee", "ankle
 
 @dataclass(frozen=True)
 class FootLockParams:
-    contact_height: float = 0.05  # m: a contact point at most this high above the floor...
-    contact_speed: float = 0.6  # m/s: ...and at most this fast is in contact
+    contact_height: float = 0.05  # m above the frame's lowest foot point: low enough to stand
+    contact_speed: float = 1.0  # m/s: a contact point at most this fast (see detect_contacts)
     min_contact_frames: int = 3  # shorter runs are not contacts
     blend_frames: int = 3  # the lock ramps in/out over this many frames around a contact
+    floor_snap: float = 0.5  # m: support this close to the floor is the floor (else a ledge)
+    root_sigma: float = 5.0  # frames: smoothing of the root path used for contact speeds
+    support_window: int = 15  # frames: median window of the standing level (floor or ledge)
     height_sigma: float = 2.0  # frames: smoothing of the pelvis height correction
+    anchor_weight: float = 1e-3  # pull of the horizontal correction towards zero (drift)
+    swing_smoothness: float = 0.05  # weight keeping the correction smooth between contacts
 
     def validate(self) -> None:
-        if not (self.contact_height > 0 and self.contact_speed > 0):
+        if not (self.contact_height > 0 and self.contact_speed > 0 and self.floor_snap >= 0):
             raise InputError("foot lock: contact height and speed must be positive")
-        if self.min_contact_frames < 1 or self.blend_frames < 0 or self.height_sigma < 0:
+        if self.min_contact_frames < 1 or self.blend_frames < 0 or self.height_sigma < 0 \
+                or self.root_sigma < 0 or self.support_window < 1:
             raise InputError("foot lock: frame counts must be >= 0 (min contact >= 1)")
+        if not (self.anchor_weight > 0 and self.swing_smoothness >= 0):
+            raise InputError("foot lock: anchor weight must be > 0, smoothness >= 0")
 
 
 @dataclass
@@ -131,10 +141,34 @@ def _speeds(points: np.ndarray, times: np.ndarray) -> np.ndarray:
     return np.linalg.norm(vel, axis=-1)
 
 
+def _smooth(x: np.ndarray, sigma: float, median: int = 1) -> np.ndarray:
+    """Median (window `median` frames) then Gaussian (`sigma` frames) along axis 0."""
+    from scipy.ndimage import median_filter
+
+    if median > 1 and len(x) > 1:
+        size = (min(median, len(x)),) + (1,) * (x.ndim - 1)
+        x = median_filter(x, size=size, mode="nearest")
+    if sigma > 0 and len(x) > 1:
+        x = gaussian_filter1d(x, sigma, axis=0, mode="nearest")
+    return x
+
+
 def detect_contacts(state: FootState, times: np.ndarray, params: FootLockParams) -> np.ndarray:
-    """(T, 2, 2) bool: heel/toe of each foot in contact (low and slow), cleaned."""
-    speed = _speeds(state.point, times)
-    raw = (state.height < params.contact_height) & (speed < params.contact_speed)
+    """(T, 2, 2) bool: heel/toe of each foot in contact, cleaned.
+
+    Monocular root translation is noisy (tens of cm per frame in depth), the pose much less,
+    so both tests avoid the raw root path: a point is *low* when its height above the frame's
+    lowest foot point is under `contact_height` (a difference: the root cancels), and *slow*
+    when its speed under `contact_speed`, the speed measured on the point's position relative
+    to the pelvis plus a smoothed pelvis path (median + Gaussian over a few frames).
+    """
+    t = len(times)
+    low = state.height - state.height.reshape(t, -1).min(axis=1)[:, None, None]
+    root = state.joints[:, 0]
+    root_s = _smooth(root, params.root_sigma, median=int(2 * params.root_sigma) | 1)
+    steady = state.point - root[:, None, None] + root_s[:, None, None]
+    speed = _speeds(steady, times)
+    raw = (low < params.contact_height) & (speed < params.contact_speed)
     out = np.empty_like(raw)
     for f in range(2):
         for k in range(2):
@@ -142,21 +176,79 @@ def detect_contacts(state: FootState, times: np.ndarray, params: FootLockParams)
     return out
 
 
-def height_correction(state: FootState, times: np.ndarray, params: FootLockParams) -> np.ndarray:
-    """(T,) metres to move the body along "up" so planted feet touch the floor."""
-    speed = _speeds(state.point, times)  # (T, 2, 2)
-    flat_h = state.height.reshape(len(times), -1)
-    lowest = flat_h.argmin(axis=1)
-    low_h = flat_h[np.arange(len(times)), lowest]
-    low_speed = speed.reshape(len(times), -1)[np.arange(len(times)), lowest]
-    planted = low_speed < params.contact_speed
-    if planted.sum() == 0:
-        return np.full(len(times), -float(np.percentile(low_h, 10)))
-    frames = np.arange(len(times))
-    delta = np.interp(frames, frames[planted], -low_h[planted])
-    if params.height_sigma > 0 and len(times) > 1:
-        delta = gaussian_filter1d(delta, params.height_sigma, mode="nearest")
-    return delta
+def support_levels(state: FootState, contacts: np.ndarray, params: FootLockParams
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Where the person stands and how far their contacts are from it.
+
+    Returns:
+        ground (T,): height of the surface under the person (0 = the floor; a ledge, a box or a
+        step keeps its own height: support that stays more than `floor_snap` above the floor),
+        the median of the contact points' height over `support_window` frames;
+        support (T,): the lowest in-contact point's height (NaN without contact).
+    """
+    t = len(contacts)
+    heights = np.where(contacts, state.height, np.inf).reshape(t, -1).min(axis=1)
+    support = np.where(np.isfinite(heights), heights, np.nan)
+    have = np.isfinite(support)
+    frames = np.arange(t)
+    if not have.any():
+        return np.zeros(t), support
+    filled = np.interp(frames, frames[have], support[have])
+    level = _smooth(filled, 0.0, median=params.support_window)
+    ground = np.where(level < params.floor_snap, 0.0, level)
+    return ground, support
+
+
+def height_correction(ground: np.ndarray, support: np.ndarray, params: FootLockParams
+                      ) -> np.ndarray:
+    """(T,) metres to move the body along "up" so its contacts touch the ground: exact on
+    contact frames, interpolated between them (jumps keep their arc), lightly smoothed."""
+    have = np.isfinite(support)
+    frames = np.arange(len(support))
+    if not have.any():
+        return np.zeros(len(support))
+    delta = np.interp(frames, frames[have], (ground - support)[have])
+    return _smooth(delta, params.height_sigma)
+
+
+def horizontal_correction(state: FootState, contacts: np.ndarray, frame_ids: np.ndarray,
+                          up: np.ndarray, params: FootLockParams) -> np.ndarray:
+    """(T, 3) translation along the floor for the whole body, so planted points stop sliding.
+
+    Least squares over the correction c_t: for consecutive frames with a point in contact,
+    (c_t - c_{t-1} + s_t)^2 with s_t that point's slide along the floor (the correction
+    cancels it); between contacts `swing_smoothness` * (c_t - c_{t-1})^2; and
+    `anchor_weight` * c_t^2 so the body stays near the observed path in the long run. One
+    tridiagonal solve per axis.
+    """
+    from scipy.linalg import solve_banded
+
+    t = len(frame_ids)
+    if t < 2:
+        return np.zeros((t, 3))
+    both = contacts[1:] & contacts[:-1]  # (T-1, 2, 2)
+    step = np.diff(state.point, axis=0)
+    step = step - (step @ up)[..., None] * up
+    n = both.reshape(t - 1, -1).sum(axis=1)
+    slide = np.where(both[..., None], step, 0.0).reshape(t - 1, -1, 3).sum(axis=1)
+    slide = slide / np.maximum(n, 1)[:, None]
+    consecutive = np.diff(frame_ids) == 1
+    w = np.where((n > 0) & consecutive, 1.0, params.swing_smoothness)
+    target = np.where(((n > 0) & consecutive)[:, None], -slide, 0.0)  # wanted c_t - c_{t-1}
+    # Normal equations of sum_t w_t (c_t - c_{t-1} - g_t)^2 + a sum_t c_t^2.
+    diag = np.full(t, params.anchor_weight)
+    diag[1:] += w
+    diag[:-1] += w
+    off = -w
+    bands = np.zeros((3, t))
+    bands[0, 1:] = off
+    bands[1] = diag
+    bands[2, :-1] = off
+    rhs = np.zeros((t, 3))
+    rhs[1:] += w[:, None] * target
+    rhs[:-1] -= w[:, None] * target
+    c = solve_banded((1, 1), bands, rhs)
+    return c - (c @ up)[:, None] * up
 
 
 def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -209,14 +301,16 @@ def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np
 class PersonLock:
     person: PersonMotion  # corrected motion
     contacts: np.ndarray  # (T, 2, 2) heel/toe contacts used
-    before: FootState  # feet before (after nothing)
+    ground: np.ndarray  # (T,) height of the surface stood on (0: the floor)
+    before: FootState  # feet as given
     after: FootState  # feet after the correction
 
 
 def foot_lock_person(person: PersonMotion, rest_v: np.ndarray, rest_j: np.ndarray,
                      weights: np.ndarray, up: np.ndarray, cam_height: float,
                      params: FootLockParams = FootLockParams()) -> PersonLock:
-    """Pelvis height correction + contact detection + leg IK for one person (see module doc).
+    """Contacts, then the body's height and horizontal path, then leg IK, for one person (see
+    the module docstring).
 
     Args:
         person: motion in camera space.
@@ -228,25 +322,26 @@ def foot_lock_person(person: PersonMotion, rest_v: np.ndarray, rest_j: np.ndarra
     regions = _foot_regions(weights)
     before = foot_state(person, rest_v, rest_j, weights, regions, up, cam_height)
     times = person.timestamps
-    if len(person) < params.min_contact_frames:
-        return PersonLock(person, np.zeros((len(person), 2, 2), bool), before, before)
-    # 1. pelvis height
-    delta = height_correction(before, times, params)
-    lifted = replace(person, transl=(person.transl + delta[:, None] * up).astype(np.float32))
-    state = foot_state(lifted, rest_v, rest_j, weights, regions, up, cam_height)
-    # 2. contacts
-    contacts = detect_contacts(state, times, params)
-    # 3. per-foot targets for the ankle, then IK
-    local = Rotation.from_rotvec(person.pose.reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
-    world = state.world_rot.copy()
     t = len(person)
+    if t < max(2, params.min_contact_frames):
+        return PersonLock(person, np.zeros((t, 2, 2), bool), np.zeros(t), before, before)
+    contacts = detect_contacts(before, times, params)
+    ground, support = support_levels(before, contacts, params)
+    moved = person.transl + height_correction(ground, support, params)[:, None] * up
+    lifted = replace(person, transl=moved.astype(np.float32))
+    state = foot_state(lifted, rest_v, rest_j, weights, regions, up, cam_height)
+    moved = lifted.transl + horizontal_correction(state, contacts, person.frame_ids, up, params)
+    lifted = replace(person, transl=moved.astype(np.float32))
+    state = foot_state(lifted, rest_v, rest_j, weights, regions, up, cam_height)
+
+    local = Rotation.from_rotvec(person.pose.reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
+    world = state.world_rot
     breaks = np.flatnonzero(np.diff(person.frame_ids) > 1) + 1  # runs never span a gap
     for f, side in enumerate(("left", "right")):
         hip, knee, ankle, _ = LEGS[side]
-        foot_contact = contacts[:, f].any(axis=1)
         shift = np.zeros((t, 3))
         weight = np.zeros(t)
-        for a, b in _runs(foot_contact):
+        for a, b in _runs(contacts[:, f].any(axis=1)):
             for lo, hi in _split(a, b, breaks):
                 run = slice(lo, hi)
                 moves = []
@@ -255,24 +350,24 @@ def foot_lock_person(person: PersonMotion, rest_v: np.ndarray, rest_j: np.ndarra
                     if not on.any():
                         continue
                     pts = state.point[run, f, k]
-                    flat = pts - (pts @ up)[:, None] * up  # floor-plane position
+                    flat = pts - (pts @ up)[:, None] * up  # position along the floor
                     anchor = flat[on].mean(axis=0)
-                    move = anchor - flat - state.height[run, f, k][:, None] * up
+                    lift = ground[run] - state.height[run, f, k]
+                    move = anchor - flat + lift[:, None] * up
                     moves.append(np.where(on[:, None], move, np.nan))
-                move = np.nanmean(np.stack(moves), axis=0)
-                shift[run] = np.nan_to_num(move)
+                shift[run] = np.nan_to_num(np.nanmean(np.stack(moves), axis=0))
                 weight[run] = 1.0
-                _ramp(shift, weight, lo, hi, params.blend_frames, breaks)
+        for a, b in _runs(weight > 0):
+            _ramp(shift, weight, a, b, params.blend_frames, breaks)
         active = weight > 0
         if not active.any():
             continue
         target = state.joints[active, ankle] + weight[active, None] * shift[active]
         thigh, shin = two_bone_ik(state.joints[active, hip], state.joints[active, knee],
                                   state.joints[active, ankle], target)
-        parent_of_hip = world[active, 0]
         new_thigh = thigh @ world[active, hip]
         new_shin = shin @ world[active, knee]
-        local[active, hip] = np.swapaxes(parent_of_hip, -1, -2) @ new_thigh
+        local[active, hip] = np.swapaxes(world[active, 0], -1, -2) @ new_thigh
         local[active, knee] = np.swapaxes(new_thigh, -1, -2) @ new_shin
         local[active, ankle] = np.swapaxes(new_shin, -1, -2) @ world[active, ankle]
     pose = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(t, 24, 3)
@@ -280,7 +375,7 @@ def foot_lock_person(person: PersonMotion, rest_v: np.ndarray, rest_j: np.ndarra
     after = foot_state(locked, rest_v, rest_j, weights, regions, up, cam_height)
     if locked.joints3d is not None:
         locked = replace(locked, joints3d=after.joints.astype(np.float32))
-    return PersonLock(locked, contacts, before, after)
+    return PersonLock(locked, contacts, ground, before, after)
 
 
 def _split(a: int, b: int, breaks: np.ndarray) -> list[tuple[int, int]]:
@@ -334,28 +429,45 @@ def foot_lock_result(result: MotionResult, body_model, *, level: bool = False,
         level: use the levelled floor plane (as `meshvid export --level`).
         params: thresholds.
     Returns:
-        (corrected result, metrics before/after over all people: `foot_slide_mm_before`,
-        `foot_slide_mm_after`, `foot_height_cm_before`, `foot_height_cm_after`).
+        (corrected result, metrics over all people, before -> after, on the same contacts:
+        `foot_slide_mm_before/after` mean slide of a contact point per frame (mm);
+        `foot_height_cm_before/after` median height above the floor of contact points on
+        floor contacts; `foot_contact_frames` (frames x feet in contact), of which
+        `foot_ledge_contact_frames` stand on a raised surface, not the floor).
     """
     from meshvid.export.floor import rest_shape, with_floor
 
     result = with_floor(result, body_model)
     up, cam_height = result.floor.plane(level)
     weights = body_model.lbs_weights.detach().cpu().numpy().astype(np.float64)
-    persons, before, after = [], [], []
+    persons = []
+    samples: dict[str, list] = {"before": [], "after": []}
+    contact_frames = ledge_frames = 0
     for person in result.persons:
         rest_v, rest_j = rest_shape(body_model, person.betas)
         lock = foot_lock_person(person, rest_v, rest_j, weights, up, cam_height, params)
         persons.append(lock.person)
-        before.append((lock.before, lock.contacts))
-        after.append((lock.after, lock.contacts))
+        on_floor = lock.contacts & (lock.ground == 0)[:, None, None]
+        for name, state in (("before", lock.before), ("after", lock.after)):
+            slide, _ = contact_samples(state, lock.contacts, up)
+            _, height = contact_samples(state, on_floor, up)
+            samples[name].append((slide, height))
+        per_foot = lock.contacts.any(axis=2)
+        contact_frames += int(per_foot.sum())
+        ledge_frames += int((per_foot & (lock.ground > 0)[:, None]).sum())
     stats: dict[str, float] = {}
-    for name, pairs in (("before", before), ("after", after)):
-        samples = [contact_samples(state, contacts, up) for state, contacts in pairs]
-        slides, heights = [x for x, _ in samples], [y for _, y in samples]
-        slide = np.concatenate(slides)
-        height = np.concatenate(heights)
+    for name, pairs in samples.items():
+        slide = np.concatenate([x for x, _ in pairs])
+        height = np.concatenate([y for _, y in pairs])
         stats[f"foot_slide_mm_{name}"] = float(1000 * slide.mean()) if slide.size else 0.0
         stats[f"foot_height_cm_{name}"] = float(100 * np.median(height)) if height.size else 0.0
-    stats["foot_contact_frames"] = float(sum(c.any(axis=2).sum() for _, c in after))
-    return replace(result, persons=persons), stats
+    stats["foot_contact_frames"] = float(contact_frames)
+    stats["foot_ledge_contact_frames"] = float(ledge_frames)
+    extra = dict(result.extra)
+    extra[EXTRA_KEY] = json.dumps({"level": level, **asdict(params)}, sort_keys=True)
+    return replace(result, persons=persons, extra=extra), stats
+
+
+def is_foot_locked(result: MotionResult) -> bool:
+    """Whether `result` was foot-locked already (e.g. by `meshvid smooth --foot-lock`)."""
+    return EXTRA_KEY in result.extra

@@ -130,6 +130,10 @@ def summarize(result: MotionResult, npz_path: str | os.PathLike | None = None) -
         "num_tracks": len(result.persons),
         "tracks": tracks,
     }
+    if result.floor is not None:
+        out["floor"] = {"camera_height_m": round(result.floor.height, 4),
+                        "camera_height_levelled_m": round(result.floor.height_levelled, 4),
+                        "up": [round(float(v), 6) for v in result.floor.up]}
     if npz_path is not None:
         out["npz"] = Path(npz_path).name
     if result.extra:
