@@ -36,6 +36,7 @@ from meshvid.export.skeletons import RigSpec, person_bone_names, rig_spec
 CAMERA_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 # SMPL body frame (y up, z front) -> export world (Z up, front -Y): (x, y, z) -> (x, -z, y).
 BODY_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+ROOT_BONE_LENGTH_M = 0.2  # the floor-level root bone, pointing where the rest pose faces
 # Blender camera axes (x right, y up, looking down -z) in OpenCV camera axes.
 BLENDER_CAMERA_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
 
@@ -385,6 +386,11 @@ def build_rig(
         joint_pos = (joints_cam @ camera_to_world.T + world_offset) * s
         bone_rest, bone_rot, bone_pos, bone_w = _expand_bones(spec, rest_j_w, joint_rot,
                                                               joint_pos, weights)
+        tails = _bone_tails(bone_rest, spec.parents)
+        for i, bone in enumerate(spec.bones):
+            if bone.root:  # points forward along the floor: a tail on the pelvis would make
+                # importers connect the pelvis to it and drop the pelvis' location keys
+                tails[i] = bone_rest[i] + np.array([0.0, -ROOT_BONE_LENGTH_M * s, 0.0])
         persons.append(RigPerson(
             track_id=person.track_id,
             name=f"person_{person.track_id}",
@@ -394,7 +400,7 @@ def build_rig(
             faces=faces,
             weights=bone_w,
             rest_joints=bone_rest,
-            bone_tails=_bone_tails(bone_rest, spec.parents),
+            bone_tails=tails,
             joint_rot=bone_rot,
             joint_pos=bone_pos,
             bone_names=person_bone_names(spec, person.track_id, several),

@@ -1,25 +1,30 @@
-// Prints the Khronos glTF validator's JSON report for one .glb/.gltf file on stdout.
-// Usage: node validate.js FILE   (after `npm ci` or `npm install` in this folder)
+// Runs the Khronos glTF validator on each file given and prints one JSON report per line.
+// Usage: node validate.js FILE.glb [FILE2.glb ...]   (after `npm ci` in this folder)
 "use strict";
 const fs = require("fs");
 const path = require("path");
 const validator = require("gltf-validator");
 
-const file = process.argv[2];
-if (!file) {
-  console.error("usage: node validate.js FILE.glb");
+async function main(files) {
+  for (const file of files) {
+    const bytes = new Uint8Array(fs.readFileSync(file));
+    const report = await validator.validateBytes(bytes, {
+      uri: path.basename(file),
+      maxIssues: 1000,
+      externalResourceFunction: (uri) =>
+        Promise.resolve(new Uint8Array(
+          fs.readFileSync(path.join(path.dirname(file), decodeURIComponent(uri))))),
+    });
+    report.file = file;
+    console.log(JSON.stringify(report));
+  }
+}
+
+if (process.argv.length < 3) {
+  console.error("usage: node validate.js FILE.glb [...]");
   process.exit(2);
 }
-const bytes = new Uint8Array(fs.readFileSync(file));
-validator
-  .validateBytes(bytes, {
-    uri: path.basename(file),
-    maxIssues: 1000,
-    externalResourceFunction: (uri) =>
-      Promise.resolve(new Uint8Array(fs.readFileSync(path.join(path.dirname(file), decodeURIComponent(uri))))),
-  })
-  .then((report) => console.log(JSON.stringify(report)))
-  .catch((err) => {
-    console.error(String(err));
-    process.exit(1);
-  });
+main(process.argv.slice(2)).catch((err) => {
+  console.error(String(err));
+  process.exit(1);
+});
