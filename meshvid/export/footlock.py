@@ -334,7 +334,7 @@ def foot_lock_person(person: PersonMotion, rest_v: np.ndarray, rest_j: np.ndarra
     lifted = replace(person, transl=moved.astype(np.float32))
     state = foot_state(lifted, rest_v, rest_j, weights, regions, up, cam_height)
 
-    local = Rotation.from_rotvec(person.pose.reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
+    pose = person.pose.astype(np.float64).copy()
     world = state.world_rot
     breaks = np.flatnonzero(np.diff(person.frame_ids) > 1) + 1  # runs never span a gap
     for f, side in enumerate(("left", "right")):
@@ -367,10 +367,10 @@ def foot_lock_person(person: PersonMotion, rest_v: np.ndarray, rest_j: np.ndarra
                                   state.joints[active, ankle], target)
         new_thigh = thigh @ world[active, hip]
         new_shin = shin @ world[active, knee]
-        local[active, hip] = np.swapaxes(world[active, 0], -1, -2) @ new_thigh
-        local[active, knee] = np.swapaxes(new_thigh, -1, -2) @ new_shin
-        local[active, ankle] = np.swapaxes(new_shin, -1, -2) @ world[active, ankle]
-    pose = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(t, 24, 3)
+        for joint, rot in ((hip, np.swapaxes(world[active, 0], -1, -2) @ new_thigh),
+                           (knee, np.swapaxes(new_thigh, -1, -2) @ new_shin),
+                           (ankle, np.swapaxes(new_shin, -1, -2) @ world[active, ankle])):
+            pose[active, joint] = Rotation.from_matrix(rot).as_rotvec()
     locked = replace(lifted, pose=pose.astype(np.float32))
     after = foot_state(locked, rest_v, rest_j, weights, regions, up, cam_height)
     if locked.joints3d is not None:
