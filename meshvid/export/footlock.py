@@ -327,7 +327,12 @@ def foot_lock_person(person: PersonMotion, rest_v: np.ndarray, rest_j: np.ndarra
         return PersonLock(person, np.zeros((t, 2, 2), bool), np.zeros(t), before, before)
     contacts = detect_contacts(before, times, params)
     ground, support = support_levels(before, contacts, params)
-    moved = person.transl + height_correction(ground, support, params)[:, None] * up
+    delta = height_correction(ground, support, params)
+    # The interpolated correction may push a foot into the ground: lift those frames just
+    # enough (contact points are then put exactly on the ground by the IK below).
+    lowest = before.height.reshape(t, -1).min(axis=1) + delta
+    delta = delta + np.maximum(ground - lowest, 0.0)
+    moved = person.transl + delta[:, None] * up
     lifted = replace(person, transl=moved.astype(np.float32))
     state = foot_state(lifted, rest_v, rest_j, weights, regions, up, cam_height)
     moved = lifted.transl + horizontal_correction(state, contacts, person.frame_ids, up, params)
