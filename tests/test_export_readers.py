@@ -132,10 +132,9 @@ def files(tmp_path_factory):
         reports.update({
             "all": export_motion(result, "fbx,glb", out / "toy", **kw),
             "unity": export_motion(result, "glb", out / "unity", preset="unity", **kw),
+            # One person per file, as Unreal wants it: plain Mannequin names.
             "ue5": export_motion(result, "fbx,glb", out / "ue5", preset="unreal", rig="ue5",
-                                 **kw),
-            "mixamo": export_motion(result, "fbx", out / "mixamo", rig="mixamo",
-                                    track_ids=[3], **kw),
+                                 track_ids=[1], **kw),
         })
     return {"out": out, "result": result, "toy": toy, "reports": reports}
 
@@ -154,7 +153,6 @@ def imported(files):
          "options": {"update_scene_fps": True, "update_scene_duration": True}},
         {"key": "ue5", "path": str(out / "ue5.fbx"), "options": {"anim_offset": 0.0},
          "frames": [12]},
-        {"key": "mixamo", "path": str(out / "mixamo.fbx")},
     ]
     return blender_import(items, out)
 
@@ -200,7 +198,7 @@ def test_glb_is_y_up_metres_whatever_the_preset(files):
         # Root motion keys are Y up too: the pelvis about 0.9 m high (the UE5 rig's root bone
         # on the floor at 0).
         top = "root" if name == "ue5.glb" else "pelvis"
-        nodes = [i for i, n in enumerate(gltf.nodes) if n.name.endswith(":" + top)]
+        nodes = [i for i, n in enumerate(gltf.nodes) if n.name.split(":")[-1] == top]
         chans = [c for a in gltf.animations for c in a.channels
                  if c.target.node in nodes and c.target.path == "translation"]
         assert chans, name
@@ -263,51 +261,45 @@ def test_people_exist_only_over_their_track(imported, files):
 @needs_bpy
 def test_ue5_rig_names_hierarchy_rest_pose_and_root_bone(imported, files):
     ue5 = imported["ue5"]["armatures"]
-    assert sorted(ue5) == ["person_1", "person_3"]
+    assert list(ue5) == ["person_1"]
     spec = rig_spec("ue5")
     arm = ue5["person_1"]
-    names = [f"person_1:{n}" for n in spec.names]
-    assert sorted(arm["bones"]) == sorted(names)
+    assert sorted(arm["bones"]) == sorted(spec.names)  # one person: the plain Mannequin names
     for bone in spec.bones:
-        parent = arm["parents"][f"person_1:{bone.name}"]
-        expected = None if bone.parent < 0 else f"person_1:{spec.bones[bone.parent].name}"
-        assert parent == expected, bone.name
-    p = "person_1:"
-    assert arm["parents"][p + "pelvis"] == p + "root"
-    assert abs(arm["rest_heads"][p + "root"][2]) < 1e-6  # on the floor
+        parent = arm["parents"][bone.name]
+        assert parent == (None if bone.parent < 0 else spec.bones[bone.parent].name), bone.name
+    assert arm["parents"]["pelvis"] == "root" and arm["parents"]["thigh_l"] == "pelvis"
+    assert abs(arm["rest_heads"]["root"][2]) < 1e-6  # on the floor
     # A-pose: the upper arms point 45 deg below horizontal in the bind pose.
     for side in "lr":
-        head = np.array(arm["rest_heads"][f"{p}upperarm_{side}"])
-        tail = np.array(arm["rest_heads"][f"{p}lowerarm_{side}"])
-        d = tail - head
+        d = np.array(arm["rest_heads"][f"lowerarm_{side}"]) - np.array(
+            arm["rest_heads"][f"upperarm_{side}"])
         angle = np.degrees(np.arctan2(-d[2], np.hypot(d[0], d[1])))
         assert angle == pytest.approx(45.0, abs=3.0), (side, angle)
     # Animated joints (incl. the pelvis moving relative to the root) match our rig.
     result, toy = files["result"], files["toy"]
-    scene = build_rig(result, toy, get_preset("unreal"), rig="ue5")
+    scene = build_rig(result.select_tracks([1]), toy, get_preset("unreal"), rig="ue5")
     person = scene.persons[0]
     expected = sample_world_joints(person, scene.frame_start, scene.frame_end, scene.parents,
                                    scene.located)[12] / 100.0  # Blender imports metres
-    got = np.array([arm["pos"]["12"][p + n] for n in spec.names])
+    got = np.array([arm["pos"]["12"][n] for n in spec.names])
     assert 1000 * np.abs(got - expected).max() < 0.5
     # The root bone carries the horizontal motion: under the pelvis, on the floor.
-    root = np.array(arm["pos"]["12"][p + "root"])
-    pelvis = np.array(arm["pos"]["12"][p + "pelvis"])
+    root, pelvis = np.array(arm["pos"]["12"]["root"]), np.array(arm["pos"]["12"]["pelvis"])
     assert abs(root[2]) < 1e-4 and np.allclose(root[:2], pelvis[:2], atol=1e-4)
 
 
 @needs_bpy
-def test_mixamo_single_person_file_has_plain_mixamo_names(imported):
-    arms = imported["mixamo"]["armatures"]
-    assert list(arms) == ["person_3"]
-    bones = arms["person_3"]["bones"]
-    assert sorted(bones) == sorted(rig_spec("mixamo").names)
-    assert "mixamorig:Hips" in bones and "mixamorig:LeftUpLeg" in bones
-    parents = arms["person_3"]["parents"]
-    assert parents["mixamorig:LeftForeArm"] == "mixamorig:LeftArm"
-    assert parents["mixamorig:Spine"] == "mixamorig:Hips"
-    # T-pose: arms horizontal in the bind pose.
-    heads = arms["person_3"]["rest_heads"]
+def test_mixamo_names_hierarchy_and_t_pose_in_blenders_bvh_import(imported):
+    arm = next(iter(imported["bvh_default"]["armatures"].values()))
+    spec = rig_spec("mixamo", root_bone=True)
+    assert sorted(arm["bones"]) == sorted(spec.names)
+    assert "mixamorig:Hips" in arm["bones"] and "mixamorig:LeftUpLeg" in arm["bones"]
+    assert arm["parents"]["mixamorig:LeftForeArm"] == "mixamorig:LeftArm"
+    assert arm["parents"]["mixamorig:Spine"] == "mixamorig:Hips"
+    assert arm["parents"]["mixamorig:Hips"] == "root"
+    # T-pose: arms horizontal in the rest pose.
+    heads = arm["rest_heads"]
     d = np.array(heads["mixamorig:LeftForeArm"]) - np.array(heads["mixamorig:LeftArm"])
     assert abs(d[2]) < 0.02 * np.linalg.norm(d)
 
