@@ -123,3 +123,35 @@ def test_result_level_lock_reports_metrics_and_marks_the_result():
     assert stats["foot_slide_mm_after"] < 5.0 < stats["foot_slide_mm_before"]
     assert abs(stats["foot_height_cm_after"]) < 3.0
     assert stats["foot_contact_frames"] > 100
+
+
+def test_export_command_locks_feet_by_default_and_reports_it(tmp_path):
+    """`meshvid export`: foot lock on by default (metrics in --json), `--no-foot-lock` off,
+    an unknown `--rig` is an InputError (one line, exit code 2 through meshvid's entry point)
+    raised before the NPZ is read."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from meshvid.cli.main import app
+    from meshvid.export.npz import save_npz
+
+    result = MotionResult(persons=[standing(1, 20), standing(2, 20, lift=0.2, jitter=0.02,
+                                                             x0=1.0, seed=4)],
+                          fps=FPS, body_model="anny24", image_size=(640, 480), focal_length=600.0)
+    src = save_npz(result, tmp_path / "clip.npz")
+    runner = CliRunner()
+    on = runner.invoke(app, ["export", str(src), "-f", "bvh", "--rig", "mixamo", "--root-bone",
+                             "-o", str(tmp_path / "on"), "--json", "--quiet"])
+    assert on.exit_code == 0, on.output
+    report = json.loads(on.stdout)
+    assert report["rig"] == "mixamo" and report["foot_slide_mm_after"] < 5.0
+    assert "mixamorig:Hips" in (tmp_path / "on_person_1.bvh").read_text()
+    off = runner.invoke(app, ["export", str(src), "-f", "bvh", "--no-foot-lock",
+                              "-o", str(tmp_path / "off"), "--json", "--quiet"])
+    assert off.exit_code == 0 and "foot_slide_mm_after" not in json.loads(off.stdout)
+    from meshvid.errors import InputError
+
+    bad = runner.invoke(app, ["export", str(tmp_path / "missing.npz"), "-f", "bvh", "--rig",
+                              "nope"])
+    assert isinstance(bad.exception, InputError) and "unknown rig 'nope'" in str(bad.exception)
