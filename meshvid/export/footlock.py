@@ -7,24 +7,30 @@ floor (meshvid/export/floor.py), so `meshvid export` (on by default, `--no-foot-
 
 Per person and frame, each foot has two contact points: the heel (the ankle joint) and the toe
 (the SMPL `*_foot` joint). A point's *height* is the lowest skinned vertex of its part of the
-foot (vertices mostly weighted to that joint) above the floor; its *speed* is the joint's 3D
-speed. Steps:
+foot (vertices mostly weighted to that joint) above the floor. Steps:
 
-1. Pelvis height. Monocular depth errors make whole bodies hover above (or sink into) the
-   floor. On frames where the lowest foot point is slow (a foot is planted), the body is moved
-   along "up" so that point touches the floor; between such frames (steps, jumps) the
-   correction is interpolated, then smoothed over a few frames, so jumps keep their height.
-2. Contacts. A point is in contact where it is both low (`contact_height`) and slow
-   (`contact_speed`); runs shorter than `min_contact_frames` are dropped, one-frame holes are
-   filled. A foot is in contact where its heel or its toe is.
-3. Locking. Each contact point gets an anchor: its mean floor position over the contact run.
-   During the run the foot is moved so that its contact point(s) sit on the anchor, on the
-   floor; the move ramps in and out over `blend_frames` around the run. Legs follow by
-   analytic two-bone IK (hip fixed, knee kept in its bend plane, foot orientation kept), so
-   only the hip, knee and ankle rotations of a locked leg change.
+1. Contacts (`detect_contacts`). Monocular root translation jitters by tens of cm per frame
+   (mostly depth), the pose far less, so the tests avoid the raw root path: a point is *low*
+   when within `contact_height` of the frame's lowest foot point (a difference: the root
+   cancels) and *slow* when its speed, measured on its pose-relative position plus a smoothed
+   pelvis path, is under `contact_speed`. Runs shorter than `min_contact_frames` are dropped,
+   one-frame holes filled. A foot is in contact where its heel or its toe is.
+2. Ground (`support_levels`). The height of the lowest contact point, median-filtered over
+   `support_window` frames: near the floor (under `floor_snap`) it is the floor (0), else a
+   raised surface the person stands on (a ledge, a box: kept, not pulled down).
+3. Height (`height_correction`). The body moves along "up" so contacts touch the ground:
+   exact on contact frames, interpolated between them (a jump keeps its arc), lightly
+   smoothed, and never pushing a foot into the ground.
+4. Slide (`horizontal_correction`). A least-squares translation along the floor that cancels
+   the planted points' frame-to-frame slide, stays smooth between contacts and is weakly
+   pulled to zero (the body stays near the observed path in the long run).
+5. Legs. Each contact point gets an anchor (its mean floor position over the contact run);
+   the foot is moved so its contact point(s) sit on the anchor, on the ground, ramping in and
+   out over `blend_frames`; the leg follows by analytic two-bone IK (hip fixed, knee in its
+   bend plane, foot orientation kept): only the hip, knee and ankle rotations change.
 
-Measured by `contact_metrics`: slide (mm per frame of a contact point during contact) and the
-height of the contact point above the floor.
+Measured by `contact_samples`: slide (m per frame of a contact point during contact) and the
+height of contact points above the floor; `foot_lock_result` reports both before and after.
 """
 
 from __future__ import annotations
