@@ -149,7 +149,7 @@ def imported(files):
         {"key": "fbx_default", "path": str(out / "toy.fbx"), "frames": frames},
         {"key": "fbx_offset0", "path": str(out / "toy.fbx"), "options": {"anim_offset": 0.0}},
         {"key": "bvh_default", "path": str(out / "sub_person_3.bvh")},
-        {"key": "bvh_fps", "path": str(out / "toy_person_1.bvh"),
+        {"key": "bvh_fps", "path": str(out / "toy_person_1.bvh"), "frames": [1, 13],
          "options": {"update_scene_fps": True, "update_scene_duration": True}},
         {"key": "ue5", "path": str(out / "ue5.fbx"), "options": {"anim_offset": 0.0},
          "frames": [12]},
@@ -243,6 +243,14 @@ def test_blender_bvh_import_frame_numbering_and_rate(imported, files):
     assert arm["key_range"] == [1.0, float(FRAMES)]  # rows 0..23 although person 3 starts at 8
     assert sub["fps"] == pytest.approx(24.0)
     assert imported["bvh_fps"]["fps"] == pytest.approx(FPS)
+    # Blender's importer replaces OFFSET by the position channels: with OFFSET 0 its joints
+    # are ours (its default axes turn BVH's Y up back into Z up), row i on frame i + 1.
+    arm = next(iter(imported["bvh_fps"]["armatures"].values()))
+    scene = build_rig(files["result"], files["toy"], get_preset("blender"))
+    expected = sample_world_joints(scene.persons[0], 0, scene.frame_end)
+    for blender_frame in (1, 13):
+        got = np.array([arm["pos"][str(blender_frame)][n] for n in SMPL_24])
+        assert 1000 * np.abs(got - expected[blender_frame - 1]).max() < 0.5
 
 
 @needs_bpy
