@@ -170,7 +170,8 @@ def build_person(bpy, arrays, key, spec, parents, located, object_matrix, frame_
     mod = obj.modifiers.new("Armature", "ARMATURE")
     mod.object = arm
 
-    # Animation: pose-bone quaternions for every bone, location on the root (root motion).
+    # Animation: pose-bone quaternions for every bone, location on the bones with root motion
+    # (the top bone; the pelvis under a floor-level root bone), visibility on the top bone.
     frames = arrays[f"{key}_frame_ids"].astype(np.float64)
     quats, locs = bone_basis(rest_local, arrays[f"{key}_joint_rot"],
                              arrays[f"{key}_joint_pos"], parents)
