@@ -35,4 +35,9 @@ if [ ! -f "$stamp" ] || ! cmp -s requirements.lock "$stamp"; then
 fi
 .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null \
   || .venv/bin/python -m pip install -q --no-deps -e .
+# Optional, tests only: the Khronos glTF validator (npm) when node is present.
+if command -v npm >/dev/null 2>&1 && [ ! -d tools/gltf-validator/node_modules/gltf-validator ]; then
+  (cd tools/gltf-validator && npm ci --no-audit --no-fund >/dev/null 2>&1) \
+    || echo "[setup] note: could not install the optional glTF validator (npm ci failed)" >&2
+fi
 echo "[setup] done: $(.venv/bin/meshvid --version 2>/dev/null || echo meshvid installed)" >&2

@@ -18,6 +18,7 @@ from meshvid.body.joints import SMPL_24
 from meshvid.errors import MissingDependencyError
 from meshvid.export import blender as blender_mod
 from meshvid.export.exporter import export_motion
+from meshvid.export.floor import with_floor
 from meshvid.export.motion import MotionResult
 from meshvid.export.presets import get_preset
 from meshvid.export.rig import build_rig, sample_world_joints
@@ -136,11 +137,14 @@ def exported(tmp_path_factory):
     result = two_person_result(frames=FRAMES, fps=FPS)
     gap = FRAMES // 2 + 1  # person 3 is missing at frames 12-14
     frames = [0, 5, gap, FRAMES - 1]
+    # These files check the transport (our rig -> file -> reader), so feet are not locked
+    # here; tests/test_export_readers.py covers foot locking.
+    kw = {"body_model": toy, "foot_lock": False}
     reports = {
-        "blender": export_motion(result, "fbx,glb,blend", out / "toy", body_model=toy),
-        "unity": export_motion(result, "fbx", out / "toy_unity", preset="unity", body_model=toy),
+        "blender": export_motion(result, "fbx,glb,blend", out / "toy", **kw),
+        "unity": export_motion(result, "fbx", out / "toy_unity", preset="unity", **kw),
         "unreal": export_motion(result, "fbx", out / "toy_unreal", preset="unreal",
-                                track_ids=[3], body_model=toy),
+                                track_ids=[3], **kw),
     }
     items = [
         {"key": "fbx", "path": str(out / "toy.fbx"), "frames": frames, "mesh_frames": [5, 20]},
@@ -152,7 +156,7 @@ def exported(tmp_path_factory):
     # NTSC rate, late start: key times must be frame / (30000/1001) seconds exactly.
     ntsc = MotionResult(persons=[walking_person(5, np.arange(1000, 1003), NTSC, seed=4)],
                         fps=NTSC, body_model="toy", image_size=(640, 480), focal_length=500.0)
-    reports["ntsc"] = export_motion(ntsc, "fbx,glb", out / "ntsc", body_model=toy)
+    reports["ntsc"] = export_motion(ntsc, "fbx,glb", out / "ntsc", **kw)
     items.append({"key": "ntsc", "path": str(out / "ntsc.fbx"), "frames": []})
     anny = None
     try:
@@ -162,7 +166,8 @@ def exported(tmp_path_factory):
     except Exception:  # noqa: BLE001 - the shipped body is optional for this module
         pass
     if anny is not None:
-        reports["anny"] = export_motion(anny_result(), "fbx", out / "anny", body_model=anny)
+        reports["anny"] = export_motion(anny_result(), "fbx", out / "anny", body_model=anny,
+                                        foot_lock=False)
         items.append({"key": "anny", "path": str(out / "anny.fbx"), "frames": [3, 8],
                       "mesh_frames": [8]})
     info, meshes = inspect_files(items, out)
@@ -178,10 +183,13 @@ def _check_joint_positions(info, scene, frames, gap, tol_mm=0.5, gap_tol_mm=2.0)
     arms = _armatures(info)
     for person in scene.persons:
         arm = arms[person.name]
-        expected = sample_world_joints(person, scene.frame_start, scene.frame_end)
+        expected = sample_world_joints(person, scene.frame_start, scene.frame_end,
+                                       scene.parents, scene.located)
         expected = expected / scene.preset.length_scale  # Blender's importer works in metres
         for f in frames:
-            got = np.array([arm["pos"][str(f)][name] for name in SMPL_24])
+            if not person.frame_ids[0] <= f <= person.frame_ids[-1]:
+                continue  # not there (scale 0): tests/test_export_readers.py checks that
+            got = np.array([arm["pos"][str(f)][name] for name in person.bone_names])
             err_mm = 1000 * np.abs(got - expected[f - scene.frame_start]).max()
             limit = gap_tol_mm if f == gap else tol_mm
             assert err_mm < limit, f"{person.name} frame {f}: {err_mm:.3f} mm"
@@ -192,9 +200,8 @@ def test_fbx_holds_every_person_with_24_joints_one_key_per_frame(exported):
     info = exported["info"]["fbx"]
     arms = _armatures(info)
     assert sorted(arms) == ["person_1", "person_3"]
-    for name, arm in arms.items():
-        assert arm["bones"] == list(SMPL_24) or sorted(arm["bones"]) == sorted(SMPL_24)
-        assert len(arm["bones"]) == 24
+    for name, arm in arms.items():  # several people: bone names carry the person's namespace
+        assert sorted(arm["bones"]) == sorted(f"{name}:{j}" for j in SMPL_24)
         assert arm["key_counts"] == [FRAMES]  # every channel: one key per frame
         assert arm["key_frames"] == [float(f) for f in range(FRAMES)]
         mesh = info["objects"][f"{name}_mesh"]
@@ -256,8 +263,8 @@ def test_glb_structure_with_pygltflib_and_trimesh(exported):
     path = exported["out"] / "toy.glb"
     gltf = pygltflib.GLTF2().load(str(path))
     assert len(gltf.skins) == 2 and [len(s.joints) for s in gltf.skins] == [24, 24]
-    joint_names = {gltf.nodes[j].name for s in gltf.skins for j in s.joints}
-    assert joint_names == set(SMPL_24)
+    joint_names = [gltf.nodes[j].name for s in gltf.skins for j in s.joints]
+    assert sorted(joint_names) == sorted(f"person_{i}:{j}" for i in (1, 3) for j in SMPL_24)
     assert len(gltf.meshes) == 2 and len(gltf.cameras) == 1
     assert len(gltf.animations) == 1  # one animation moves every person together
     anim = gltf.animations[0]
@@ -266,7 +273,7 @@ def test_glb_structure_with_pygltflib_and_trimesh(exported):
     times = gltf.accessors[anim.samplers[0].input]
     assert times.max[0] == pytest.approx((FRAMES - 1) / FPS, abs=1e-4)
     animated = {gltf.nodes[c.target.node].name for c in anim.channels}
-    assert {"pelvis", "left_wrist"} <= animated
+    assert {"person_1:pelvis", "person_3:left_wrist"} <= animated
     loaded = trimesh.load(str(path))
     assert isinstance(loaded, trimesh.Scene) and len(loaded.geometry) == 2
     scene = build_rig(exported["result"], exported["toy"], get_preset("blender"))
@@ -288,7 +295,8 @@ def test_unity_and_unreal_presets(exported):
     assert unreal["global"]["UpAxis"] == 2
     assert unreal["global"]["UnitScaleFactor"] == pytest.approx(1.0)  # centimetres
     assert sorted(_armatures(unreal)) == ["person_3"]  # --track-ids 3
-    only3 = exported["result"].select_tracks([3])
+    # One floor for the result: person 3 alone stands on the floor of both people.
+    only3 = with_floor(exported["result"], exported["toy"]).select_tracks([3])
     scene = build_rig(only3, exported["toy"], get_preset("unreal"))
     assert exported["reports"]["unreal"].frames == (8, FRAMES - 1)  # starts when person 3 does
     frames = [f for f in exported["frames"] if f >= 8]

@@ -3,6 +3,8 @@ unchanged, safe near half turns, gaps respected, joints recomputed, CLI."""
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import replace
 from pathlib import Path
 
@@ -172,8 +174,28 @@ def test_smooth_command_writes_a_loadable_npz(tmp_path: Path):
     src = save_npz(result, tmp_path / "clip.npz")
     smooth(results=src, output=None, method="oneeuro", window=9, order=2, min_cutoff=1.0,
            beta=1.0, transl_min_cutoff=1.0, transl_beta=3.0, d_cutoff=1.0, max_gap=10,
-           smpl_dir=None, json_out=False, quiet=True)
+           foot_lock=False, smpl_dir=None, json_out=False, quiet=True)
     out = load_npz(tmp_path / "clip_smooth.npz")
     assert isinstance(out, MotionResult) and out.track_ids == result.track_ids
     assert "oneeuro" in out.extra["smoothing"]
     assert (tmp_path / "clip_smooth.json").exists()
+
+
+def test_smooth_command_locks_feet_and_stores_the_floor(tmp_path: Path):
+    """`meshvid smooth --foot-lock`: smoothed, then feet pinned; the NPZ keeps the floor and
+    records the lock, so exports do not lock again."""
+    from typer.testing import CliRunner
+
+    from meshvid.cli.main import app
+    from test_export_footlock import standing
+
+    persons = [standing(1, 30), standing(2, 30, lift=0.2, jitter=0.02, x0=1.0, seed=2)]
+    result = MotionResult(persons=persons, fps=FPS, body_model="anny24", image_size=(640, 480),
+                          focal_length=600.0)
+    src = save_npz(result, tmp_path / "clip.npz")
+    run = CliRunner().invoke(app, ["smooth", str(src), "--foot-lock", "--json", "--quiet"])
+    assert run.exit_code == 0, run.output
+    out = load_npz(tmp_path / "clip_smooth.npz")
+    assert out.floor is not None and "foot_lock" in out.extra
+    report = json.loads(run.stdout)
+    assert report["foot_height_cm_after"] < 3.0 < report["foot_height_cm_before"]

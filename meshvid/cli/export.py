@@ -35,13 +35,21 @@ def export(
                                help="Remove the camera's pitch/roll estimated from the people."),
     camera: bool = typer.Option(True, "--camera/--no-camera",
                                 help="Include the video camera (FBX, GLB, .blend)."),
+    rig: str = typer.Option("smpl", "--rig",
+                            help="Bone names, hierarchy and rest pose: smpl, mixamo or ue5."),
+    root_bone: bool = typer.Option(False, "--root-bone",
+                                   help="Add a floor-level root bone carrying the horizontal "
+                                        "root motion (always on for --rig ue5)."),
+    foot_lock: bool = typer.Option(True, "--foot-lock/--no-foot-lock",
+                                   help="Pin feet to the floor during detected contacts."),
     smpl_dir: Path = typer.Option(None, "--smpl-dir",
                                   help="SMPL model folder, for results made with --body-model smpl."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
-    """Write every tracked person (skinned mesh + 24-joint armature, root motion, source frame
-    rate) to FBX / GLB / .blend in one file, and one BVH per person."""
+    """Write every tracked person (skinned mesh + armature, root motion, source frame rate) to
+    FBX / GLB / .blend in one file, and one BVH per person; feet locked to the floor during
+    contacts unless --no-foot-lock."""
     import time
 
     from meshvid.export.exporter import BLENDER_FORMATS, export_motion, parse_formats, \
@@ -53,6 +61,9 @@ def export(
     formats = parse_formats(format)
     ids = parse_track_ids(track_ids)
     get_preset(preset)
+    from meshvid.export.skeletons import rig_spec
+
+    rig_spec(rig)  # an unknown rig fails before the NPZ is read
     result = load_npz(results)
     result.select_tracks(ids)  # unknown track ids fail here, before any work
     stem = output_stem(results, output, formats)
@@ -67,6 +78,7 @@ def export(
 
         report = export_motion(result, formats, stem, preset=preset, track_ids=ids,
                                smpl_dir=smpl_dir, level=level, with_camera=camera,
+                               rig=rig, root_bone=root_bone, foot_lock=foot_lock,
                                on_stage=on_stage)
         progress.update(task, completed=stages)
     elapsed = time.perf_counter() - t0
@@ -77,6 +89,13 @@ def export(
         console.print(
             f"wrote {len(report.files)} file(s) for track(s) {people}, frames "
             f"{report.frames[0]}-{report.frames[1]} at {result.fps:g} fps, preset "
-            f"{report.preset}, in {elapsed:.1f} s:", highlight=False)
+            f"{report.preset}, rig {report.rig}, in {elapsed:.1f} s:", highlight=False)
+        if "foot_slide_mm_after" in report.notes:
+            n = report.notes
+            console.print(
+                f"  foot lock: slide {n['foot_slide_mm_before']:.1f} -> "
+                f"{n['foot_slide_mm_after']:.1f} mm/frame, contact height "
+                f"{n['foot_height_cm_before']:.1f} -> {n['foot_height_cm_after']:.1f} cm",
+                highlight=False)
         for f in report.files:
             console.print(f"  {f}", highlight=False)

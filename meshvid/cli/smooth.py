@@ -26,6 +26,9 @@ def smooth(
     d_cutoff: float = typer.Option(1.0, "--d-cutoff", help="oneeuro: speed filter cutoff, Hz."),
     max_gap: int = typer.Option(10, "--max-gap",
                                 help="Split a track where more than this many frames are missing."),
+    foot_lock: bool = typer.Option(False, "--foot-lock/--no-foot-lock",
+                                   help="After smoothing, pin feet to the floor during detected "
+                                        "contacts (exports then keep it as is)."),
     smpl_dir: Path = typer.Option(None, "--smpl-dir",
                                   help="SMPL model folder, for results made with --body-model smpl."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
@@ -44,16 +47,25 @@ def smooth(
                             transl_min_cutoff=transl_min_cutoff, transl_beta=transl_beta)
               if name == "oneeuro" else SavGolParams(window=window, order=order))
     body_model = None
-    if result.body_model == "smpl" and any(p.rest_joints is None for p in result.persons):
+    if foot_lock or (result.body_model == "smpl"
+                     and any(p.rest_joints is None for p in result.persons)):
         from meshvid.body import load_body_model
 
-        body_model = load_body_model("smpl", smpl_dir=smpl_dir)
+        body_model = load_body_model(result.body_model, smpl_dir=smpl_dir) \
+            if result.body_model == "smpl" else load_body_model(result.body_model)
     smoothed = smooth_result(result, name, params, max_gap=max_gap, body_model=body_model)
+    stats: dict[str, float] = {}
+    if foot_lock:
+        from meshvid.export.footlock import foot_lock_result
+
+        smoothed, stats = foot_lock_result(smoothed, body_model)
     out = output if output is not None else results.with_name(f"{results.stem}_smooth.npz")
     save_npz(smoothed, out)
     elapsed = time.perf_counter() - t0
     if json_out:
-        emit_json({**summarize(smoothed, out), "output": str(out), "elapsed_s": round(elapsed, 3)})
+        emit_json({**summarize(smoothed, out), "output": str(out), "elapsed_s": round(elapsed, 3),
+                   **{k: round(v, 4) for k, v in stats.items()}})
     elif not quiet:
-        console.print(f"wrote {out} ({len(smoothed.persons)} track(s), {name}) in {elapsed:.1f} s",
+        console.print(f"wrote {out} ({len(smoothed.persons)} track(s), {name}"
+                      f"{', feet locked' if foot_lock else ''}) in {elapsed:.1f} s",
                       highlight=False)

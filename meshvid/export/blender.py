@@ -126,6 +126,7 @@ def write_job(scene: RigScene, outputs: list[dict], job_dir: Path) -> None:
     arrays: dict[str, np.ndarray] = {
         "parents": np.array(scene.parents, dtype=np.int64),
         "joint_names": np.array(scene.joint_names),
+        "located": np.array(scene.located, dtype=np.int64),
     }
     persons = []
     for i, p in enumerate(scene.persons):
@@ -139,6 +140,7 @@ def write_job(scene: RigScene, outputs: list[dict], job_dir: Path) -> None:
             f"{key}_joint_rot": q @ p.joint_rot @ q.T,
             f"{key}_joint_pos": p.joint_pos @ q.T,
             f"{key}_frame_ids": p.frame_ids.astype(np.int64),
+            f"{key}_bone_names": np.array(p.bone_names),
         })
         persons.append({"name": p.name, "track_id": p.track_id, "color": list(p.color)})
     camera = None
@@ -173,30 +175,44 @@ def run_blender(
 ) -> dict[str, float]:
     """Export `scene` to each {format: final path} in one Blender session; returns seconds per
     stage. Files appear at their final paths only if everything succeeded."""
+    return run_blender_jobs([(scene, targets)], on_stage=on_stage, timeout_s=timeout_s)
+
+
+def run_blender_jobs(
+    jobs: list[tuple[RigScene, dict[str, Path]]],
+    *,
+    on_stage: Callable[[str], None] | None = None,
+    timeout_s: float | None = None,
+) -> dict[str, float]:
+    """Several scenes (e.g. the GLB's metric scene beside an Unreal FBX's centimetre scene),
+    one Blender session each; no file is moved into place unless every session succeeded."""
     check_bpy()
-    outputs = []
-    temps: list[Path] = []
-    for fmt, final in targets.items():
-        final = Path(final)
-        ensure_parent(final)
-        tmp = partial_path(final)
-        temps.append(tmp)
-        opts = {"fbx": fbx_options, "glb": glb_options}.get(fmt, lambda s: {})(scene)
-        outputs.append({"format": fmt, "path": str(tmp), "options": opts})
-    if timeout_s is None:
-        frames = (scene.frame_end - scene.frame_start + 1) * max(1, len(scene.persons))
-        timeout_s = 300.0 + 0.5 * frames * len(targets)
+    pending: list[tuple[Path, Path]] = []
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     try:
-        with tempfile.TemporaryDirectory(prefix="meshvid-bpy-") as job_dir:
-            write_job(scene, outputs, Path(job_dir))
-            timings["job"] = time.perf_counter() - t0
-            _run_worker(Path(job_dir), timings, on_stage, timeout_s)
-        for tmp, final in zip(temps, targets.values()):
+        for scene, targets in jobs:
+            outputs = []
+            for fmt, final in targets.items():
+                final = Path(final)
+                ensure_parent(final)
+                tmp = partial_path(final)
+                pending.append((tmp, final))
+                opts = {"fbx": fbx_options, "glb": glb_options}.get(fmt, lambda s: {})(scene)
+                outputs.append({"format": fmt, "path": str(tmp), "options": opts})
+            limit = timeout_s
+            if limit is None:
+                frames = (scene.frame_end - scene.frame_start + 1) * max(1, len(scene.persons))
+                limit = 300.0 + 0.5 * frames * len(targets)
+            with tempfile.TemporaryDirectory(prefix="meshvid-bpy-") as job_dir:
+                t1 = time.perf_counter()
+                write_job(scene, outputs, Path(job_dir))
+                timings["job"] = timings.get("job", 0.0) + time.perf_counter() - t1
+                _run_worker(Path(job_dir), timings, on_stage, limit)
+        for tmp, final in pending:
             os.replace(tmp, final)
     finally:
-        for tmp in temps:
+        for tmp, _ in pending:
             if tmp.exists():
                 tmp.unlink()
     timings["total"] = time.perf_counter() - t0

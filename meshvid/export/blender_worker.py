@@ -19,7 +19,11 @@ import traceback
 from pathlib import Path
 
 EXIT_NO_BPY = 3
-_LINEAR = 1  # bpy's enum value of 'LINEAR' keyframe interpolation (for foreach_set)
+# Scale of a person outside their track: not 0, which makes bone matrices singular (readers
+# invert them), but small enough that a 2 m body is 0.2 micrometres.
+VANISHED = 1e-7
+_CONSTANT = 0  # bpy's enum values of keyframe interpolation 'CONSTANT' and 'LINEAR'
+_LINEAR = 1
 
 
 def say(**msg) -> None:
@@ -69,8 +73,8 @@ def bone_basis(rest_local, joint_rot, joint_pos, parents):
     A bone's posed matrix is M_j = [joint_rot_j @ R_rest_j | joint_pos_j] (it carries the bone's
     rest orientation along with the skinning rotation). Blender composes
     M_j = M_parent @ (B_parent^-1 @ B_j) @ basis_j, so basis_j = (B_p^-1 B_j)^-1 M_p^-1 M_j
-    and, for the root, basis = B_root^-1 M_root. Returns quaternions (T, J, 4) and the root's
-    location (T, 3) in its rest frame.
+    and, for the root, basis = B_root^-1 M_root. Returns quaternions (T, J, 4) and each bone's
+    location (T, J, 3) in its rest frame (constant zero except for bones with root motion).
     """
     import numpy as np
 
@@ -89,10 +93,10 @@ def bone_basis(rest_local, joint_rot, joint_pos, parents):
             rel_rest = inv_rest[p] @ rest_local[k]
             basis[:, k] = np.linalg.inv(rel_rest) @ inv_posed[:, p] @ posed[:, k]
     quats = continuous_quats(quat_from_matrix(basis[..., :3, :3]))
-    return quats, basis[:, parents.index(-1), :3, 3]
+    return quats, basis[..., :3, 3]
 
 
-def _keyframes(action, data_path, group, frames, values) -> None:
+def _keyframes(action, data_path, group, frames, values, interpolation=_LINEAR) -> None:
     """One F-curve per component, filled in one foreach_set each (fast), linear interpolation."""
     import numpy as np
 
@@ -101,15 +105,17 @@ def _keyframes(action, data_path, group, frames, values) -> None:
         fc.keyframe_points.add(len(frames))
         co = np.stack([frames, values[:, i]], -1).astype(np.float32).ravel()
         fc.keyframe_points.foreach_set("co", co)
-        fc.keyframe_points.foreach_set("interpolation", np.full(len(frames), _LINEAR, np.int32))
+        fc.keyframe_points.foreach_set("interpolation",
+                                       np.full(len(frames), interpolation, np.int32))
         fc.update()
 
 
-def build_person(bpy, arrays, key, spec, parents, names, object_matrix) -> None:
+def build_person(bpy, arrays, key, spec, parents, located, object_matrix, frame_range) -> None:
     import numpy as np
     from mathutils import Matrix
 
     name = spec["name"]
+    names = [str(n) for n in arrays[f"{key}_bone_names"]]
     rest_joints = arrays[f"{key}_rest_joints"]
     tails = arrays[f"{key}_bone_tails"]
 
@@ -164,21 +170,48 @@ def build_person(bpy, arrays, key, spec, parents, names, object_matrix) -> None:
     mod = obj.modifiers.new("Armature", "ARMATURE")
     mod.object = arm
 
-    # Animation: pose-bone quaternions for every bone, location on the root (root motion).
+    # Animation: pose-bone quaternions for every bone, location on the bones with root motion
+    # (the top bone; the pelvis under a floor-level root bone), visibility on the top bone.
     frames = arrays[f"{key}_frame_ids"].astype(np.float64)
-    quats, root_loc = bone_basis(rest_local, arrays[f"{key}_joint_rot"],
-                                 arrays[f"{key}_joint_pos"], parents)
+    quats, locs = bone_basis(rest_local, arrays[f"{key}_joint_rot"],
+                             arrays[f"{key}_joint_pos"], parents)
     action = bpy.data.actions.new(name)
     for j, bone_name in enumerate(names):
         arm.pose.bones[bone_name].rotation_mode = "QUATERNION"
         path = f'pose.bones["{bone_name}"]'
         _keyframes(action, path + ".rotation_quaternion", bone_name, frames, quats[:, j])
-        if parents[j] < 0:
-            _keyframes(action, path + ".location", bone_name, frames, root_loc)
+        if j in located:
+            _keyframes(action, path + ".location", bone_name, frames, locs[:, j])
+    top = names[parents.index(-1)]
+    visibility_keys(action, f'pose.bones["{top}"].scale', top, frames, frame_range)
     arm.animation_data_create()
     arm.animation_data.action = action
     if getattr(arm.animation_data, "action_slot", None) is None and len(action.slots):
         arm.animation_data.action_slot = action.slots[0]
+
+
+def visibility_keys(action, data_path, group, frames, frame_range) -> None:
+    """Top bone scale VANISHED outside the person's track (frames[0] .. frames[-1]) within
+    the scene range, 1 inside, constant interpolation: the person (every bone and the skinned
+    mesh) shrinks to a point where not tracked, in every reader that plays bone transforms
+    (FBX, glTF, Blender). A bone and not the armature object, so the objects' own transforms,
+    the bind pose and the rest pose stay untouched whatever the current frame."""
+    import numpy as np
+
+    start, end = frame_range
+    first, last = float(frames[0]), float(frames[-1])
+    keys = []
+    if first > start:
+        keys += [(start, 0.0)]
+    if keys or last < end:
+        keys += [(first, 1.0)]
+    if last < end:
+        keys += [(last + 1.0, 0.0)]
+    if not keys:
+        return  # tracked over the whole range: no scale animation at all
+    times = np.array([k[0] for k in keys])
+    values = np.array([[k[1] if k[1] else VANISHED] * 3 for k in keys])
+    _keyframes(action, data_path, group, times, values, interpolation=_CONSTANT)
 
 
 def build_camera(bpy, spec) -> None:
@@ -256,7 +289,22 @@ def export(bpy, out) -> None:
             opts["object_types"] = set(opts["object_types"])
         result = bpy.ops.export_scene.fbx(filepath=path, **opts)
     elif fmt == "glb":
-        result = bpy.ops.export_scene.gltf(filepath=path, export_format="GLB", **opts)
+        # A skinned mesh must be a root node in glTF (the validator's NODE_SKINNED_MESH_NON_ROOT:
+        # parent transforms do not apply to it); the Armature modifier alone binds it.
+        parented = [(o, o.parent, o.matrix_basis.copy(), o.matrix_parent_inverse.copy())
+                    for o in bpy.context.scene.objects
+                    if o.type == "MESH" and o.parent is not None]
+        for obj, _, _, _ in parented:
+            world = obj.matrix_world.copy()
+            obj.parent = None
+            obj.matrix_basis = world
+        try:
+            result = bpy.ops.export_scene.gltf(filepath=path, export_format="GLB", **opts)
+        finally:
+            for obj, parent, basis, parent_inverse in parented:
+                obj.parent = parent
+                obj.matrix_parent_inverse = parent_inverse
+                obj.matrix_basis = basis
         render = bpy.context.scene.render
         if "FINISHED" in result and abs(render.fps_base - 1.0) > 1e-9:
             real_fps = render.fps / render.fps_base
@@ -293,10 +341,10 @@ def run(job_dir: Path) -> None:
     scene.frame_start = int(job["frame_start"])
     scene.frame_end = int(job["frame_end"])
     parents = [int(p) for p in arrays["parents"]]
-    names = [str(n) for n in arrays["joint_names"]]
+    located = {int(j) for j in arrays["located"]}
     for i, spec in enumerate(job["persons"]):
-        build_person(bpy, arrays, f"p{i}", spec, parents, names,
-                     job.get("object_matrix", [[float(i == j) for j in range(4)] for i in range(4)]))
+        build_person(bpy, arrays, f"p{i}", spec, parents, located, job["object_matrix"],
+                     (scene.frame_start, scene.frame_end))
     if job.get("camera"):
         build_camera(bpy, job["camera"])
     scene.frame_set(scene.frame_start)

@@ -7,12 +7,15 @@ rotations below are exact (no bone-roll conversion as for Blender bones).
 A BVH file holds one skeleton, so each person gets a file of their own:
 `<stem>_person_<track id>.bvh`. Axes: Y up, the character's front +Z (the de-facto BVH frame
 that Blender, MotionBuilder and most retargeting tools assume); units follow the preset
-(metres, or centimetres for Unreal). Every file covers the same frames, the scene's whole
-range (first to last frame of any exported person), so files line up in time; before a person
-appears and after they leave their first/last pose is held, and frames missing inside a track
-are interpolated (slerp for rotations, linear for the root position). Channels: root
-`Xposition Yposition Zposition Zrotation Xrotation Yrotation`, other joints the three
-rotations, i.e. local rotation = Rz @ Rx @ Ry (degrees).
+(metres, or centimetres for Unreal). BVH has no field for a start frame, so every file starts
+at source frame 0 (row i = frame i, for any subset of people) and runs to the last frame of
+the exported people: files line up with the video and with each other. Before a person
+appears and after they leave their first/last pose is held (BVH cannot hide a skeleton), and
+frames missing inside a track are interpolated (slerp for rotations, linear for positions).
+Channels: joints with root motion (the root; the pelvis under a `--root-bone` root)
+`Xposition Yposition Zposition Zrotation Xrotation Yrotation` with OFFSET 0 (the channels are
+the whole translation relative to the parent), other joints the three rotations, i.e. local
+rotation = Rz @ Rx @ Ry (degrees).
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from meshvid.export.atomic import atomic_output
-from meshvid.export.rig import RigPerson, RigScene, local_rotations, resample_to_range
+from meshvid.export.rig import (RigPerson, RigScene, local_rotations, local_translations,
+                                resample_to_range)
 
 # Export world (Z up, front -Y) -> BVH (Y up, front +Z): (x, y, z) -> (x, z, -y).
 WORLD_TO_BVH = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+BVH_FIRST_FRAME = 0  # row i of every BVH is source frame i, whichever people are exported
 EULER_ORDER = "ZXY"  # intrinsic: R = Rz(a) @ Rx(b) @ Ry(c), matching the channel order
 
 
@@ -54,15 +59,18 @@ def continuous_euler(rotmats: np.ndarray, order: str = EULER_ORDER) -> np.ndarra
 
 
 def bvh_text(person: RigPerson, scene: RigScene) -> str:
-    """The whole BVH file for one person."""
+    """The whole BVH file for one person: rows for source frames 0 .. scene.frame_end."""
     parents = scene.parents
-    names = scene.joint_names
+    names = scene.joint_names  # one person per file: the rig's plain names
+    located = scene.located
+    slot = {j: k for k, j in enumerate(located)}
     rest = person.rest_joints @ WORLD_TO_BVH.T
     # Joint rotations in BVH axes, then relative to the parent, then resampled per frame.
     glob = WORLD_TO_BVH @ person.joint_rot @ WORLD_TO_BVH.T
-    local, root_pos = resample_to_range(person.frame_ids, local_rotations(glob, parents),
-                                        person.joint_pos[:, 0] @ WORLD_TO_BVH.T,
-                                        scene.frame_start, scene.frame_end)
+    pos = person.joint_pos @ WORLD_TO_BVH.T
+    local, local_pos = resample_to_range(
+        person.frame_ids, local_rotations(glob, parents),
+        local_translations(glob, pos, parents, located), BVH_FIRST_FRAME, scene.frame_end)
     euler = np.degrees(np.stack([continuous_euler(local[:, j]) for j in range(len(parents))], 1))
 
     children: dict[int, list[int]] = {j: [] for j in range(len(parents))}
@@ -76,11 +84,13 @@ def bvh_text(person: RigPerson, scene: RigScene) -> str:
     def write(j: int, depth: int) -> None:
         pad = "\t" * depth
         p = parents[j]
-        offset = rest[j] - rest[p] if p >= 0 else rest[j]
+        # A joint with position channels has OFFSET 0: its channels hold its whole
+        # translation, so readers that add OFFSET and readers that replace it agree.
+        offset = np.zeros(3) if j in slot else rest[j] - rest[p]
         lines.append(f"{pad}{'ROOT' if p < 0 else 'JOINT'} {names[j]}")
         lines.append(f"{pad}{{")
         lines.append(f"{pad}\tOFFSET {offset[0]:.6f} {offset[1]:.6f} {offset[2]:.6f}")
-        if p < 0:
+        if j in slot:
             lines.append(f"{pad}\tCHANNELS 6 Xposition Yposition Zposition "
                          "Zrotation Xrotation Yrotation")
         else:
@@ -101,7 +111,11 @@ def bvh_text(person: RigPerson, scene: RigScene) -> str:
     n = local.shape[0]
     lines += ["MOTION", f"Frames: {n}", f"Frame Time: {1.0 / scene.fps:.8f}"]
     # Euler angles stored (a, b, c) for intrinsic Z, X, Y: exactly the channel order.
-    columns = [root_pos] + [euler[:, j] for j in order]
+    columns = []
+    for j in order:
+        if j in slot:
+            columns.append(local_pos[:, slot[j]])
+        columns.append(euler[:, j])
     table = np.concatenate(columns, axis=1)
     lines += [" ".join(f"{v:.6f}" for v in row) for row in table]
     return "\n".join(lines) + "\n"

@@ -95,6 +95,27 @@ class PersonMotion:
         return replace(self, **kwargs)
 
 
+@dataclass(frozen=True)
+class Floor:
+    """The ground of a result, estimated once from all its people (meshvid/export/floor.py) and
+    stored in the NPZ, so every export of any subset of the people uses the same floor.
+
+    Camera space (OpenCV axes, metres). A point p is `up @ p + height` above the floor, where
+    (`up`, `height`) is `plane(level)`: the level camera's up (0, -1, 0) with `height`, or, for
+    `--level`, the people's mean up direction `up` with `height_levelled`.
+    """
+
+    up: np.ndarray  # (3,) unit "up" (gravity) in camera space, estimated from the people
+    height: float  # camera height above the floor measured along (0, -1, 0), metres
+    height_levelled: float  # camera height above the floor measured along `up`, metres
+
+    def plane(self, level: bool) -> tuple[np.ndarray, float]:
+        """(up (3,), camera height) of the floor for an export with or without `--level`."""
+        if level:
+            return np.asarray(self.up, dtype=np.float64), float(self.height_levelled)
+        return np.array([0.0, -1.0, 0.0]), float(self.height)
+
+
 @dataclass
 class MotionResult:
     """Every tracked person of one source, plus what is needed to interpret the numbers."""
@@ -107,6 +128,7 @@ class MotionResult:
     source: str = ""  # path of the video / image folder the result came from
     meshvid_version: str = ""
     extra: dict[str, str] = field(default_factory=dict)  # free-form provenance (e.g. smoothing)
+    floor: Floor | None = None  # estimated from every person; None in NPZs written before it
 
     def __post_init__(self) -> None:
         self.fps = float(self.fps)

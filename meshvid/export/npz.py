@@ -19,7 +19,7 @@ import numpy as np
 from meshvid.body.joints import COCO_17, SMPL_24
 from meshvid.errors import InputError
 from meshvid.export.atomic import atomic_output, write_text_atomic
-from meshvid.export.motion import MotionResult, PersonMotion
+from meshvid.export.motion import Floor, MotionResult, PersonMotion
 
 FORMAT_NAME = "meshvid.motion"
 SCHEMA_VERSION = 1
@@ -55,6 +55,10 @@ def to_arrays(result: MotionResult) -> dict[str, np.ndarray]:
         "betas": np.stack([p.betas for p in persons]).astype(np.float32)
         if persons else np.zeros((0, 10), np.float32),
     }
+    if result.floor is not None:
+        arrays["floor_up"] = np.asarray(result.floor.up, dtype=np.float64)
+        arrays["floor_height"] = np.array(result.floor.height, dtype=np.float64)
+        arrays["floor_height_levelled"] = np.array(result.floor.height_levelled, dtype=np.float64)
     if any(p.rest_joints is not None for p in persons):
         arrays["rest_joints"] = np.stack([
             p.rest_joints if p.rest_joints is not None else np.full((24, 3), np.nan, np.float32)
@@ -126,6 +130,10 @@ def summarize(result: MotionResult, npz_path: str | os.PathLike | None = None) -
         "num_tracks": len(result.persons),
         "tracks": tracks,
     }
+    if result.floor is not None:
+        out["floor"] = {"camera_height_m": round(result.floor.height, 4),
+                        "camera_height_levelled_m": round(result.floor.height_levelled, 4),
+                        "up": [round(float(v), 6) for v in result.floor.up]}
     if npz_path is not None:
         out["npz"] = Path(npz_path).name
     if result.extra:
@@ -202,6 +210,11 @@ def _from_arrays(data: dict[str, np.ndarray]) -> MotionResult:
             **kwargs,
         ))
     extra = json.loads(str(_scalar(data, "extra_json"))) if "extra_json" in data else {}
+    floor = None
+    if all(k in data for k in ("floor_up", "floor_height", "floor_height_levelled")):
+        floor = Floor(up=data["floor_up"].astype(np.float64).reshape(3),
+                      height=float(_scalar(data, "floor_height")),
+                      height_levelled=float(_scalar(data, "floor_height_levelled")))
     return MotionResult(
         persons=persons,
         fps=float(_scalar(data, "fps")),
@@ -211,4 +224,5 @@ def _from_arrays(data: dict[str, np.ndarray]) -> MotionResult:
         source=str(_scalar(data, "source")) if "source" in data else "",
         meshvid_version=str(_scalar(data, "meshvid_version")) if "meshvid_version" in data else "",
         extra=extra,
+        floor=floor,
     )

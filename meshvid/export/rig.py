@@ -6,8 +6,8 @@ Worlds and frames
 * Camera space (meshvid/geometry/camera.py): OpenCV, x right, y down, z forward.
 * Export world: Blender's, right-handed, Z up. A level camera maps x -> X, y (down) -> -Z and
   z (forward) -> +Y, so the video camera looks along +Y and people facing it face -Y (Blender's
-  "front" view). The floor is put at Z = 0 (estimated from the lowest points of the bodies)
-  and the camera stands above the origin. With `level=True` the camera's pitch/roll is also
+  "front" view). The floor is put at Z = 0 (the result's one floor, meshvid/export/floor.py,
+  estimated from the lowest points of all its bodies) and the camera stands above the origin. With `level=True` the camera's pitch/roll is also
   estimated from the people's mean "up" direction and removed, so people stand upright even
   when the video camera looked down at them.
 * Rest pose: the body model's T-pose, body frame (y up, z out of the chest) rotated to Z up
@@ -27,35 +27,38 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from meshvid.body.joints import SMPL_24, SMPL_24_PARENTS, index
+from meshvid.body.joints import SMPL_24, SMPL_24_PARENTS
 from meshvid.export.motion import MotionResult, PersonMotion
 from meshvid.export.presets import ExportPreset
+from meshvid.export.skeletons import RigSpec, person_bone_names, rig_spec
 
 # Level OpenCV camera -> export world (Z up): (x, y, z) -> (x, z, -y).
 CAMERA_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 # SMPL body frame (y up, z front) -> export world (Z up, front -Y): (x, y, z) -> (x, -z, y).
 BODY_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+ROOT_BONE_LENGTH_M = 0.2  # the floor-level root bone, pointing where the rest pose faces
 # Blender camera axes (x right, y up, looking down -z) in OpenCV camera axes.
 BLENDER_CAMERA_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
 
-# Bone tails: where a joint has several children, the one its bone points at.
-_MAIN_CHILD = {index(SMPL_24, "pelvis"): index(SMPL_24, "spine1"),
-               index(SMPL_24, "spine3"): index(SMPL_24, "neck")}
 
 
 @dataclass
 class RigPerson:
+    """One person's bones (B = the rig's bone count: 24 for SMPL and Mixamo, more with a root
+    bone or the UE5 Mannequin's inserted bones), in the rig's bone order."""
+
     track_id: int
     name: str  # armature / mesh / action name, "person_<track id>"
     color: tuple[float, float, float]
     frame_ids: np.ndarray  # (T,) int: keyframes land on these source frames
     rest_vertices: np.ndarray  # (V, 3) world rest mesh, scene units
     faces: np.ndarray  # (F, 3) int
-    weights: np.ndarray  # (V, 24) skinning weights
-    rest_joints: np.ndarray  # (24, 3) world rest joints (bone heads)
-    bone_tails: np.ndarray  # (24, 3) world rest bone tails
-    joint_rot: np.ndarray  # (T, 24, 3, 3) world rotation of each joint (rest -> posed)
-    joint_pos: np.ndarray  # (T, 24, 3) world posed joint positions, scene units
+    weights: np.ndarray  # (V, B) skinning weights
+    rest_joints: np.ndarray  # (B, 3) world rest joints (bone heads)
+    bone_tails: np.ndarray  # (B, 3) world rest bone tails
+    joint_rot: np.ndarray  # (T, B, 3, 3) world rotation of each joint (rest -> posed)
+    joint_pos: np.ndarray  # (T, B, 3) world posed joint positions, scene units
+    bone_names: tuple[str, ...] = SMPL_24  # unique in a file: namespaced when several people
 
 
 @dataclass
@@ -77,7 +80,10 @@ class RigScene:
     camera_to_world: np.ndarray  # (3, 3) rotation applied to camera-space points
     world_offset: np.ndarray  # (3,) metres, added after the rotation (floor at Z = 0)
     parents: tuple[int, ...] = SMPL_24_PARENTS
-    joint_names: tuple[str, ...] = SMPL_24
+    joint_names: tuple[str, ...] = SMPL_24  # the rig's plain bone names (RigPerson has its own)
+    located: tuple[int, ...] = (0,)  # bones with a location channel (root motion)
+    rig: str = "smpl"
+    rest_pose: str = "T-pose"
     notes: dict[str, float] = field(default_factory=dict)
 
     def to_world(self, points_cam: np.ndarray) -> np.ndarray:
@@ -128,39 +134,81 @@ def local_rotations(joint_rot: np.ndarray, parents: tuple[int, ...]) -> np.ndarr
     return local
 
 
+def local_translations(joint_rot: np.ndarray, joint_pos: np.ndarray, parents: tuple[int, ...],
+                       located: tuple[int, ...]) -> np.ndarray:
+    """Translation of each `located` bone relative to its parent, in the parent's rotated frame
+    (the world position for a top bone): (T, J, 3, 3), (T, J, 3) -> (T, len(located), 3)."""
+    out = np.empty((joint_pos.shape[0], len(located), 3))
+    for k, j in enumerate(located):
+        p = parents[j]
+        if p < 0:
+            out[:, k] = joint_pos[:, j]
+        else:
+            rel = joint_pos[:, j] - joint_pos[:, p]
+            out[:, k] = (np.swapaxes(joint_rot[:, p], -1, -2) @ rel[..., None])[..., 0]
+    return out
+
+
 def resample_to_range(
-    frame_ids: np.ndarray, local_rot: np.ndarray, root_pos: np.ndarray, start: int, end: int
+    frame_ids: np.ndarray, local_rot: np.ndarray, local_pos: np.ndarray, start: int, end: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame (start..end) local joint rotations and root positions, filling gaps and
-    holding the first/last pose outside the track.
+    """Per-frame (start..end) local joint rotations and located-bone translations, filling gaps
+    and holding the first/last pose outside the track.
 
     Gaps are filled like an animation package fills them between keys: each joint's local
-    rotation is slerped and the root position is interpolated linearly.
-    local_rot (T, J, 3, 3), root_pos (T, 3) at `frame_ids` -> (N, J, 3, 3), (N, 3).
+    rotation is slerped and translations are interpolated linearly.
+    local_rot (T, J, 3, 3), local_pos (T, 3) or (T, K, 3) at `frame_ids` -> (N, J, 3, 3) and
+    translations shaped like the input with N rows.
     """
     frames = np.arange(start, end + 1)
     clamped = np.clip(frames, frame_ids[0], frame_ids[-1]).astype(np.float64)
     t, j = local_rot.shape[:2]
+    flat = local_pos.reshape(t, -1)
     if t == 1:
-        return np.repeat(local_rot, len(frames), 0), np.repeat(root_pos, len(frames), 0)
+        return (np.repeat(local_rot, len(frames), 0),
+                np.repeat(local_pos, len(frames), 0))
     out_rot = np.empty((len(frames), j, 3, 3))
     for k in range(j):
         slerp = Slerp(frame_ids.astype(np.float64), Rotation.from_matrix(local_rot[:, k]))
         out_rot[:, k] = slerp(clamped).as_matrix()
-    out_pos = np.stack([np.interp(clamped, frame_ids, root_pos[:, c]) for c in range(3)], -1)
-    return out_rot, out_pos
+    out_pos = np.stack([np.interp(clamped, frame_ids, flat[:, c]) for c in range(flat.shape[1])],
+                       -1)
+    return out_rot, out_pos.reshape(len(frames), *local_pos.shape[1:])
+
+
+def local_forward_kinematics(local_rot: np.ndarray, local_pos: np.ndarray,
+                             rest_joints: np.ndarray, parents: tuple[int, ...],
+                             located: tuple[int, ...]) -> np.ndarray:
+    """World joint positions (N, J, 3) from local rotations (N, J, 3, 3), the located bones'
+    translations (N, K, 3) and, for the other bones, their rest offsets (J, 3)."""
+    n = local_rot.shape[0]
+    world = np.empty_like(local_rot)
+    joints = np.empty((n, len(parents), 3))
+    slot = {j: k for k, j in enumerate(located)}
+    for j, p in enumerate(parents):
+        offset = local_pos[:, slot[j]] if j in slot else (
+            np.broadcast_to(rest_joints[j] - (rest_joints[p] if p >= 0 else 0.0), (n, 3)))
+        if p < 0:
+            world[:, j] = local_rot[:, j]
+            joints[:, j] = offset if j in slot else rest_joints[j]
+        else:
+            world[:, j] = world[:, p] @ local_rot[:, j]
+            joints[:, j] = joints[:, p] + (world[:, p] @ offset[..., None])[..., 0]
+    return joints
 
 
 def sample_world_joints(person: RigPerson, start: int, end: int,
-                        parents: tuple[int, ...] = SMPL_24_PARENTS) -> np.ndarray:
-    """World joint positions (N, 24, 3) for every frame start..end, interpolated between keys
-    the way the exported files are (local slerp, linear root) and held outside the track."""
-    local, root = resample_to_range(person.frame_ids, local_rotations(person.joint_rot, parents),
-                                    person.joint_pos[:, 0], start, end)
-    world_rot, joints = forward_kinematics(local, person.rest_joints, parents)
-    # forward_kinematics puts the root at its rest position and rotates rest offsets by the
-    # accumulated skinning rotations, which is exactly how posed joints follow from the rig.
-    return joints - person.rest_joints[0] + root[:, None, :]
+                        parents: tuple[int, ...] = SMPL_24_PARENTS,
+                        located: tuple[int, ...] | None = None) -> np.ndarray:
+    """World joint positions (N, J, 3) for every frame start..end, interpolated between keys
+    the way the exported files are (local slerp, linear translations) and held outside the
+    track. `located`: bones with a location channel (default: the top bone)."""
+    if located is None:
+        located = tuple(j for j, p in enumerate(parents) if p < 0)
+    local, pos = resample_to_range(
+        person.frame_ids, local_rotations(person.joint_rot, parents),
+        local_translations(person.joint_rot, person.joint_pos, parents, located), start, end)
+    return local_forward_kinematics(local, pos, person.rest_joints, parents, located)
 
 
 def skin(rest_vertices: np.ndarray, rest_joints: np.ndarray, weights: np.ndarray,
@@ -211,6 +259,9 @@ def estimate_camera_up(world_rots: list[np.ndarray], max_tilt_deg: float = 45.0)
 
 
 def _bone_tails(rest_joints: np.ndarray, parents: tuple[int, ...]) -> np.ndarray:
+    """(B, 3) bone tails: each bone points at its child (the one nearest the body's centre line
+    where there are several: pelvis -> spine, chest -> neck); leaves continue their parent's
+    direction by the same length."""
     children: dict[int, list[int]] = {j: [] for j in range(len(parents))}
     for j, p in enumerate(parents):
         if p >= 0:
@@ -219,7 +270,7 @@ def _bone_tails(rest_joints: np.ndarray, parents: tuple[int, ...]) -> np.ndarray
     for j in range(len(parents)):
         kids = children[j]
         if kids:
-            child = _MAIN_CHILD.get(j, kids[0])
+            child = min(kids, key=lambda k: abs(rest_joints[k, 0]))
             tails[j] = rest_joints[child]
         else:  # leaf: continue the parent bone's direction by the same length
             tails[j] = rest_joints[j] + (rest_joints[j] - rest_joints[parents[j]])
@@ -235,6 +286,49 @@ def _track_color(track_id: int) -> tuple[float, float, float]:
     return tuple(float(c) for c in track_color(track_id))
 
 
+def _rest_posed(spec: RigSpec, rest_v: np.ndarray, rest_j: np.ndarray, weights: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rig's rest pose applied to the body's rest mesh: mesh (V, 3), joints (24, 3) and the
+    world rotation (24, 3, 3) taking the body's rest pose to the rig's (identity: T-pose)."""
+    local = np.tile(np.eye(3), (len(SMPL_24_PARENTS), 1, 1))
+    for j, rotvec in spec.rest_pose.items():
+        local[j] = Rotation.from_rotvec(rotvec).as_matrix()
+    world_rot, joints = forward_kinematics(local[None], rest_j)
+    if not spec.rest_pose:
+        return rest_v, rest_j, world_rot[0]
+    verts = skin(rest_v, rest_j, weights, world_rot, joints)[0]
+    return verts, joints[0], world_rot[0]
+
+
+def _expand_bones(spec: RigSpec, rest_j: np.ndarray, joint_rot: np.ndarray,
+                  joint_pos: np.ndarray, weights: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """SMPL joints (24) -> the rig's bones (B): rest heads (B, 3), rotations (T, B, 3, 3),
+    positions (T, B, 3), skinning weights (V, B). World frame, scene units."""
+    n_b, t = len(spec.bones), joint_rot.shape[0]
+    pelvis = SMPL_24.index("pelvis")
+    rest = np.empty((n_b, 3))
+    rot = np.empty((t, n_b, 3, 3))
+    pos = np.empty((t, n_b, 3))
+    w = np.zeros((weights.shape[0], n_b), dtype=weights.dtype)
+    for i, bone in enumerate(spec.bones):
+        if bone.joint is not None:
+            rest[i], rot[:, i], pos[:, i] = rest_j[bone.joint], joint_rot[:, bone.joint], \
+                joint_pos[:, bone.joint]
+            w[:, i] = weights[:, bone.joint]
+        elif bone.root:  # on the floor under the pelvis, horizontal motion only
+            rest[i] = rest_j[pelvis] * np.array([1.0, 1.0, 0.0])
+            rot[:, i] = np.eye(3)
+            pos[:, i] = joint_pos[:, pelvis] * np.array([1.0, 1.0, 0.0])
+        else:  # inserted: on the segment, no rotation of its own
+            a, b, f = bone.between
+            p = bone.parent
+            rest[i] = (1 - f) * rest_j[a] + f * rest_j[b]
+            rot[:, i] = rot[:, p]
+            pos[:, i] = pos[:, p] + (rot[:, p] @ (rest[i] - rest[p]))
+    return rest, rot, pos, w
+
+
 def build_rig(
     result: MotionResult,
     body_model,
@@ -242,53 +336,61 @@ def build_rig(
     *,
     level: bool = False,
     with_camera: bool = True,
-    ground_frames: int = 120,
+    rig: str | RigSpec = "smpl",
+    root_bone: bool = False,
 ) -> RigScene:
     """Everything the exporters need, for every person of `result` (select tracks before).
 
-    Uses the body model's rest_shape, faces and lbs_weights only."""
-    import torch
+    The floor is `result.floor` (estimated once from all people of the result and stored in
+    the NPZ); a result without one gets a floor estimated from the people it holds.
+    Uses the body model's rest_shape, faces and lbs_weights only.
+
+    Args:
+        result: the people to export.
+        body_model: the result's body model.
+        preset: axes/units (meshvid/export/presets.py).
+        level: remove the camera pitch/roll (the floor's `up` instead of the camera's).
+        with_camera: add the video camera.
+        rig: `smpl`, `mixamo`, `ue5` or a RigSpec (meshvid/export/skeletons.py).
+        root_bone: add a floor-level root bone carrying the horizontal motion.
+    Returns:
+        RigScene in the preset's units, the floor at Z = 0.
+    """
+    from meshvid.export.floor import estimate_floor, rest_shape
 
     if not result.persons:
         from meshvid.errors import InputError
 
         raise InputError("nothing to export: the result holds no tracked person")
+    spec = rig if isinstance(rig, RigSpec) else rig_spec(rig, root_bone=root_bone)
     s = preset.length_scale
     faces = np.asarray(body_model.faces, dtype=np.int64)
     weights = body_model.lbs_weights.detach().cpu().numpy().astype(np.float32)
-
-    fk: list[tuple[np.ndarray, np.ndarray]] = []
-    rests: list[tuple[np.ndarray, np.ndarray]] = []
-    for person in result.persons:
-        with torch.no_grad():
-            rest_v, rest_j = body_model.rest_shape(torch.as_tensor(person.betas[None]).float())
-        rest_v = rest_v[0].cpu().numpy().astype(np.float64)
-        rest_j = rest_j[0].cpu().numpy().astype(np.float64)
-        rests.append((rest_v, rest_j))
-        fk.append(person_fk(person, rest_j))
-
-    up = estimate_camera_up([r for r, _ in fk]) if level else np.array([0.0, -1.0, 0.0])
+    floor = result.floor if result.floor is not None else estimate_floor(result, body_model)
+    up, camera_height = floor.plane(level)
     camera_to_world = CAMERA_TO_WORLD @ rotation_between(up, np.array([0.0, -1.0, 0.0]))
+    world_offset = np.array([0.0, 0.0, camera_height])  # a point's Z = its height above floor
 
-    # Floor: a low percentile of each sampled frame's lowest vertex (robust to jumps and to a
-    # few bad frames). The posed meshes come from skinning the rest mesh with the same joint
-    # transforms the files carry (numpy; no body-model forward pass needed).
-    lows = []
-    for person, (rest_v, rest_j), (world_rot, joints_cam) in zip(result.persons, rests, fk):
-        sel = slice(None, None, max(1, len(person) // ground_frames))
-        verts = skin(rest_v, rest_j, weights, world_rot[sel], joints_cam[sel])
-        lows.append((verts @ camera_to_world.T)[..., 2].min(axis=1))
-    floor = float(np.percentile(np.concatenate(lows), 2.0))
-    world_offset = np.array([0.0, 0.0, -floor])
-
+    several = len(result.persons) > 1
     persons: list[RigPerson] = []
-    for person, (rest_v, rest_j), (world_rot, joints_cam) in zip(result.persons, rests, fk):
+    for person in result.persons:
+        rest_v, rest_j = rest_shape(body_model, person.betas)
+        world_rot, joints_cam = person_fk(person, rest_j)
+        rest_v, rest_j, rest_rot = _rest_posed(spec, rest_v, rest_j, weights)
+        world_rot = world_rot @ np.swapaxes(rest_rot, -1, -2)  # from the rig's rest pose
         rest_v_w = rest_v @ BODY_TO_WORLD.T
         lift = np.array([0.0, 0.0, -rest_v_w[:, 2].min()])  # rest pose stands on the floor
         rest_v_w = (rest_v_w + lift) * s
         rest_j_w = (rest_j @ BODY_TO_WORLD.T + lift) * s
         joint_rot = camera_to_world @ world_rot @ BODY_TO_WORLD.T
         joint_pos = (joints_cam @ camera_to_world.T + world_offset) * s
+        bone_rest, bone_rot, bone_pos, bone_w = _expand_bones(spec, rest_j_w, joint_rot,
+                                                              joint_pos, weights)
+        tails = _bone_tails(bone_rest, spec.parents)
+        for i, bone in enumerate(spec.bones):
+            if bone.root:  # points forward along the floor: a tail on the pelvis would make
+                # importers connect the pelvis to it and drop the pelvis' location keys
+                tails[i] = bone_rest[i] + np.array([0.0, -ROOT_BONE_LENGTH_M * s, 0.0])
         persons.append(RigPerson(
             track_id=person.track_id,
             name=f"person_{person.track_id}",
@@ -296,11 +398,12 @@ def build_rig(
             frame_ids=person.frame_ids.copy(),
             rest_vertices=rest_v_w.astype(np.float32),
             faces=faces,
-            weights=weights,
-            rest_joints=rest_j_w,
-            bone_tails=_bone_tails(rest_j_w, SMPL_24_PARENTS),
-            joint_rot=joint_rot,
-            joint_pos=joint_pos,
+            weights=bone_w,
+            rest_joints=bone_rest,
+            bone_tails=tails,
+            joint_rot=bone_rot,
+            joint_pos=bone_pos,
+            bone_names=person_bone_names(spec, person.track_id, several),
         ))
 
     camera = None
@@ -316,5 +419,7 @@ def build_rig(
     return RigScene(
         persons=persons, fps=result.fps, frame_start=start, frame_end=end, preset=preset,
         camera=camera, camera_to_world=camera_to_world, world_offset=world_offset,
-        notes={"camera_height_m": -floor, "camera_tilt_removed_deg": tilt},
+        parents=spec.parents, joint_names=spec.names, located=spec.located, rig=spec.name,
+        rest_pose=spec.rest_pose_name,
+        notes={"camera_height_m": camera_height, "camera_tilt_removed_deg": tilt},
     )

@@ -320,6 +320,10 @@ def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
                           meshvid_version=__version__,
                           extra={"weights": str(regressor.path),
                                  "temporal": str(bool(opts.temporal and regressor.has_temporal))})
+    if persons:  # one floor for the result, from every person, reused by every export
+        from meshvid.export.floor import with_floor
+
+        motion = with_floor(motion, body)
     stem = Path(input_path).stem if Path(input_path).is_file() else Path(input_path).name
     npz_path = save_npz(motion, outdir / f"{stem}.npz")
 
