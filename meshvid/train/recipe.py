@@ -66,6 +66,9 @@ class DataSpec:
     # DSD's training table, and the seed they are drawn with.
     skeleton_samples: int = 0
     skeleton_seed: int = 7
+    # Motion-capture files / folders (meshvid.motion readers) whose training-split clips join
+    # the skeleton-only rows' motion library (the held-out rule of synth/sources.py applies).
+    motions: list[str] = field(default_factory=list)
     max_frames: int | None = None  # cap on single training crops (time budget)
     max_sequences: int | None = None  # cap on training sequences
     loader_workers: int = 0

@@ -26,14 +26,15 @@ BATCH = 256
 
 
 def make_rows(n: int, seed: int, crop_size: int = 224, split: str = "train",
-              progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+              progress: Callable[[int, int], None] | None = None,
+              motions: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """n crops' labels: keypoints (n, 17, 3) crop-normalised COCO-17 + visibility, joints3d
     (n, 14, 3) LSP-14 camera-space metres, pose (n, 24, 3) axis-angle, betas (n, 10)."""
     from meshvid.synth.generate import SampleMaker
 
     from meshvid.synth.scene import sample_betas
 
-    maker = SampleMaker(split=split, crop_size=crop_size, render=False)
+    maker = SampleMaker(split=split, crop_size=crop_size, render=False, motions=motions)
     rng = np.random.default_rng(seed)
     kp = np.zeros((n, 17, 3), np.float32)
     j3 = np.zeros((n, 14, 3), np.float32)
@@ -65,12 +66,20 @@ def make_rows(n: int, seed: int, crop_size: int = 224, split: str = "train",
 
 def skeleton_table(n: int, seed: int, crop_size: int, cache_dir: Path,
                    feature_dim: int = FEATURE_DIM,
-                   progress: Callable[[int, int], None] | None = None) -> FrameTable:
-    """A FrameTable of n skeleton-only rows (cached in cache_dir by n, seed and crop size)."""
-    path = cache_dir / f"skeleton-{n}-{seed}-{crop_size}.safetensors"
+                   progress: Callable[[int, int], None] | None = None,
+                   motions: tuple[str, ...] = ()) -> FrameTable:
+    """A FrameTable of n skeleton-only rows (cached in cache_dir by n, seed, crop size and the
+    motion folders), drawn from the training split of the motion library (+ `motions`)."""
+    import hashlib
+
+    tag = hashlib.sha1("|".join(motions).encode()).hexdigest()[:8] if motions else "builtin"
+    path = cache_dir / f"skeleton-{n}-{seed}-{crop_size}-{tag}.safetensors"
+    if not motions and not path.is_file():  # tables cached before motions were an option
+        legacy = cache_dir / f"skeleton-{n}-{seed}-{crop_size}.safetensors"
+        path = legacy if legacy.is_file() else path
     if path.is_file():
         return FrameTable.load(path)
-    rows = make_rows(n, seed, crop_size, progress=progress)
+    rows = make_rows(n, seed, crop_size, progress=progress, motions=motions)
     j3 = np.concatenate([rows["joints3d"], np.ones((n, 14, 1), np.float32)], -1)
     table = FrameTable(
         keypoints=torch.from_numpy(rows["keypoints"]), joints3d=torch.from_numpy(j3),

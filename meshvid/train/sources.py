@@ -160,7 +160,8 @@ def table_cache_key(data: DataSpec, dsd_cfg, extra: str = "") -> str:
     blob = json.dumps({"shards": _synthetic_fingerprint(data.synthetic), "data": {"synthetic": data.synthetic, "real": [r.__dict__ for r in data.real],
                                 "crop": data.crop_size, "max_frames": data.max_frames,
                                 "max_sequences": data.max_sequences,
-                                "skeleton": [data.skeleton_samples, data.skeleton_seed]},
+                                "skeleton": [data.skeleton_samples, data.skeleton_seed,
+                                             data.motions]},
                        "backbone": dsd_cfg.backbone.__dict__, "extra": extra}, sort_keys=True,
                       default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
@@ -193,7 +194,7 @@ def training_table(data: DataSpec, dsd: DSDNet, keypoints_set: str, cache_dir: P
         feat_dim = tables[0].features.shape[1] if tables[0].features is not None else 1280
         report = (lambda d, t: progress("skeleton rows", d, t, {})) if progress else None
         tables.append(skeleton_table(data.skeleton_samples, data.skeleton_seed, data.crop_size,
-                                     cache_dir, feat_dim, report))
+                                     cache_dir, feat_dim, report, tuple(data.motions)))
     table = concat_tables(tables)
     table.save(path)
     return table
