@@ -53,7 +53,7 @@ def plot_curves(log_path: Path, out_path: Path) -> Path | None:
     if not stages:
         return None
     fig, axes = plt.subplots(1, len(stages), figsize=(6 * len(stages), 4), squeeze=False)
-    skip = {"time_s", "stage", "epoch", "step", "lr"}
+    skip = {"time_s", "stage", "epoch", "step", "lr", "skipped_batches"}
     for ax, stage in zip(axes[0], stages):
         sr = [r for r in rows if r["stage"] == stage]
         steps = [int(r["step"]) for r in sr]
