@@ -339,7 +339,8 @@ def test_missing_bpy_is_a_one_line_dependency_error(tmp_path, monkeypatch):
 
 def test_worker_interpreter_without_bpy(tmp_path, monkeypatch):
     # a second interpreter that certainly lacks bpy: this Python without its site-packages (-S)
-    bare = tmp_path / "bare-python"
+    (tmp_path / "bin").mkdir()
+    bare = tmp_path / "bin" / "bare-python"
     bare.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
     bare.chmod(0o755)
     probe = subprocess.run([str(bare), "-c", "import bpy"], capture_output=True, text=True)
@@ -347,4 +348,4 @@ def test_worker_interpreter_without_bpy(tmp_path, monkeypatch):
     monkeypatch.setenv("MESHVID_BPY_PYTHON", str(bare))
     with pytest.raises(MissingDependencyError, match="cannot import bpy"):
         export_motion(two_person_result(frames=4), "glb", tmp_path / "x", body_model=ToyBody())
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["bin"]
