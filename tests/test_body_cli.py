@@ -36,7 +36,8 @@ def test_body_show_pose_from_npy_and_bad_inputs(tmp_path):
     ok = subprocess.run([*MESHVID, "body", "show", "-o", str(tmp_path / "w.png"), "--pose",
                          str(tmp_path / "pose.npy"), "--size", "96", "--quiet"],
                         capture_output=True, text=True, timeout=120)
-    assert ok.returncode == 0, ok.stderr and (tmp_path / "w.png").is_file()
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "w.png").is_file()
     bad = subprocess.run([*MESHVID, "body", "show", "-o", str(tmp_path / "x.png"), "--pose", "moonwalk"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "rest" in bad.stderr

@@ -346,13 +346,14 @@ def test_missing_bpy_is_a_one_line_dependency_error(tmp_path, monkeypatch):
 
 
 def test_worker_interpreter_without_bpy(tmp_path, monkeypatch):
-    system_python = Path("/usr/bin/python3")
-    if not system_python.exists():
-        pytest.skip("no second interpreter to try")
-    probe = subprocess.run([str(system_python), "-c", "import bpy"], capture_output=True)
-    if probe.returncode == 0:
-        pytest.skip("the system Python has bpy")
-    monkeypatch.setenv("MESHVID_BPY_PYTHON", str(system_python))
+    # a second interpreter that certainly lacks bpy: this Python without its site-packages (-S)
+    (tmp_path / "bin").mkdir()
+    bare = tmp_path / "bin" / "bare-python"
+    bare.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    bare.chmod(0o755)
+    probe = subprocess.run([str(bare), "-c", "import bpy"], capture_output=True, text=True)
+    assert probe.returncode != 0 and "No module named 'bpy'" in probe.stderr
+    monkeypatch.setenv("MESHVID_BPY_PYTHON", str(bare))
     with pytest.raises(MissingDependencyError, match="cannot import bpy"):
         export_motion(two_person_result(frames=4), "glb", tmp_path / "x", body_model=ToyBody())
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["bin"]

@@ -88,11 +88,15 @@ def test_no_stitch_between_people_seen_together():
     frames = [[det(100, 200)] if f < 30 else [] for f in range(60)]
     for f in range(25, 60):
         frames[f] = frames[f] + [det(110, 205)] if f < 30 else [det(110, 205)]
-    frames = [[d for d in fr] for fr in frames]
     tracks = run(frames)
-    assert len(tracks) >= 1
+    assert len(tracks) == 2
     for t in tracks:
         assert len(set(t.frame_ids.tolist())) == len(t)  # one box per frame per track
+    a, b = sorted(tracks, key=lambda t: int(t.frame_ids[0]))
+    assert (int(a.frame_ids[0]), int(a.frame_ids[-1])) == (0, 29)
+    assert (int(b.frame_ids[0]), int(b.frame_ids[-1])) == (25, 59)
+    np.testing.assert_allclose(0.5 * (a.boxes[:, 0] + a.boxes[:, 2]), 100)  # A stays A
+    np.testing.assert_allclose(0.5 * (b.boxes[:, 0] + b.boxes[:, 2]), 110)
 
 
 def test_min_len_and_max_people_and_renumbering():

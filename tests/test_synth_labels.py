@@ -8,21 +8,12 @@ import torch
 
 from meshvid.geometry.camera import crop_cam_to_frame_translation, project_weak_perspective
 
-pytest.importorskip("pyrender")
-
 
 @pytest.fixture(scope="module")
 def maker():
     from meshvid.synth.generate import SampleMaker
 
-    try:
-        m = SampleMaker("train")
-    except Exception as err:  # noqa: BLE001 - no EGL on this machine
-        from meshvid.errors import MissingDependencyError
-
-        if isinstance(err, MissingDependencyError):
-            pytest.skip(str(err))
-        raise
+    m = SampleMaker("train")  # headless EGL is part of the install (scripts/setup.sh)
     yield m
     m.close()
 
@@ -62,6 +53,7 @@ def test_labels_reproduce_the_rendered_body(maker, crops) -> None:
 
 
 def test_weak_perspective_camera_matches_the_crop(maker, crops) -> None:
+    checked = 0
     for s in crops:
         fr = s.frame
         cam = torch.from_numpy(fr["cam"]).double()
@@ -73,6 +65,7 @@ def test_weak_perspective_camera_matches_the_crop(maker, crops) -> None:
         # ... and the weak-perspective approximation elsewhere (a few % of the crop).
         vis = fr["vis_smpl24"][0].astype(bool)
         if vis.sum() > 5:
+            checked += 1
             assert np.median(np.abs(weak - fr["joints2d_smpl24_norm"][0])[vis]) < 0.08
         box = torch.from_numpy(fr["box"]).double()
         centre = box[:, :2] + box[:, 2:3] / 2
@@ -81,6 +74,7 @@ def test_weak_perspective_camera_matches_the_crop(maker, crops) -> None:
         root_depth = fr["joints3d_smpl24"][0, 0, 2]
         assert np.allclose(t[:2], fr["transl"][0, :2], atol=1e-4)
         assert abs(t[2] - root_depth) < 1e-4
+    assert checked >= 10, f"only {checked} of {len(crops)} crops had > 5 visible joints"
 
 
 def test_rendered_silhouette_matches_the_projected_mesh(maker, crops) -> None:
@@ -89,10 +83,12 @@ def test_rendered_silhouette_matches_the_projected_mesh(maker, crops) -> None:
     from meshvid.render.fast import Intrinsics, Light
 
     faces = maker.faces
+    checked = 0
     for s in crops[:6]:
         fr = s.frame
         if fr["box"][0, 2] < 40:  # tiny boxes only upsample: skip
             continue
+        checked += 1
         verts = _relabel(maker, fr, s.person).vertices[0].numpy()
         f, c = float(fr["crop_focal"][0]), fr["crop_center"][0]
         res = maker.renderer.render(verts, np.full((len(verts), 3), 0.7, np.float32),
@@ -103,6 +99,7 @@ def test_rendered_silhouette_matches_the_projected_mesh(maker, crops) -> None:
             union = (proj | mask).sum()
             assert union > 500
             assert inter / union >= 0.95, inter / union
+    assert checked >= 5, f"only {checked} of 6 crops were large enough to compare"
 
 
 def _rasterise(uv: np.ndarray, faces: np.ndarray, size: int) -> np.ndarray:

@@ -8,10 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("pyrender")
-
-from meshvid.synth import shards as fmt  # noqa: E402
-from meshvid.synth.build import SynthConfig, build  # noqa: E402
+from meshvid.synth import shards as fmt
+from meshvid.synth.build import SynthConfig, build
 
 CFG = SynthConfig(kind="crops", split="train", seed=7, crop_size=96, shard_size=3)
 
@@ -106,29 +104,27 @@ def test_readers(made: Path) -> None:
     assert torch.equal(indexed[6]["pose"], torch.from_numpy(fmt.read_shard(fmt.list_shards(made)[2])["pose"][0]))
 
 
-def test_cli_json_and_one_line_errors(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
+def test_cli_json_and_one_line_errors(tmp_path: Path, meshvid_cli) -> None:
+    from conftest import assert_one_line_error
 
-    from meshvid.cli.main import app
-
-    runner = CliRunner()
     out = tmp_path / "cli"
-    r = runner.invoke(app, ["synth", "--out", str(out), "--frames", "2", "--seed", "3", "--crop-size", "64",
-                            "--quiet", "--json", "--preview"])
-    assert r.exit_code == 0, r.output
+    r = meshvid_cli("synth", "--out", out, "--frames", "2", "--seed", "3", "--crop-size", "64",
+                    "--quiet", "--json", "--preview")
+    assert r.code == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["frames"] == 2 and summary["shards_made"] == 1
     assert Path(summary["previews"][0]).is_file()
-    r = runner.invoke(app, ["synth", "--out", str(out), "--frames", "2", "--seed", "4", "--quiet"])
-    assert r.exit_code != 0
-    r = runner.invoke(app, ["synth", "--out", str(out), "--kind", "videos", "--quiet"])
-    assert r.exit_code != 0
+    before = sorted(p.name for p in out.iterdir())
+    r = meshvid_cli("synth", "--out", out, "--frames", "2", "--seed", "4", "--quiet")
+    assert_one_line_error(r, "different config", "seed")
+    r = meshvid_cli("synth", "--out", out, "--kind", "videos", "--quiet")
+    assert_one_line_error(r, "unknown --kind 'videos'", "crops, sequences")
+    assert sorted(p.name for p in out.iterdir()) == before  # the set is left as it was
 
 
 def test_detector_pass_is_resumable_and_read(made: Path, tmp_path: Path) -> None:
     """The detector sidecars: one per shard, right shapes, merged by the readers, skipped when
     present."""
-    pytest.importorskip("ultralytics")
     import shutil
 
     from meshvid.synth.dataset import SynthIndexed

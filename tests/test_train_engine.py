@@ -181,8 +181,22 @@ def test_recipe_errors_are_one_line(tmp_path):
                           "model": {"dsd": {"skeleton": {"source": "learned"}}}})
     p = tmp_path / "r.yaml"
     p.write_text("extends: missing.yaml\n")
-    with pytest.raises((InputError, OSError)):
+    with pytest.raises(InputError, match=r"cannot read recipe .*missing\.yaml"):
         load_recipe(p)
+    (tmp_path / "bad.yaml").write_text("dsd: [unclosed\n")
+    p.write_text("extends: bad.yaml\n")
+    with pytest.raises(InputError, match=r"bad\.yaml is not valid YAML"):
+        load_recipe(p)
+
+
+def test_train_cli_recipe_error_is_one_line(tmp_path, meshvid_cli):
+    from conftest import assert_one_line_error
+
+    p = tmp_path / "r.yaml"
+    p.write_text("extends: missing.yaml\n")
+    res = meshvid_cli("train", "--config", p, "--out", tmp_path / "run", "--quiet")
+    assert_one_line_error(res, "cannot read recipe", "missing.yaml")
+    assert not (tmp_path / "run").exists()
 
 
 def test_joints_only_body_matches_the_full_body():
@@ -224,3 +238,52 @@ def test_torchrun_two_cpu_processes(tmp_path):
     a, b = summary["rank_checksums"]
     assert a == b
     assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def _poisoned(table, rows):
+    """A copy of the toy table whose cached features are NaN on `rows`: every batch that
+    draws one of them has a NaN loss."""
+    bad = copy.copy(table)
+    bad.features = table.features.clone()
+    bad.features[rows] = float("nan")
+    return bad
+
+
+def test_nan_batches_are_skipped_and_counted(tmp_path, table):
+    import csv
+
+    from meshvid.train.engine import _epoch_order
+
+    rows = torch.tensor([5, 70, 101])
+    recipe = _recipe()
+    summary = run_training(recipe, tmp_path / "run", table=_poisoned(table, rows),
+                           stop_after="dsd")
+    # expected: the batches of each epoch's permutation (seed 3, stage 1) holding a bad row
+    n, bs = len(table), recipe.dsd.batch_size
+    expected = sum(bool(torch.isin(_epoch_order(n, recipe.seed, 1, e)[b * bs:(b + 1) * bs],
+                                   rows).any())
+                   for e in range(recipe.dsd.epochs) for b in range(n // bs))
+    assert 1 <= expected < recipe.dsd.epochs * (n // bs)
+    assert summary["dsd"]["skipped_batches"] == expected
+    log = [r for r in csv.DictReader(open(tmp_path / "run" / "log.csv")) if r["stage"] == "dsd"]
+    assert int(log[-1]["skipped_batches"]) == expected
+    # no NaN reached the weights: the good batches trained on, the model is finite
+    weights = load_file(str(tmp_path / "run" / "dsd.safetensors"))
+    assert all(torch.isfinite(v.float()).all() for v in weights.values())
+
+
+def test_nan_batches_in_a_row_stop_with_one_line(tmp_path, table):
+    from meshvid.errors import MeshvidError
+    from meshvid.train.engine import TrainingDivergedError
+
+    recipe = _recipe(dsd={"epochs": 2, "batch_size": 16, "optimizer": "adam", "lr": 1e-3,
+                          "cache_features": True, "max_bad_batches": 3})
+    with pytest.raises(TrainingDivergedError) as err:
+        run_training(recipe, tmp_path / "run", table=_poisoned(table, torch.arange(len(table))),
+                     stop_after="dsd")
+    msg = str(err.value)
+    assert isinstance(err.value, MeshvidError) and "\n" not in msg
+    assert "3 batches in a row" in msg and "step 3" in msg and "dsd.lr" in msg
+    assert not (tmp_path / "run" / "dsd.safetensors").exists()
+    with pytest.raises(InputError, match="max_bad_batches must be >= 1"):
+        _recipe(satn={"max_bad_batches": 0})

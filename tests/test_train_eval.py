@@ -102,11 +102,15 @@ def test_eval_cli_report_and_json(trained, tmp_path, monkeypatch):
     assert "PA-MPJPE" in text and (tmp_path / "rep" / "metrics.png").is_file()
 
 
-def test_eval_errors_are_one_line(tmp_path):
-    res = CliRunner().invoke(app, ["eval", "--dataset", "kitti", "--weights", str(tmp_path)])
-    assert res.exit_code != 0
-    res = CliRunner().invoke(app, ["eval", "--weights", str(tmp_path), "--smooth", "kalman"])
-    assert res.exit_code != 0 and "--smooth must be one of" in str(res.exception)
+def test_eval_errors_are_one_line(tmp_path, meshvid_cli):
+    from conftest import assert_one_line_error
+
+    res = meshvid_cli("eval", "--dataset", "kitti", "--weights", tmp_path)
+    assert_one_line_error(res, "kitti", "synthetic")
+    res = meshvid_cli("eval", "--weights", tmp_path, "--smooth", "kalman")
+    assert_one_line_error(res, "--smooth must be one of", "kalman")
+    res = meshvid_cli("eval", "--weights", tmp_path / "missing")
+    assert_one_line_error(res, "weights not found", "missing")
 
 
 def test_smooth_theta_filters_noise_on_so3_and_keeps_smooth_motion():

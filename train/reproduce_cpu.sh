@@ -28,4 +28,5 @@ done
 
 # 4. Ship + evaluate + model card, then the ablation tables.
 $PY train/ship_cpu.py --run runs/cpu --out weights/dsd_satn_cpu --data "$DATA"
+$PY train/regression_bounds.py --weights weights/dsd_satn_cpu  # regression.json + card section
 $PY train/ablations.py --runs runs --data "$DATA" --out docs

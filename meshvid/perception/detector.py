@@ -93,9 +93,17 @@ def openvino_model(weights: Path) -> Path:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def resolve_backend(weights: Path, backend: str = "auto") -> tuple[Path, str]:
+def resolve_backend(weights: Path, backend: str = "auto",
+                    fallbacks: list[str] | None = None) -> tuple[Path, str]:
     """-> (model path to load, backend name). `auto` uses OpenVINO (about 4x faster than
-    PyTorch on this CPU, see docs/perception.md) for .pt checkpoints when it is installed."""
+    PyTorch on this CPU, see docs/perception.md) for .pt checkpoints when it is installed.
+
+    Args:
+        weights: an ultralytics checkpoint (.pt) or an exported model.
+        backend: "auto", "openvino" or "torch".
+        fallbacks: when given, `auto` appends the reason it fell back to PyTorch (an OpenVINO
+            export that failed), so callers can report which path ran and why.
+    """
     if backend not in BACKENDS:
         raise InputError(f"unknown detector backend {backend!r}: use one of {', '.join(BACKENDS)}")
     if weights.is_dir() or weights.suffix.lower() != ".pt":
@@ -114,7 +122,10 @@ def resolve_backend(weights: Path, backend: str = "auto") -> tuple[Path, str]:
             raise InputError(f"could not export {weights} to OpenVINO ({err})") from None
         import warnings
 
-        warnings.warn(f"OpenVINO export of {weights} failed ({err}); using PyTorch", stacklevel=2)
+        reason = f"OpenVINO export of {weights} failed ({err}); using PyTorch"
+        if fallbacks is not None:
+            fallbacks.append(reason)
+        warnings.warn(reason, stacklevel=2)
         return weights, "torch"
 
 
@@ -126,7 +137,8 @@ class PoseDetector:
     """Runs an ultralytics checkpoint on RGB frames and returns `Detection` records.
 
     `detect` takes a list of frames (a batch); person class only; boxes and keypoints are in
-    frame pixels.
+    frame pixels. `backend` says which runtime runs ("openvino", "torch" or "exported"), and
+    `fallback_reason` why `auto` fell back to PyTorch (None when it did not).
     """
 
     def __init__(self, weights: str | Path | None = None, *, imgsz: int = DEFAULT_IMGSZ,
@@ -167,8 +179,13 @@ class PoseDetector:
         if task not in ("pose", "detect"):
             raise InputError(f"{self.weights} is a '{task}' model: give an ultralytics pose or "
                              "detect checkpoint")
+        # Which runtime runs (self.backend) and, when `auto` fell back from OpenVINO to
+        # PyTorch, why (self.fallback_reason; None when nothing fell back).
+        self.fallback_reason: str | None = None
         if is_pt and backend != "torch":
-            self.model_path, self.backend = resolve_backend(self.weights, backend)
+            fallbacks: list[str] = []
+            self.model_path, self.backend = resolve_backend(self.weights, backend, fallbacks)
+            self.fallback_reason = fallbacks[0] if fallbacks else None
             if self.backend != "torch":
                 self.model = self._load()
         self.has_keypoints = task == "pose"

@@ -24,6 +24,7 @@ from typing import Any, Callable, Protocol
 
 import torch
 
+from meshvid.errors import MeshvidError
 from meshvid.model.checkpoint import atomic_write_bytes
 from meshvid.model.discriminator import discriminator_loss
 from meshvid.model.losses import compute_losses
@@ -48,9 +49,14 @@ class StageResult:
     seconds: float
     last_losses: dict[str, float]
     validation: dict[str, Any] | None = None  # SATN model selection: the epoch kept and its score
+    skipped_batches: int = 0  # batches with a NaN/inf loss or gradient (no update made)
 
 
 ProgressFn = Callable[[str, int, int, dict[str, float]], None]
+
+
+class TrainingDivergedError(MeshvidError):
+    """Too many batches in a row had a NaN/inf loss or gradient (OptimSpec.max_bad_batches)."""
 
 
 def _optimizer(params: list[torch.nn.Parameter], spec: OptimSpec) -> torch.optim.Optimizer:
@@ -92,6 +98,8 @@ class _Loop:
         self.counters: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "seconds": 0.0}
         if has_state(folder):
             self.counters = load_state(folder, model, self.optimizers, {"main": self.gen})
+        self.counters.setdefault("skipped_batches", 0)  # NaN/inf batches so far (checkpointed)
+        self.bad_in_a_row = 0
 
     def save(self) -> None:
         if self.info.is_main:
@@ -124,10 +132,17 @@ class _Loop:
                 last = {k: float(v) for k, v in terms.items()}
                 if self.progress:
                     self.progress(self.stage, step, total, last)
-                if step % 10 == 0 or step == 1:
+                if step % 10 == 0 or step == 1 or self.bad_in_a_row > 0:  # every skip logged
                     row = {k: D.all_mean(v, info) for k, v in last.items()}
                     self.log.write({"stage": self.stage, "epoch": epoch, "step": step,
-                                    "lr": lr, **{k: f"{v:.6g}" for k, v in row.items()}})
+                                    "lr": lr, **{k: f"{v:.6g}" for k, v in row.items()},
+                                    "skipped_batches": int(self.counters["skipped_batches"])})
+                if self.bad_in_a_row >= spec.max_bad_batches:
+                    raise TrainingDivergedError(
+                        f"training diverged: {self.bad_in_a_row} batches in a row had a NaN/inf "
+                        f"loss or gradient (stage {self.stage}, epoch {epoch}, step {step}; "
+                        f"{self.counters['skipped_batches']} skipped in all, see log.csv); lower "
+                        f"{self.stage}.lr or raise {self.stage}.grad_clip, then resume")
                 if spec.checkpoint_every and step % spec.checkpoint_every == 0:
                     self.save()
             self.counters["epoch"] = epoch + 1
@@ -135,15 +150,28 @@ class _Loop:
             if epoch_end is not None:
                 epoch_end(epoch + 1)
             self.save()
-        return StageResult(int(self.counters["step"]), time.time() - t_start, last)
+        return StageResult(int(self.counters["step"]), time.time() - t_start, last,
+                           skipped_batches=int(self.counters["skipped_batches"]))
 
-    def update(self, loss: torch.Tensor) -> None:
+    def update(self, loss: torch.Tensor) -> bool:
+        """One optimiser step on `loss`; False (no step, batch counted as skipped) when the loss
+        or the gradient is NaN/inf on any process."""
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        D.average_gradients(self.params, self.info)
-        if self.spec.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.params, self.spec.grad_clip)
+        ok = D.all_mean(float(bool(torch.isfinite(loss.detach()).all())), self.info) == 1.0
+        if ok:
+            loss.backward()
+            D.average_gradients(self.params, self.info)
+            max_norm = self.spec.grad_clip if self.spec.grad_clip > 0 else float("inf")
+            norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
+            ok = bool(torch.isfinite(norm))  # averaged gradients: the same on every process
+        if not ok:
+            self.opt.zero_grad(set_to_none=True)
+            self.counters["skipped_batches"] = int(self.counters["skipped_batches"]) + 1
+            self.bad_in_a_row += 1
+            return False
+        self.bad_in_a_row = 0
         self.opt.step()
+        return True
 
     def update_discriminator(self, real_rotmat: torch.Tensor, real_betas: torch.Tensor,
                              fake_rotmat: torch.Tensor, fake_betas: torch.Tensor) -> torch.Tensor:
@@ -244,8 +272,7 @@ def train_dsd(recipe: Recipe, model: MeshNet, source: Source, body, folder: Path
         fake = model.discriminator(out.theta.rotmat, out.theta.betas) if adversarial else None
         terms = compute_losses(out.theta, targets(batch, kp_set, skel_set), w, body,
                                skeleton=out.skeleton, fake_scores=fake)
-        loop.update(terms["total"])
-        if adversarial:
+        if loop.update(terms["total"]) and adversarial:
             rr, rb = _real_poses(source, len(idx), gen)
             terms["disc"] = loop.update_discriminator(rr, rb, out.theta.rotmat, out.theta.betas)
         return {k: v.detach() for k, v in terms.items()}
@@ -350,8 +377,7 @@ def train_satn(recipe: Recipe, model: MeshNet, table: FrameTable, features: torc
         terms = compute_losses(out.theta, targets(centre, table.keypoints_set), w, body,
                                fake_scores=fake, sort_scores=out.sort_scores,
                                permutation=out.permutation, sort_sigma=cfg.sort_sigma)
-        loop.update(terms["total"])
-        if adversarial:
+        if loop.update(terms["total"]) and adversarial:
             rr, rb = _real_poses(table, len(idx), gen)
             terms["disc"] = loop.update_discriminator(rr, rb, out.theta.rotmat, out.theta.betas)
         return {k: v.detach() for k, v in terms.items()}

@@ -61,7 +61,7 @@ def plot_curves(log_path: Path, out_path: Path) -> Path | None:
     health = [r for r in rows if r["stage"] == HEALTH_STAGE]
     panels = len(stages) + (1 if health else 0)
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4), squeeze=False)
-    skip = {"time_s", "stage", "epoch", "step", "lr", *HEALTH_COLUMNS}
+    skip = {"time_s", "stage", "epoch", "step", "lr", "skipped_batches", *HEALTH_COLUMNS}
     if health:  # the DSD's branch health per epoch (meshvid.model.diagnostics), linear scale
         ax = axes[0][-1]
         epochs = [int(r["epoch"]) + 1 for r in health]

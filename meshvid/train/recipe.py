@@ -86,6 +86,9 @@ class OptimSpec:
     disc_lr: float = 1e-4
     grad_clip: float = 0.0  # 0 = off
     checkpoint_every: int = 200  # steps; plus one at every epoch end
+    # A batch whose loss or gradient is NaN/inf is skipped (no update; counted in log.csv's
+    # `skipped_batches`); this many in a row stop the run with a one-line error.
+    max_bad_batches: int = 20
 
 
 @dataclass
@@ -165,6 +168,9 @@ def _check(r: Recipe) -> None:
                          "(model.dsd.backbone.frozen_stages: 8 for efficientnet_lite0)")
     if r.satn is not None and r.model.satn is None:
         raise InputError("the recipe has a satn stage but model.satn is null")
+    for name, stage in (("dsd", r.dsd), ("satn", r.satn)):
+        if stage is not None and stage.max_bad_batches < 1:
+            raise InputError(f"{name}.max_bad_batches must be >= 1 (got {stage.max_bad_batches})")
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
@@ -172,14 +178,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     import yaml
 
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as err:
-        raise InputError(f"cannot read recipe {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise InputError(f"recipe {path} is not valid YAML: {err}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"recipe {path} must be a mapping")
+    data = _read_yaml(path)
     base = data.pop("extends", None)
     if base:
         parent = load_recipe_dict(path.parent / base)
@@ -198,10 +197,23 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     return recipe_from_dict(data, str(path))
 
 
-def load_recipe_dict(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """A recipe file as a mapping; unreadable, invalid or non-mapping files are InputErrors."""
     import yaml
 
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as err:
+        raise InputError(f"cannot read recipe {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise InputError(f"recipe {path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"recipe {path} must be a mapping")
+    return data
+
+
+def load_recipe_dict(path: Path) -> dict[str, Any]:
+    data = _read_yaml(path)
     base = data.pop("extends", None)
     return _merge(load_recipe_dict(path.parent / base), data) if base else data
 

@@ -90,7 +90,7 @@ def run_training(recipe: Recipe, out_dir: Path, progress: ProgressFn | None = No
             init_mean_theta(model, table)
         res = train_dsd(recipe, model, table, body, out_dir / "stage1_dsd", info, log, progress)
         summary["dsd"] = {"steps": res.steps, "seconds": round(res.seconds, 1),
-                          "last_losses": res.last_losses}
+                          "last_losses": res.last_losses, "skipped_batches": res.skipped_batches}
         if info.is_main:
             dsd_only = MeshNet(_without_satn(recipe), load_backbone_weights=False)
             dsd_only.dsd.load_state_dict(model.dsd.state_dict())
@@ -130,7 +130,7 @@ def run_training(recipe: Recipe, out_dir: Path, progress: ProgressFn | None = No
     res = train_satn(recipe, model, seq_table, feats, body, out_dir / "stage3_satn", info, log,
                      progress)
     summary["satn"] = {"init": satn_init, "steps": res.steps, "seconds": round(res.seconds, 1),
-                       "last_losses": res.last_losses}
+                       "last_losses": res.last_losses, "skipped_batches": res.skipped_batches}
     if res.validation is not None:
         summary["satn"]["validation"] = res.validation
     return _finish(recipe, model, out_dir, summary, t0, info)
