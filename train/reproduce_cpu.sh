@@ -8,25 +8,44 @@ cd "$(dirname "$0")/.."
 MESHVID=${MESHVID:-.venv/bin/meshvid}
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data/cpu}
-CROPS=${CROPS:-32768}          # single training crops (DSD)
+CROPS=${CROPS:-15872}          # single training crops (DSD): 62 shards of 256
 SEQ_FRAMES=${SEQ_FRAMES:-6400} # training sequence frames (SATN), 16-frame sequences at 10 fps
 HELD_FRAMES=${HELD_FRAMES:-640} # held-out sequence frames (evaluation only)
 WORKERS=${WORKERS:-2}
+# Motion capture for the skeleton-only rows (train/cpu.yaml data.motions; docs/motion.md says
+# where the files come from). MOCAP_ARCHIVES: a folder with cmu_amc.tar.xz and cmu8.tar.xz (and
+# cmu8_skeleton.json), extracted to data/mocap once; or extract/copy your own there.
+MOCAP_ARCHIVES=${MOCAP_ARCHIVES:-../shared/mocap}
+if [ ! -d data/mocap/data/CMU ] || [ ! -d data/mocap/cmu8 ]; then
+  mkdir -p data/mocap
+  for a in cmu_amc cmu8; do tar -xJf "$MOCAP_ARCHIVES/$a.tar.xz" -C data/mocap/; done
+  cp "$MOCAP_ARCHIVES/cmu8_skeleton.json" data/mocap/
+fi
 
-# 1. Synthetic data (docs/synth.md). Held-out clips: dance_b, cartwheel, getup_faceup.
+# 1. Synthetic data (docs/synth.md) and the detector's keypoints on every render (eval and
+# training feed the skeleton branch what inference feeds it). Held-out clips: dance_b,
+# cartwheel, getup_faceup.
 $MESHVID synth --kind crops --split train --frames "$CROPS" --seed 0 --workers "$WORKERS" --out "$DATA/train_crops"
 $MESHVID synth --kind sequences --split train --frames "$SEQ_FRAMES" --seq-len 16 --fps 10 --seed 1 --workers "$WORKERS" --out "$DATA/train_seq"
 $MESHVID synth --kind sequences --split heldout --frames "$HELD_FRAMES" --seq-len 16 --fps 10 --seed 2 --workers "$WORKERS" --out "$DATA/heldout_seq"
+for d in train_crops train_seq heldout_seq; do $MESHVID synth detect "$DATA/$d"; done
 
-# 2. The shipped model: DSD (stage 1), features (2), SATN (3).
+# 2. The keypoint-noise model of YOLO11n-pose, measured on the training renders only.
+$PY train/fit_keypoint_noise.py --data "$DATA/train_crops" "$DATA/train_seq" --out weights/keypoint_noise/yolo11n_pose.npz --plots docs/img
+
+# 3. The shipped model: DSD (stage 1), features (2), SATN (3).
 $MESHVID train --config train/cpu.yaml --set data.synthetic="$DATA"
 
-# 3. Ablations (they reuse the cached backbone features; the temporal ones reuse the DSD).
-for r in ablation_tcn ablation_tcn_sa ablation_direct ablation_concat ablation_dsd; do
+# 4. Ablations. Table 2 (fusions, single frame) at one budget on the crops + skeleton-only
+# rows; the temporal ones reuse the shipped DSD.
+for r in ablation_dsd ablation_concat ablation_skeleton ablation_direct; do
+  $MESHVID train --config "train/$r.yaml" --set data.synthetic="$DATA/train_crops"
+done
+for r in ablation_tcn ablation_tcn_sa; do
   $MESHVID train --config "train/$r.yaml" --set data.synthetic="$DATA"
 done
 
-# 4. Ship + evaluate + model card, then the ablation tables.
+# 5. Ship + evaluate + model card, then the ablation tables.
 $PY train/ship_cpu.py --run runs/cpu --out weights/dsd_satn_cpu --data "$DATA"
 $PY train/regression_bounds.py --weights weights/dsd_satn_cpu  # regression.json + card section
 $PY train/ablations.py --runs runs --data "$DATA" --out docs

