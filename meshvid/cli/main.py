@@ -44,6 +44,7 @@ def _register() -> None:
     # Imported here so each module owns its command; listed in the order users need them.
     from meshvid.cli import (bench, bench_infer, bench_model, body, doctor, eval as eval_cli,
                              export, infer, smooth, synth, track, train)
+    from meshvid.cli import bench_align
 
     app.command("infer")(infer.infer)
     app.command("export")(export.export)
@@ -57,6 +58,7 @@ def _register() -> None:
     app.add_typer(bench.app, name="bench")
     bench.app.command("model")(bench_model.bench_model)
     bench.app.command("infer")(bench_infer.bench_infer)
+    bench.app.command("align")(bench_align.bench_align)
 
 
 _register()
