@@ -63,3 +63,34 @@ def test_smooth_depth_removes_spikes_limits_speed_and_keeps_the_image_position()
     far[30:, :2] = far[30:, :2] * (far[30:, 2:] / root[30:, 2:])
     out = smooth_depth(far, ids / 30.0, ids)
     assert out[30, 2] > out[29, 2] + 2.5
+
+
+def test_alignment_metric_measures_projected_mesh_keypoints_against_the_detector():
+    from meshvid.export.motion import MotionResult, PersonMotion
+    from meshvid.pipeline.alignment import measure_alignment, root_depth_jumps
+
+    t = 6
+    pts, transl, kp = _scene(b=t, seed=3)
+    kp3 = (pts + transl[:, None]).float().numpy()
+    det = kp.numpy().copy()
+    boxes = np.stack([det[..., 0].min(1), det[..., 1].min(1), det[..., 0].max(1),
+                      det[..., 1].max(1)], 1)
+    height = boxes[:, 3] - boxes[:, 1]
+    det[:, 0, 0] += 0.10 * height  # the nose 10 % of the box height off in every frame
+    scores = np.full((t, 17), 0.9, np.float32)
+    scores[:, 1] = 0.4  # under the 0.5 threshold: not compared
+    interp = np.zeros(t, bool)
+    interp[2] = True  # a bridged frame: its keypoints are not observations
+    joints = np.zeros((t, 24, 3), np.float32)
+    joints[:, 0, 2] = [5.0, 5.1, 5.2, 5.5, 5.6, 5.6]
+    person = PersonMotion(track_id=1, frame_ids=np.arange(t), timestamps=np.arange(t) / 30,
+                          pose=np.zeros((t, 24, 3)), betas=np.zeros(10), transl=transl.numpy(),
+                          boxes=boxes, keypoints2d=det, keypoint_scores=scores, keypoints3d=kp3,
+                          joints3d=joints, interpolated=interp)
+    res = MotionResult([person], fps=30, body_model="anny24", image_size=SIZE, focal_length=F)
+    a = measure_alignment(res)
+    assert a.person_frames == 5 and len(a.errors) == 5 * 16
+    s = a.summary()
+    assert abs(s["per_keypoint_mean_pct"]["nose"] - 10.0) < 0.01 and "left_eye" not in s["per_keypoint_mean_pct"]
+    assert s["within_5pct"] == round(15 / 16, 3)
+    assert abs(root_depth_jumps(res)["max_depth_step_m"] - 0.3) < 1e-5

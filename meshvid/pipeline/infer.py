@@ -29,6 +29,12 @@ from meshvid.records import Track
 
 Tick = Callable[[int], None]
 
+# People whose box is lower than this (median over the track, frame pixels) are not meshed: the
+# 224-px crop would upsample them more than 4x (1.2 x 40 px -> 224), the detector's keypoints on
+# them are mostly below 0.5 confidence, and their mesh is a blur of guesses. `--min-height 0`
+# meshes everyone.
+MIN_PERSON_HEIGHT = 40.0
+
 
 @dataclass
 class StageSeconds:
@@ -246,6 +252,7 @@ class InferOptions:
     max_people: int | None = None
     min_track_len: int = 10
     max_gap: int = 15
+    min_height: float = MIN_PERSON_HEIGHT  # tracks whose median box is lower are not meshed
     focal: float | None = None
     device: str = "cpu"
     batch_size: int = 16
@@ -351,6 +358,9 @@ def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     focal = resolve_focal(opts.focal, image_size)
     fps = info.fps if info.fps and info.fps > 0 else opts.image_fps
 
+    if opts.min_height > 0:
+        tracking.tracks = [t for t in tracking.tracks if len(t) and float(np.median(
+            np.asarray(t.boxes)[:, 3] - np.asarray(t.boxes)[:, 1])) >= opts.min_height]
     progress.start("meshes", tracking.num_frames)
     keys = [key_mask(t.frame_ids, k if model_rate else 1) for t in tracking.tracks]
     estimates = estimate_frames(source, tracking.tracks, regressor, batch_size=opts.batch_size,
