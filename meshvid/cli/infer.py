@@ -58,6 +58,9 @@ def infer(
                                        "(default: a 55 degree field of view on the long side)."),
     no_temporal: bool = typer.Option(False, "--no-temporal", help="Single-frame DSD only "
                                      "(skip SATN)."),
+    min_height: float = typer.Option(40.0, "--min-height", min=0.0, help="Do not mesh people "
+                                     "whose box is lower than this many pixels (median over "
+                                     "the track); 0 meshes everyone."),
     camera: str = typer.Option("fit", "--camera", help="fit: the translation is fitted to the "
                                "detector's keypoints (full perspective, depth smoothed per "
                                "track); network: the network's weak-perspective camera only."),
@@ -85,7 +88,7 @@ def infer(
     if camera not in ("fit", "network"):
         raise InputError(f"--camera must be fit or network, not {camera!r}")
     exports = tuple(e.strip() for e in export.split(",") if e.strip())
-    opts = InferOptions(camera_fit=camera == "fit", weights=weights, body_model=body_model, smpl_dir=smpl_dir,
+    opts = InferOptions(camera_fit=camera == "fit", min_height=min_height, weights=weights, body_model=body_model, smpl_dir=smpl_dir,
                         detector=detector, max_people=max_people, min_track_len=min_track_len,
                         focal=focal, device=device, temporal=not no_temporal, render=render,
                         keypoints=keypoints, exports=exports, preset=preset,
