@@ -55,7 +55,8 @@ class TrackerConfig:
     stitch_dist: float = 1.0  # ... if the new one starts within this many body heights of where
     #                           the old one was heading
     max_size_change: float = 0.35  # ... and its box height differs by at most this fraction
-    max_appearance: float = 0.45  # ... and its colours by at most this (appearance_distance)
+    max_appearance: float = 0.35  # ... and its colours by at most this (appearance_distance;
+    #                               same-person windows on vtest.avi: median 0.17, 99th pct 0.32)
 
 
 class _DetArray:
