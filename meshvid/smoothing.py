@@ -316,11 +316,28 @@ def smooth_result(
                 smoothed = replace(smoothed, rest_joints=rest)
             _, joints = person_fk(smoothed, rest.astype(np.float64))
             smoothed = replace(smoothed, joints3d=joints.astype(np.float32))
+        if smoothed.keypoints3d is not None:
+            smoothed = replace(smoothed, keypoints3d=_keypoints3d(result, smoothed, body_model))
         persons.append(smoothed)
     note = json.dumps({"method": method, "max_gap": max_gap, **asdict(params)}, sort_keys=True)
     extra = dict(result.extra)
     extra["smoothing"] = f"{extra['smoothing']}; {note}" if "smoothing" in extra else note
     return replace(result, persons=persons, extra=extra)
+
+
+def _keypoints3d(result: MotionResult, person: PersonMotion, body_model) -> np.ndarray:
+    """(T, 17, 3) the mesh's COCO-17 keypoints for the person's (smoothed) motion."""
+    import torch
+
+    if body_model is None:
+        from meshvid.body import load_body_model
+
+        body_model = load_body_model(result.body_model)
+    with torch.no_grad():
+        out = body_model(torch.as_tensor(person.pose).float(),
+                         torch.as_tensor(person.betas[None]).float(),
+                         torch.as_tensor(person.transl).float())
+    return out.coco17.cpu().numpy().astype(np.float32)
 
 
 def _rest_joints(result: MotionResult, person: PersonMotion, body_model) -> np.ndarray:

@@ -75,6 +75,13 @@ def test_outputs_keypoints_transl_and_gradients(smpl_dir):
     assert torch.allclose(a.vertices + transl[:, None], b.vertices, atol=1e-5)
     assert torch.allclose(b.coco17[:, COCO_17.index("nose")], b.vertices[:, 332])
     assert torch.allclose(b.lsp14[:, LSP_14.index("left_knee")], b.joints[:, SMPL_24.index("left_knee")])
+    # COCO limb keypoints: the joint plus anny24's rest offset (a few cm), turning with the joint
+    k, j = COCO_17.index("left_shoulder"), SMPL_24.index("left_shoulder")
+    off = b.coco17[:, k] - b.joints[:, j]
+    assert torch.allclose(off.norm(dim=-1), body.coco_offsets[k].norm().expand(3), atol=1e-5)
+    assert 0.01 < float(body.coco_offsets[k].norm()) < 0.06
+    rot = b.joint_transforms[:, j, :3, :3]
+    assert torch.allclose(off, (rot @ body.coco_offsets[k][:, None])[..., 0], atol=1e-5)
     (b.vertices.square().mean() + b.lsp14.sum() + b.coco17.sum()).backward()
     assert pose.grad.abs().sum() > 0 and betas.grad.abs().sum() > 0
 

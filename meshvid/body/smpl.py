@@ -6,10 +6,15 @@ Accepted file names in DIR (or DIR/smpl): SMPL_{NEUTRAL,MALE,FEMALE}.npz or .pkl
 official basicmodel_*_lbs_10_207_0_v1.*.pkl. .npz files (chumpy-free) are preferred; the
 official .pkl files pickle chumpy arrays and need the `chumpy` package to be read.
 
-Keypoints: LSP-14 limb joints and COCO-17 limb keypoints are the posed SMPL joints; the face
-keypoints (nose, eyes, ears), LSP head_top and LSP neck come from vertex selections on SMPL's
-fixed 6890-vertex topology (SMPL_FACE_VERTICES, SMPL_HEAD_TOP_VERTEX below), so no external
-regressor file is needed.
+Keypoints: LSP-14 limb joints are the posed SMPL joints. COCO-17 keypoints are where COCO's
+annotators click, which is not quite SMPL's joint centres (shoulders sit higher, hips lower and
+more forward): each COCO limb keypoint is the SMPL joint plus a small offset that moves rigidly
+with that joint's rotation, the offset (a few cm) being the one anny24's COCO-17 vertex
+regressor (fitted to Anny's own COCO regressor) has from anny24's joint in the rest pose, scaled
+by the ratio of the two rest statures (`coco_offsets_from_anny24`). No SMPL data is needed to
+make it, so it ships nothing. The face keypoints (nose, eyes, ears), LSP head_top and LSP neck
+come from vertex selections on SMPL's fixed 6890-vertex topology (SMPL_FACE_VERTICES,
+SMPL_HEAD_TOP_VERTEX below), so no external regressor file is needed.
 """
 
 from __future__ import annotations
@@ -111,6 +116,24 @@ def read_smpl_file(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def coco_offsets_from_anny24(stature: float | None = None) -> torch.Tensor:
+    """(17, 3) rest-pose offsets from the SMPL_24 joint of the same name to the COCO-17 keypoint,
+    taken from anny24 (its COCO vertex regressor vs its joints, template shape, T-pose) and
+    scaled to `stature` metres (rows of the face keypoints, which have no joint, are zero)."""
+    from meshvid.body.anny24 import Anny24Body
+
+    anny = Anny24Body()  # not load_body_model: that holds its lock while SmplBody is built
+    with torch.no_grad():
+        out = anny(torch.zeros(1, 24, 3), torch.zeros(1, NUM_BETAS))
+    verts = out.vertices[0]
+    scale = 1.0 if stature is None else stature / float(verts[:, 1].max() - verts[:, 1].min())
+    offsets = torch.zeros(len(COCO_17), 3)
+    for k, name in enumerate(COCO_17):
+        if name in SMPL_24:
+            offsets[k] = (out.coco17[0, k] - out.joints[0, SMPL_24.index(name)]) * scale
+    return offsets
+
+
 class SmplBody(BodyModel):
     name = "smpl"
 
@@ -138,8 +161,10 @@ class SmplBody(BodyModel):
         verts = self.smpl.v_template
         nose, leye, reye, lear, rear = (SMPL_FACE_VERTICES[k] for k in ("nose", "left_eye", "right_eye", "left_ear", "right_ear"))
         self._coco_vertex = {"nose": nose, "left_eye": leye, "right_eye": reye, "left_ear": lear, "right_ear": rear}
-        # COCO limb keypoints = SMPL joints of the same name.
+        # COCO limb keypoints = SMPL joint of the same name + a rest offset rotating with it.
         self._coco_joint = {k: SMPL_24.index(n) for k, n in enumerate(COCO_17) if n in SMPL_24}
+        stature = float(verts[:, 1].max() - verts[:, 1].min())
+        self.register_buffer("coco_offsets", coco_offsets_from_anny24(stature).to(verts.dtype))
         self._lsp_joint = {k: SMPL_24.index(n) for k, n in enumerate(LSP_14) if n not in ("neck", "head_top")}
         del verts
 
@@ -189,7 +214,8 @@ class SmplBody(BodyModel):
         )
         coco = torch.stack(
             [
-                joints[:, self._coco_joint[k]] if k in self._coco_joint else verts[:, self._coco_vertex[name]]
+                joints[:, j] + world_rot[:, j] @ self.coco_offsets[k] if (j := self._coco_joint.get(k)) is not None
+                else verts[:, self._coco_vertex[name]]
                 for k, name in enumerate(COCO_17)
             ],
             dim=1,

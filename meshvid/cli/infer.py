@@ -58,6 +58,12 @@ def infer(
                                        "(default: a 55 degree field of view on the long side)."),
     no_temporal: bool = typer.Option(False, "--no-temporal", help="Single-frame DSD only "
                                      "(skip SATN)."),
+    min_height: float = typer.Option(40.0, "--min-height", min=0.0, help="Do not mesh people "
+                                     "whose box is lower than this many pixels (median over "
+                                     "the track); 0 meshes everyone."),
+    camera: str = typer.Option("fit", "--camera", help="fit: the translation is fitted to the "
+                               "detector's keypoints (full perspective, depth smoothed per "
+                               "track); network: the network's weak-perspective camera only."),
     mesh_rate: str = typer.Option("model", "--mesh-rate", help="model: the networks run at "
                                   "SATN's 10 fps training rate and the frames between are "
                                   "interpolated (slerp); every: DSD on every frame (slower)."),
@@ -79,8 +85,10 @@ def infer(
         raise InputError("give a video, an image folder or an image (or --demo)")
     if render not in RENDER_MODES:
         raise InputError(f"--render must be one of {', '.join(RENDER_MODES)}, not {render!r}")
+    if camera not in ("fit", "network"):
+        raise InputError(f"--camera must be fit or network, not {camera!r}")
     exports = tuple(e.strip() for e in export.split(",") if e.strip())
-    opts = InferOptions(weights=weights, body_model=body_model, smpl_dir=smpl_dir,
+    opts = InferOptions(camera_fit=camera == "fit", min_height=min_height, weights=weights, body_model=body_model, smpl_dir=smpl_dir,
                         detector=detector, max_people=max_people, min_track_len=min_track_len,
                         focal=focal, device=device, temporal=not no_temporal, render=render,
                         keypoints=keypoints, exports=exports, preset=preset,

@@ -45,6 +45,7 @@ def _register() -> None:
     from meshvid.cli import (bench, bench_infer, bench_model, body, doctor, eval as eval_cli,
                              export, infer, smooth, synth, track, train)
     from meshvid.cli import motion as motion_cli
+    from meshvid.cli import bench_align
 
     app.command("infer")(infer.infer)
     app.command("export")(export.export)
@@ -59,6 +60,7 @@ def _register() -> None:
     app.add_typer(bench.app, name="bench")
     bench.app.command("model")(bench_model.bench_model)
     bench.app.command("infer")(bench_infer.bench_infer)
+    bench.app.command("align")(bench_align.bench_align)
 
 
 _register()

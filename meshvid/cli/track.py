@@ -106,7 +106,9 @@ def track(
     meta = {"detector": str(det.weights), "backend": det.backend, "imgsz": result.imgsz,
             "det_stride": result.det_stride, "tracker": tracker, "max_gap": max_gap,
             "min_track_len": min_track_len, "max_people": max_people,
-            "processing_fps": round(result.fps, 2)}
+            "processing_fps": round(result.fps, 2),
+            # every decision to bridge a gap (or not): frames, evidence, the tracks either side
+            "bridges": [b.as_dict() for b in result.bridges]}
     doc = tracks_document(source.info, result.tracks, num_frames=result.num_frames,
                           timestamps=result.timestamps, meta=meta)
     tracks_path = save_tracks(outdir / TRACKS_FILE, doc)

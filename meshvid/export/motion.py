@@ -39,6 +39,7 @@ class PersonMotion:
     boxes: np.ndarray | None = None  # (T, 4) x1, y1, x2, y2 frame pixels
     joints3d: np.ndarray | None = None  # (T, 24, 3) camera-space posed joints, metres
     keypoints2d: np.ndarray | None = None  # (T, 17, 2) COCO_17 detector keypoints, pixels
+    keypoints3d: np.ndarray | None = None  # (T, 17, 3) the mesh's COCO_17 keypoints, camera space
     keypoint_scores: np.ndarray | None = None  # (T, 17)
     betas_per_frame: np.ndarray | None = None  # (T, 10) if the model predicts shape per frame
     interpolated: np.ndarray | None = None  # (T,) bool: frame bridged by the tracker
@@ -51,7 +52,7 @@ class PersonMotion:
         self.pose = np.asarray(self.pose, dtype=np.float32)
         self.betas = np.asarray(self.betas, dtype=np.float32).reshape(-1)
         self.transl = np.asarray(self.transl, dtype=np.float32)
-        for name in ("cam", "boxes", "joints3d", "keypoints2d", "keypoint_scores",
+        for name in ("cam", "boxes", "joints3d", "keypoints2d", "keypoints3d", "keypoint_scores",
                      "betas_per_frame", "rest_joints"):
             value = getattr(self, name)
             if value is not None:
@@ -70,7 +71,7 @@ class PersonMotion:
         expected: dict[str, tuple[int, ...]] = {
             "timestamps": (t,), "pose": (t, NUM_JOINTS, 3), "betas": (NUM_BETAS,),
             "transl": (t, 3), "cam": (t, 3), "boxes": (t, 4), "joints3d": (t, NUM_JOINTS, 3),
-            "keypoints2d": (t, 17, 2), "keypoint_scores": (t, 17),
+            "keypoints2d": (t, 17, 2), "keypoints3d": (t, 17, 3), "keypoint_scores": (t, 17),
             "betas_per_frame": (t, NUM_BETAS), "interpolated": (t,),
             "rest_joints": (NUM_JOINTS, 3),
         }
@@ -89,7 +90,7 @@ class PersonMotion:
         """The frames where `mask` (T,) is true, every per-frame field sliced alike."""
         kwargs = {}
         for name in ("frame_ids", "timestamps", "pose", "transl", "cam", "boxes", "joints3d",
-                     "keypoints2d", "keypoint_scores", "betas_per_frame", "interpolated"):
+                     "keypoints2d", "keypoints3d", "keypoint_scores", "betas_per_frame", "interpolated"):
             value = getattr(self, name)
             kwargs[name] = None if value is None else value[mask]
         return replace(self, **kwargs)

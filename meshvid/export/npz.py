@@ -27,6 +27,7 @@ SCHEMA_VERSION = 1
 # Optional per-row fields: NPZ key -> PersonMotion attribute.
 _OPTIONAL_ROWS = {
     "cam": "cam", "box": "boxes", "joints3d": "joints3d", "keypoints2d": "keypoints2d",
+    "keypoints3d": "keypoints3d",
     "keypoint_scores": "keypoint_scores", "betas_per_frame": "betas_per_frame",
     "interpolated": "interpolated",
 }

@@ -15,6 +15,7 @@ import numpy as np
 
 from meshvid.errors import InputError
 from meshvid.io.video import FrameSource
+from meshvid.perception.appearance import appearance_descriptor
 from meshvid.perception.crops import make_crops
 from meshvid.perception.detector import PoseDetector, choose_imgsz
 from meshvid.perception.tracker import OnlineTracker, TrackBuilder, TrackerConfig
@@ -69,6 +70,7 @@ class TrackingResult:
     wall_time: float
     cpu_time: float = 0.0  # this process's CPU seconds (all threads) for the run
     detections_per_frame: float = 0.0
+    bridges: list = field(default_factory=list)  # tracker.Bridge: every gap-bridging decision
 
     @property
     def fps(self) -> float:
@@ -95,7 +97,7 @@ def run_tracking(source: FrameSource, detector: PoseDetector, options: TrackOpti
     stride = auto_stride(source.info.fps) if opts.det_stride is None else max(1, int(opts.det_stride))
     batch = max(1, int(opts.batch))
     times = StageTimes()
-    builder = TrackBuilder()
+    builder = TrackBuilder(stride=stride)
     tracker = OnlineTracker(opts.tracker.kind, track_buffer_frames=opts.tracker.track_buffer_frames,
                             stride=stride)
     imgsz = opts.imgsz
@@ -116,7 +118,8 @@ def run_tracking(source: FrameSource, detector: PoseDetector, options: TrackOpti
             t = time.perf_counter()
             pairs = tracker.update(dets, frame.image)
             for track_id, i in pairs:
-                builder.add(frame.index, track_id, dets[i])
+                builder.add(frame.index, track_id, dets[i],
+                            appearance_descriptor(frame.image, dets[i].box))
             times.track += time.perf_counter() - t
             n_dets += len(dets)
             n_det_frames += 1
@@ -154,4 +157,5 @@ def run_tracking(source: FrameSource, detector: PoseDetector, options: TrackOpti
                           det_stride=stride, detector=str(detector.weights),
                           tracker=opts.tracker.kind, times=times, wall_time=wall,
                           cpu_time=time.process_time() - cpu_start,
-                          detections_per_frame=n_dets / max(1, n_det_frames))
+                          detections_per_frame=n_dets / max(1, n_det_frames),
+                          bridges=builder.bridges)

@@ -29,6 +29,12 @@ from meshvid.records import Track
 
 Tick = Callable[[int], None]
 
+# People whose box is lower than this (median over the track, frame pixels) are not meshed: the
+# 224-px crop would upsample them more than 4x (1.2 x 40 px -> 224), the detector's keypoints on
+# them are mostly below 0.5 confidence, and their mesh is a blur of guesses. `--min-height 0`
+# meshes everyone.
+MIN_PERSON_HEIGHT = 40.0
+
 
 @dataclass
 class StageSeconds:
@@ -143,8 +149,11 @@ def estimate_frames(source: FrameSource, tracks: list[Track], regressor, *, batc
 
 def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float,
                   image_size: tuple[int, int], focal: float, temporal: bool = True,
-                  times: StageSeconds | None = None):
-    """SATN per track, then Θ -> camera-space translation and joints: PersonMotion records."""
+                  camera_fit: bool = True, times: StageSeconds | None = None):
+    """SATN per track, then Θ -> camera-space translation, joints and COCO keypoints:
+    PersonMotion records. With `camera_fit` the translation is fitted to the detector's
+    keypoints and its depth smoothed along the track (`fit_track_camera`); without it, it is
+    the network's weak-perspective camera converted to the frame."""
     from meshvid.export.motion import PersonMotion
     from meshvid.pipeline.keyframes import interpolate_theta
     from meshvid.pipeline.regressor import temporal_stride, theta_from_vector
@@ -171,20 +180,58 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
             theta.cam, torch.from_numpy(est.centres), torch.from_numpy(est.sides), focal,
             image_size)
         with torch.inference_mode():
-            joints = torch.cat([
-                body(pose[i:i + 256], betas.expand(len(pose[i:i + 256]), -1),
-                     transl[i:i + 256]).joints for i in range(0, len(pose), 256)])
+            outs = [body(pose[i:i + 256], betas.expand(len(pose[i:i + 256]), -1))
+                    for i in range(0, len(pose), 256)]
+            joints = torch.cat([o.joints for o in outs])  # (T, 24, 3) without translation
+            coco = torch.cat([o.coco17 for o in outs])  # (T, 17, 3)
             rest_joints = body.rest_shape(betas[None])[1][0]
         track = est.track
+        fitted = None
+        if camera_fit:
+            transl, fitted = fit_track_camera(track, joints, coco, transl, fps=fps, focal=focal,
+                                              image_size=image_size)
+        joints = joints + transl[:, None, :]
+        coco = coco + transl[:, None, :]
         persons.append(PersonMotion(
             track_id=track.track_id, frame_ids=track.frame_ids, timestamps=track.timestamps,
             pose=pose.numpy(), betas=betas.numpy(), transl=transl.numpy(),
             cam=theta.cam.numpy(), boxes=track.boxes, joints3d=joints.numpy(),
+            keypoints3d=coco.numpy(),
             keypoints2d=track.keypoints, keypoint_scores=track.keypoint_scores,
             betas_per_frame=theta.betas.numpy(), interpolated=track.interpolated,
             rest_joints=rest_joints.numpy()))
         times.body += time.perf_counter() - t0
     return persons
+
+
+def fit_track_camera(track: Track, joints: torch.Tensor, coco: torch.Tensor, t0: torch.Tensor,
+                     *, fps: float, focal: float, image_size: tuple[int, int]
+                     ) -> tuple[torch.Tensor, np.ndarray]:
+    """One track's perspective translation fitted to its detector keypoints, depth smoothed.
+
+    Args:
+        track: the track (boxes, keypoints (T, 17, 2), keypoint_scores (T, 17), frame ids).
+        joints: (T, 24, 3) posed joints without translation (camera axes).
+        coco: (T, 17, 3) the mesh's COCO-17 keypoints without translation.
+        t0: (T, 3) the network's translation (start and fallback).
+        fps, focal, image_size: the clip's frame rate and camera.
+
+    Returns:
+        (T, 3) translation and (T,) bool, the frames whose depth came from the fit.
+    """
+    from meshvid.geometry.camfit import fit_translation, smooth_depth
+
+    boxes = torch.as_tensor(np.asarray(track.boxes, np.float64))
+    fit = fit_translation(coco, torch.as_tensor(track.keypoints),
+                          torch.as_tensor(track.keypoint_scores), t0, focal, image_size,
+                          box_height=(boxes[:, 3] - boxes[:, 1]).clamp(min=1.0))
+    transl = fit.transl.to(t0.dtype)
+    reliable = fit.fitted.numpy() & ~np.asarray(track.interpolated, bool)
+    root = (joints[:, 0] + transl).double().numpy()
+    times = np.asarray(track.frame_ids, np.float64) / fps
+    smoothed = smooth_depth(root, times, track.frame_ids, reliable if reliable.any() else None)
+    transl = transl + torch.from_numpy(smoothed - root).to(transl.dtype)
+    return transl, reliable
 
 
 def resolve_focal(focal: float | None, image_size: tuple[int, int]) -> float:
@@ -205,10 +252,12 @@ class InferOptions:
     max_people: int | None = None
     min_track_len: int = 10
     max_gap: int = 15
+    min_height: float = MIN_PERSON_HEIGHT  # tracks whose median box is lower are not meshed
     focal: float | None = None
     device: str = "cpu"
     batch_size: int = 16
     temporal: bool = True
+    camera_fit: bool = True  # perspective translation fitted to the keypoints (geometry/camfit)
     render: str = "overlay"  # overlay | side | none
     keypoints: bool = False
     exports: tuple[str, ...] = ()  # fbx, glb, bvh (the NPZ is always written)
@@ -309,17 +358,22 @@ def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     focal = resolve_focal(opts.focal, image_size)
     fps = info.fps if info.fps and info.fps > 0 else opts.image_fps
 
+    if opts.min_height > 0:
+        tracking.tracks = [t for t in tracking.tracks if len(t) and float(np.median(
+            np.asarray(t.boxes)[:, 3] - np.asarray(t.boxes)[:, 1])) >= opts.min_height]
     progress.start("meshes", tracking.num_frames)
     keys = [key_mask(t.frame_ids, k if model_rate else 1) for t in tracking.tracks]
     estimates = estimate_frames(source, tracking.tracks, regressor, batch_size=opts.batch_size,
                                 keys=keys, times=times, on_frame=progress.advance)
     persons = people_motion(estimates, regressor, body, fps=fps, image_size=image_size,
-                            focal=focal, temporal=opts.temporal, times=times)
+                            focal=focal, temporal=opts.temporal,
+                            camera_fit=opts.camera_fit, times=times)
     motion = MotionResult(persons=persons, fps=fps, body_model=opts.body_model,
                           image_size=image_size, focal_length=focal, source=str(input_path),
                           meshvid_version=__version__,
                           extra={"weights": str(regressor.path),
-                                 "temporal": str(bool(opts.temporal and regressor.has_temporal))})
+                                 "temporal": str(bool(opts.temporal and regressor.has_temporal)),
+                                 "camera": "keypoint-fit" if opts.camera_fit else "network"})
     if persons:  # one floor for the result, from every person, reused by every export
         from meshvid.export.floor import with_floor
 
