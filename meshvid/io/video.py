@@ -51,9 +51,13 @@ class VideoSource:
     that there is something to decode), then closes it; each iteration opens a fresh decoder.
     """
 
-    def __init__(self, path: str | Path, *, start: int = 0, stop: int | None = None) -> None:
+    def __init__(self, path: str | Path, *, start: int = 0, stop: int | None = None,
+                 keep_partial: bool = False) -> None:
         self.path = Path(path)
         self.start, self.stop = max(0, int(start)), stop
+        # keep_partial: a decoding error mid-stream ends the clip there (with a warning)
+        # instead of failing; every pass then sees the same frames
+        self.keep_partial = keep_partial
         self.info = self._probe()
 
     def _open(self):
@@ -126,8 +130,19 @@ class VideoSource:
                     del vf  # release the decoder's buffer before the caller works on the frame
                     yield Frame(index=index - self.start, timestamp=float(t - t0), image=image)
             except av.FFmpegError as err:
-                raise InputError(f"{self.path}: decoding failed after frame {index} "
-                                 f"({_short(err)}): the file is corrupt or truncated") from None
+                kept = index + 1 - self.start
+                if not self.keep_partial or kept < 1:
+                    raise InputError(f"{self.path}: decoding failed after frame {index} "
+                                     f"({_short(err)}): the file is corrupt or truncated (pass "
+                                     "--keep-partial to use the frames before the damage)"
+                                     ) from None
+                import warnings
+
+                from meshvid.errors import MeshvidWarning
+
+                warnings.warn(f"{self.path} is damaged after frame {index} ({_short(err)}): "
+                              f"kept the first {kept} frames (--keep-partial)",
+                              MeshvidWarning, stacklevel=2)
         finally:
             container.close()
 
@@ -179,10 +194,12 @@ FrameSource = VideoSource | ImageSource
 
 
 def open_source(path: str | Path, *, image_fps: float = DEFAULT_IMAGE_FPS, start: int = 0,
-                stop: int | None = None) -> FrameSource:
+                stop: int | None = None, keep_partial: bool = False) -> FrameSource:
     """A video file, an image folder or a single image, as a streamed source of `Frame`s.
 
     `start`/`stop` select a frame range [start, stop) (decoded and skipped: exact, not seeked).
+    `keep_partial`: a video that fails to decode part-way ends there, with a MeshvidWarning,
+    instead of raising InputError.
     """
     p = Path(path)
     if not p.exists():
@@ -191,7 +208,7 @@ def open_source(path: str | Path, *, image_fps: float = DEFAULT_IMAGE_FPS, start
         return ImageSource(p, fps=image_fps, start=start, stop=stop)
     if p.stat().st_size == 0:
         raise InputError(f"{p} is empty (0 bytes): give a video file")
-    return VideoSource(p, start=start, stop=stop)
+    return VideoSource(p, start=start, stop=stop, keep_partial=keep_partial)
 
 
 def _natural_key(name: str) -> list:
