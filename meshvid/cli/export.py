@@ -56,6 +56,9 @@ def export(
     result = load_npz(results)
     result.select_tracks(ids)  # unknown track ids fail here, before any work
     stem = output_stem(results, output, formats)
+    from meshvid.io.outputs import check_output_dir
+
+    check_output_dir(stem.parent)  # writable, with room, before Blender starts
     stages = 1 + ("bvh" in formats) + (
         2 + sum(f in BLENDER_FORMATS for f in formats) if any(f in BLENDER_FORMATS
                                                               for f in formats) else 0)
