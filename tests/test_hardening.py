@@ -376,3 +376,18 @@ def test_train_toy_needs_no_config(capsys, tmp_path):
     assert json.loads(out)["recipe"] == "toy"
     code, _, err = cli(capsys, "train", "--out", tmp_path / "run2")
     assert_one_line(code, err, "--config")
+
+
+def test_camera_height_is_never_negative():
+    from meshvid.body import load_body_model
+    from meshvid.export.presets import get_preset
+    from meshvid.export.rig import build_rig
+
+    body = load_body_model("anny24")
+    result = anny_result()
+    low = build_rig(result, body, get_preset("blender"))
+    assert low.notes["camera_height_m"] > 0  # people below the lens: a real height
+    result.persons[0].transl[:, 1] = -2.0  # y down: the person stands 2 m up (on a platform)
+    high = build_rig(result, body, get_preset("blender"))
+    assert "camera_height_m" not in high.notes
+    assert 0.5 < high.notes["floor_above_camera_m"] < 2.0

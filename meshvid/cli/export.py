@@ -73,6 +73,11 @@ def export(
                                on_stage=on_stage)
         progress.update(task, completed=stages)
     elapsed = time.perf_counter() - t0
+    above = report.notes.get("floor_above_camera_m")
+    if above is not None and not quiet:
+        console.print(f"[yellow]note:[/] the people stand {above:.2f} m above the camera (on a "
+                      "platform or stage, or the camera looks up: try --level); the exported "
+                      "floor is at their feet and the camera below it", highlight=False)
     if json_out:
         emit_json({**report.to_dict(), "elapsed_s": round(elapsed, 3)})
     elif not quiet:

@@ -235,6 +235,17 @@ def _track_color(track_id: int) -> tuple[float, float, float]:
     return tuple(float(c) for c in track_color(track_id))
 
 
+def _camera_notes(floor: float, tilt: float) -> dict[str, float]:
+    """The camera's height above the floor, where the floor is where the people stand (the
+    world origin is at their feet). A floor *above* the camera is not a negative height: the
+    people stand on something higher than the lens (the sports2d demo's person 1 on a utility
+    box, a stage), or the camera looks up and --level was not asked for. Then the notes say
+    `floor_above_camera_m` instead, and the exporter's caller can say so in words."""
+    if floor > 0.0:
+        return {"floor_above_camera_m": floor, "camera_tilt_removed_deg": tilt}
+    return {"camera_height_m": -floor, "camera_tilt_removed_deg": tilt}
+
+
 def build_rig(
     result: MotionResult,
     body_model,
@@ -316,5 +327,5 @@ def build_rig(
     return RigScene(
         persons=persons, fps=result.fps, frame_start=start, frame_end=end, preset=preset,
         camera=camera, camera_to_world=camera_to_world, world_offset=world_offset,
-        notes={"camera_height_m": -floor, "camera_tilt_removed_deg": tilt},
+        notes=_camera_notes(floor, tilt),
     )
