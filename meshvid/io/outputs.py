@@ -43,7 +43,7 @@ def os_error(err: OSError, path: str | os.PathLike | None = None) -> MeshvidErro
         A `DiskFullError`/`OutputError` to raise instead, or None.
     """
     where = path or err.filename
-    where = f" {where}" if where else ""
+    where = f" {where}" if where else " the output"
     reason = err.strerror or type(err).__name__
     if err.errno in _NO_SPACE:
         return DiskFullError(f"cannot write{where}: {reason} (disk full or a file-size limit): "
