@@ -33,7 +33,7 @@ def cli(capsys, *args) -> tuple[int, str, str]:
     saved = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM),
              warnings.showwarning, sys.argv)
     sys.argv = ["meshvid", *map(str, args)]
-    main._signal_received.clear()
+    getattr(main, "_signal_received", []).clear()
     capsys.readouterr()
     try:
         main.run()
