@@ -3,7 +3,12 @@
 each run through the real `meshvid` entry point in its own process; writes the table of exit
 codes and messages to docs/reliability.md.
 
-    python scripts/robustness_sweep.py [--work /tmp/meshvid-sweep] [--only WORD] [--no-4k]
+    python scripts/robustness_sweep.py [--work /tmp/meshvid-sweep] [--only GROUP,...] [--no-4k]
+                                       [--rows-json rows.json]
+    python scripts/robustness_sweep.py --merge a.json b.json   # one report from split runs
+
+Groups: options, outputs, npz, inputs, concurrency, signals, memory (a loaded machine can run
+two halves in parallel with their own --work and --rows-json, then --merge).
 
 Every input is generated here from the sports2d demo clip and ultralytics' bus.jpg (no
 download). Read-only folders and the tiny "full disk" are tmpfs mounts when run as root
@@ -36,6 +41,7 @@ sys.path.insert(0, str(REPO))
 # of each progress stage as it starts, and the peak RSS at exit.
 BOOT = r"""
 import atexit, os, resource, sys
+sys.argv = ["meshvid", *sys.argv[1:]]  # what the console script sees
 stage_file = os.environ.get("SWEEP_STAGE_FILE")
 if stage_file:
     from meshvid.cli import infer as _infer
@@ -55,7 +61,6 @@ if limit:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), int(limit)))
 from meshvid.cli.main import run
-sys.argv = ["meshvid", *sys.argv[1:]]
 run()
 """
 
@@ -77,6 +82,13 @@ class Sweep:
     work: Path
     rows: list[Row] = field(default_factory=list)
     mounts: list[Path] = field(default_factory=list)
+    rows_json: Path | None = None
+    memory: dict | None = None
+
+    def save(self) -> None:
+        if self.rows_json is not None:
+            self.rows_json.write_text(json.dumps({"memory": self.memory, "rows": [
+                r.__dict__ for r in self.rows]}, indent=1))
 
     # --- running meshvid ----------------------------------------------------------------
     def start(self, args: list, env: dict | None = None) -> subprocess.Popen:
@@ -109,6 +121,7 @@ class Sweep:
                   message, check, (not traceback) if ok is None else (ok and not traceback),
                   seconds)
         self.rows.append(row)
+        self.save()
         print(f"[{code}] {case}: {message} {('| ' + check) if check else ''}", flush=True)
         return row
 
@@ -348,16 +361,17 @@ def make_npzs(work: Path, valid: Path) -> dict[str, Path]:
 
 def sweep_inputs(s: Sweep, p: dict[str, Path]) -> None:
     o = s.work / "out"
+    none = ["--render", "none"]  # rendering only where the input's shape could matter to it
     for case, key, extra in [
         ("zero-byte file", "zero", []), ("text file named .mp4", "text", []),
-        ("truncated video", "truncated", []),
+        ("truncated video", "truncated", none),
         ("truncated video, --keep-partial", "truncated", ["--keep-partial", "--max-frames", "60",
                                                           "--render", "none"]),
         ("audio-only file", "audio_only", []), ("empty folder", "empty_folder", []),
-        ("image folder of mixed sizes", "mixed", []),
+        ("image folder of mixed sizes", "mixed", none),
         ("image folder, --image-fps 12", "frames", ["--image-fps", "12", "--render", "none"]),
         ("grayscale image", "gray", []), ("RGBA image (alpha)", "alpha", []),
-        ("1-frame video", "one_frame", []), ("no people", "nobody", ["--render", "none"]),
+        ("1-frame video", "one_frame", []), ("no people", "nobody", none),
         ("64x64 video", "tiny", []), ("rotated (portrait display matrix)", "rotated", []),
         ("variable frame rate", "vfr", ["--render", "none"]),
         ("unicode input and output paths", "unicode", ["--render", "none"]),
@@ -444,7 +458,7 @@ def wait_for_stage(stage_file: Path, stage: str | None, proc: subprocess.Popen,
 
 def sweep_signals(s: Sweep, p: dict[str, Path]) -> None:
     o = s.work / "out"
-    for stage, delay in [(None, 2.0), ("tracking", 1.0), ("meshes", 0.5), ("rendering", 1.0),
+    for stage, delay in [(None, 2.0), ("tracking", 1.0), ("meshes", 0.3), ("rendering", 1.0),
                          ("exporting", 2.0)]:
         for sig in (signal.SIGINT, signal.SIGTERM):
             name = f"{sig.name} during {stage or 'start-up (imports, models)'}"
@@ -452,7 +466,8 @@ def sweep_signals(s: Sweep, p: dict[str, Path]) -> None:
             stage_file = s.work / f"stage_{stage}_{sig.name}.txt"
             stage_file.unlink(missing_ok=True)
             tmp_before = set(Path(tempfile.gettempdir()).glob("meshvid-bpy-*"))
-            args = ["infer", p["long"], "-o", dest, "--export", "bvh,fbx"]
+            args = ["infer", p["clip"], "-o", dest,
+                    *(["--export", "bvh,fbx"] if stage == "exporting" else [])]
             t0 = time.perf_counter()
             proc = s.start(args, {"SWEEP_STAGE_FILE": str(stage_file)})
             reached = wait_for_stage(stage_file, stage, proc)
@@ -474,14 +489,14 @@ def sweep_concurrency(s: Sweep, p: dict[str, Path]) -> None:
     dest = o / "shared"
     stage_file = s.work / "stage_concurrent.txt"
     stage_file.unlink(missing_ok=True)
-    args_a = ["infer", p["long"], "-o", dest]
+    args_a = ["infer", p["long"], "-o", dest, "--render", "none"]
     t0 = time.perf_counter()
     first = s.start(args_a, {"SWEEP_STAGE_FILE": str(stage_file)})
     wait_for_stage(stage_file, "tracking", first)
-    code, out, err, dt = s.meshvid(["infer", p["long"], "-o", dest, "--json"])
+    code, out, err, dt = s.meshvid(["infer", p["clip"], "-o", dest, "--json"])
     still_running = first.poll() is None
     s.record("concurrency", "second run into the same -o while the first runs",
-             ["infer", p["long"], "-o", dest, "--json"], code, out, err, dt,
+             ["infer", p["clip"], "-o", dest, "--json"], code, out, err, dt,
              "first run still running" if still_running else "FIRST RUN HAD ENDED",
              ok=code == 2 and still_running)
     out, err = first.communicate(timeout=900)
@@ -570,15 +585,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "meshvid-sweep")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "reliability.md")
-    ap.add_argument("--only", default=None, help="run only the groups containing this word")
+    ap.add_argument("--only", default=None, help="comma-separated groups to run")
     ap.add_argument("--no-4k", action="store_true")
+    ap.add_argument("--rows-json", type=Path, default=None)
+    ap.add_argument("--merge", type=Path, nargs="+", default=None)
     args = ap.parse_args()
+    if args.merge:
+        merged = Sweep(Path("."))
+        for path in args.merge:
+            doc = json.loads(path.read_text())
+            merged.rows += [Row(**r) for r in doc["rows"]]
+            merged.memory = merged.memory or doc.get("memory")
+        order = ["options", "outputs", "inputs", "NPZ", "concurrency", "signals", "memory"]
+        merged.rows.sort(key=lambda r: order.index(r.group) if r.group in order else 99)
+        write_report(merged, args.out, merged.memory)
+        print(f"wrote {args.out}: {len(merged.rows)} rows")
+        return
+    only = set(args.only.split(",")) if args.only else None
     work = args.work.resolve()
     if (work / "out").exists():
         shutil.rmtree(work / "out")
     (work / "out").mkdir(parents=True)
-    s = Sweep(work)
-    p = make_inputs(work, with_4k=not args.no_4k)
+    s = Sweep(work, rows_json=args.rows_json)
+    p = make_inputs(work, with_4k=not args.no_4k and (only is None or "memory" in only))
     # a valid NPZ from a real run (the small clip, both people)
     valid_dir = work / "valid"
     if not (valid_dir / "clip.npz").exists():
@@ -594,10 +623,11 @@ def main() -> None:
                   "concurrency": lambda: sweep_concurrency(s, p),
                   "npz": lambda: sweep_npz(s, valid)}
         for name, fn in groups.items():
-            if args.only is None or args.only in name:
+            if only is None or name in only:
                 fn()
-        if not args.no_4k and (args.only is None or args.only in "memory"):
-            memory = sweep_4k(s, p)
+        if not args.no_4k and (only is None or "memory" in only):
+            memory = s.memory = sweep_4k(s, p)
+            s.save()
     finally:
         s.unmount()
     write_report(s, args.out, memory)

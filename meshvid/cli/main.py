@@ -10,10 +10,27 @@ import signal
 import sys
 import warnings
 
-import click
-import typer
 
-from meshvid.errors import MeshvidError
+def _early_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    """Ctrl-C or SIGTERM while the command is still loading (nothing started, nothing written):
+    one line and the conventional exit code, not an import traceback."""
+    sys.stderr.write(("terminated" if signum == signal.SIGTERM else "interrupted")
+                     + " while starting: nothing was written\n")
+    sys.stderr.flush()
+    os._exit(128 + signum)
+
+
+# Only when this process is the `meshvid` command (console script or `python -m`), not when a
+# library user or a test imports this module; run() installs the real handlers.
+if (__name__ == "__main__" or os.path.basename(sys.argv[0]) == "meshvid") and \
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGTERM, _early_signal)
+    signal.signal(signal.SIGINT, _early_signal)
+
+import click  # noqa: E402 - after the early signal handlers: these imports take seconds
+import typer  # noqa: E402
+
+from meshvid.errors import MeshvidError  # noqa: E402
 
 # Headless rendering everywhere unless the user chose otherwise (set before OpenGL loads).
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
