@@ -458,7 +458,7 @@ def wait_for_stage(stage_file: Path, stage: str | None, proc: subprocess.Popen,
 
 def sweep_signals(s: Sweep, p: dict[str, Path]) -> None:
     o = s.work / "out"
-    for stage, delay in [(None, 2.0), ("tracking", 1.0), ("meshes", 0.3), ("rendering", 1.0),
+    for stage, delay in [(None, 4.0), ("tracking", 1.0), ("meshes", 0.3), ("rendering", 1.0),
                          ("exporting", 2.0)]:
         for sig in (signal.SIGINT, signal.SIGTERM):
             name = f"{sig.name} during {stage or 'start-up (imports, models)'}"
@@ -596,6 +596,10 @@ def main() -> None:
             doc = json.loads(path.read_text())
             merged.rows += [Row(**r) for r in doc["rows"]]
             merged.memory = merged.memory or doc.get("memory")
+        seen: dict[tuple[str, str], Row] = {}
+        for r in merged.rows:  # a case run by two halves: the later file wins
+            seen[(r.group, r.case)] = r
+        merged.rows = list(seen.values())
         order = ["options", "outputs", "inputs", "NPZ", "concurrency", "signals", "memory"]
         merged.rows.sort(key=lambda r: order.index(r.group) if r.group in order else 99)
         write_report(merged, args.out, merged.memory)

@@ -14,9 +14,14 @@ import warnings
 def _early_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
     """Ctrl-C or SIGTERM while the command is still loading (nothing started, nothing written):
     one line and the conventional exit code, not an import traceback."""
-    sys.stderr.write(("terminated" if signum == signal.SIGTERM else "interrupted")
-                     + " while starting: nothing was written\n")
+    message = ("terminated" if signum == signal.SIGTERM else "interrupted") + \
+        " while starting: nothing was written"
+    sys.stderr.write(f"error: {message}\n")
     sys.stderr.flush()
+    if "--json" in sys.argv[1:]:
+        sys.stdout.write(f'{{"error": "{message}", "code": "interrupted", '
+                         f'"exit_code": {128 + signum}}}\n')
+        sys.stdout.flush()
     os._exit(128 + signum)
 
 
