@@ -391,3 +391,39 @@ def test_camera_height_is_never_negative():
     high = build_rig(result, body, get_preset("blender"))
     assert "camera_height_m" not in high.notes
     assert 0.5 < high.notes["floor_above_camera_m"] < 2.0
+
+
+def test_second_signal_forces_exit_and_removes_partials(tmp_path):
+    # a run whose code swallows the first interruption (as third-party code may): the second
+    # signal removes this process's partial files and exits at once
+    code = "\n".join([
+        "import sys, time, numpy as np",
+        "import meshvid.cli.main as m",
+        "from meshvid.io import VideoWriter",
+        "from meshvid.io.outputs import check_output_dir",
+        "@m.app.command('stubborn')",
+        "def stubborn(out: str, quiet: bool = False, json: bool = False):",
+        "    from pathlib import Path",
+        "    check_output_dir(Path(out).parent)",
+        "    w = VideoWriter(out, fps=10)",
+        "    while True:",
+        "        try:",
+        "            w.write(np.zeros((64, 64, 3), np.uint8)); time.sleep(0.02)",
+        "        except BaseException:",
+        "            pass",
+        f"sys.argv = ['meshvid', 'stubborn', {str(tmp_path / 'v.mp4')!r}]",
+        "m.run()",
+    ])
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".v.partial-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(tmp_path.glob(".v.partial-*")), "the writer never started"
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(1.0)
+    assert proc.poll() is None  # swallowed
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and "forced exit" in err, err
+    assert list(tmp_path.iterdir()) == []

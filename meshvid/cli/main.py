@@ -95,9 +95,33 @@ class Terminated(KeyboardInterrupt):
 _signal_received: list[int] = []
 
 
+# After a signal the run unwinds (every `finally` removes its partial file); if it has not
+# exited after this long (an exception swallowed in third-party code, a stuck C call), or on a
+# second signal, the partial files are removed directly and the process exits.
+UNWIND_GRACE_S = 60.0
+
+
 def _on_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    first = not _signal_received
     _signal_received.append(signum)
+    if not first:
+        _hard_exit(signum)
+    import threading
+
+    timer = threading.Timer(UNWIND_GRACE_S, _hard_exit, args=(signum,))
+    timer.daemon = True
+    timer.start()
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _hard_exit(signum: int) -> None:
+    from meshvid.io.outputs import remove_own_partials
+
+    remove_own_partials()
+    name = "terminated" if signum == signal.SIGTERM else "interrupted"
+    sys.stderr.write(f"error: {name}: partial files were removed (forced exit)\n")
+    sys.stderr.flush()
+    os._exit(128 + signum)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -29,6 +29,23 @@ MANIFEST_FORMAT = "meshvid.run-manifest"
 MIN_FREE_BYTES = 16 * 2**20
 
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# Folders this process writes into: where remove_own_partials() looks (the CLI's last resort
+# when an interrupted run does not unwind in time).
+ACTIVE_DIRS: set[Path] = set()
+
+
+def remove_own_partials() -> list[Path]:
+    """Delete this process's hidden partial files (`.<name>.partial-<pid>-<hex>.<ext>`) in
+    every folder it was writing to; returns what was removed."""
+    removed = []
+    for folder in list(ACTIVE_DIRS):
+        try:
+            for entry in folder.glob(f".*.partial-{os.getpid()}-*"):
+                entry.unlink(missing_ok=True)
+                removed.append(entry)
+        except OSError:
+            continue
+    return removed
 _NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 
@@ -82,6 +99,7 @@ def check_output_dir(outdir: str | os.PathLike, need_bytes: int = MIN_FREE_BYTES
         raise OutputError(f"cannot write to output folder {outdir} ({reason}): choose a "
                           "writable folder with -o")
     check_free_space(base, need_bytes, shown=outdir)
+    ACTIVE_DIRS.add(Path(os.path.abspath(outdir)))
     return outdir
 
 
@@ -129,6 +147,7 @@ def check_output_file(path: str | os.PathLike, *, inputs: tuple[str | os.PathLik
                 raise OutputError(f"-o {path} is the input file: choose another name (or pass "
                                   "--force to overwrite it)")
     check_free_space(parent, MIN_FREE_BYTES, shown=path)
+    ACTIVE_DIRS.add(Path(os.path.abspath(parent)))
     return path
 
 
@@ -184,6 +203,7 @@ class OutputClaim:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
+        ACTIVE_DIRS.add(Path(os.path.abspath(self.outdir)))
         check_free_space(self.outdir, need_bytes)
         self._remove_previous()
         self._started = time.time()
