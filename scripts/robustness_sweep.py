@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO))
 BOOT = r"""
 import atexit, os, resource, sys
 sys.argv = ["meshvid", *sys.argv[1:]]  # what the console script sees
+import meshvid.cli.main  # first, as the console script does (its early signal handlers)
 stage_file = os.environ.get("SWEEP_STAGE_FILE")
 if stage_file:
     from meshvid.cli import infer as _infer
@@ -456,10 +457,11 @@ def wait_for_stage(stage_file: Path, stage: str | None, proc: subprocess.Popen,
     return False
 
 
-def sweep_signals(s: Sweep, p: dict[str, Path]) -> None:
+def sweep_signals(s: Sweep, p: dict[str, Path], startup_only: bool = False) -> None:
     o = s.work / "out"
-    for stage, delay in [(None, 4.0), ("tracking", 1.0), ("meshes", 0.3), ("rendering", 1.0),
-                         ("exporting", 2.0)]:
+    stages = [(None, 4.0), ("tracking", 1.0), ("meshes", 0.3), ("rendering", 1.0),
+              ("exporting", 2.0)]
+    for stage, delay in stages[:1] if startup_only else stages:
         for sig in (signal.SIGINT, signal.SIGTERM):
             name = f"{sig.name} during {stage or 'start-up (imports, models)'}"
             dest = o / f"sig_{stage}_{sig.name}"
@@ -474,7 +476,12 @@ def sweep_signals(s: Sweep, p: dict[str, Path]) -> None:
             time.sleep(delay)
             if proc.poll() is None:
                 proc.send_signal(sig)
-            out, err = proc.communicate(timeout=300)
+            try:
+                out, err = proc.communicate(timeout=300)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                err += "\n(sweep: did not exit within 300 s of the signal; killed)"
             dt = time.perf_counter() - t0
             tmp_left = set(Path(tempfile.gettempdir()).glob("meshvid-bpy-*")) - tmp_before
             expect = 130 if sig == signal.SIGINT else 143
@@ -624,6 +631,7 @@ def main() -> None:
         groups = {"inputs": lambda: sweep_inputs(s, p), "options": lambda: sweep_options(s, p),
                   "outputs": lambda: sweep_outputs(s, p, valid),
                   "signals": lambda: sweep_signals(s, p),
+                  "startup": lambda: sweep_signals(s, p, startup_only=True),
                   "concurrency": lambda: sweep_concurrency(s, p),
                   "npz": lambda: sweep_npz(s, valid)}
         for name, fn in groups.items():
