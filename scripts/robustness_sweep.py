@@ -111,6 +111,7 @@ class Sweep:
         traceback = "Traceback" in err
         if traceback:
             check = ("TRACEBACK; " + check).strip("; ")
+            (self.work / "tracebacks.txt").open("a").write(f"== {case}\n{err}\n")
         if "--json" in map(str, args) and code != 0:
             try:
                 doc = json.loads(out)
@@ -500,10 +501,10 @@ def sweep_concurrency(s: Sweep, p: dict[str, Path]) -> None:
     t0 = time.perf_counter()
     first = s.start(args_a, {"SWEEP_STAGE_FILE": str(stage_file)})
     wait_for_stage(stage_file, "tracking", first)
-    code, out, err, dt = s.meshvid(["infer", p["clip"], "-o", dest, "--json"])
+    code, out, err, dt = s.meshvid(["infer", p["long"], "-o", dest, "--json"])
     still_running = first.poll() is None
     s.record("concurrency", "second run into the same -o while the first runs",
-             ["infer", p["clip"], "-o", dest, "--json"], code, out, err, dt,
+             ["infer", p["long"], "-o", dest, "--json"], code, out, err, dt,
              "first run still running" if still_running else "FIRST RUN HAD ENDED",
              ok=code == 2 and still_running)
     out, err = first.communicate(timeout=900)
