@@ -597,6 +597,7 @@ def main() -> None:
     ap.add_argument("--no-4k", action="store_true")
     ap.add_argument("--rows-json", type=Path, default=None)
     ap.add_argument("--merge", type=Path, nargs="+", default=None)
+    ap.add_argument("--note", default="", help="a paragraph appended to a merged report")
     args = ap.parse_args()
     if args.merge:
         merged = Sweep(Path("."))
@@ -611,6 +612,9 @@ def main() -> None:
         order = ["options", "outputs", "inputs", "NPZ", "concurrency", "signals", "memory"]
         merged.rows.sort(key=lambda r: order.index(r.group) if r.group in order else 99)
         write_report(merged, args.out, merged.memory)
+        if args.note:
+            with args.out.open("a", encoding="utf-8") as fh:
+                fh.write("\n" + args.note.strip() + "\n")
         print(f"wrote {args.out}: {len(merged.rows)} rows")
         return
     only = set(args.only.split(",")) if args.only else None
