@@ -75,7 +75,7 @@ def test_failed_write_keeps_old_file_and_leaves_no_partial(tmp_path: Path, monke
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(npz_mod.np, "savez_compressed", boom)
+    monkeypatch.setattr(npz_mod, "_write_npz", boom)
     with pytest.raises(KeyboardInterrupt):
         save_npz(two_person_result(frames=6), path)
     assert path.read_bytes() == b"previous"

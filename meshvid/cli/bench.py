@@ -150,11 +150,17 @@ def bench_loop(
     input: Path = typer.Argument(..., help="Clip to loop."),
     output: Path = typer.Option(..., "-o", "--output", help="The long clip to write (.mp4)."),
     minutes: float = typer.Option(10.0, "--minutes", min=0.01, help="Length to reach."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", help="No message on stderr."),
 ) -> None:
     """Make a long clip by looping one (stream copy, seconds to make), for memory tests."""
     from meshvid.io.loop import write_looped
 
     started = time.perf_counter()
     info = write_looped(input, output, minutes * 60.0)
-    console.print(f"wrote {output}: {info['duration_s'] / 60:.1f} min, {info['loops']} loops "
-                  f"in {time.perf_counter() - started:.1f} s", highlight=False)
+    seconds = time.perf_counter() - started
+    if not quiet:
+        console.print(f"wrote {output}: {info['duration_s'] / 60:.1f} min, {info['loops']} "
+                      f"loops in {seconds:.1f} s", highlight=False)
+    if json_out:
+        emit_json({"output": str(output), **info, "seconds": round(seconds, 2)})

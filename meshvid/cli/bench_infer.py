@@ -21,6 +21,7 @@ def bench_infer(
     max_frames: int | None = typer.Option(None, "--max-frames", min=1),
     mesh_rate: str = typer.Option("model", "--mesh-rate", help="model or every (meshvid infer)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", help="No table on stderr."),
 ) -> None:
     """Run the whole pipeline once and print each stage's time and rate, and peak memory."""
     from rich.table import Table
@@ -51,14 +52,15 @@ def bench_infer(
                "stage_seconds": stages,
                "stage_fps": {k: round(n / v, 1) for k, v in stages.items() if v > 0},
                "peak_rss_mb": round(peak_rss_mb(), 1)}
-    table = Table(title=f"meshvid infer: {n} frames, {summary['people']} people, "
-                        f"render={render}")
-    for col in ("stage", "seconds", "frames/s"):
-        table.add_column(col)
-    for k, v in stages.items():
-        table.add_row(k, f"{v:.2f}", f"{summary['stage_fps'].get(k, 0):.1f}")
-    table.add_row("[bold]end to end", f"{s['wall_seconds']:.2f}", f"{s['processing_fps']}")
-    console.print(table)
-    console.print(f"peak memory {summary['peak_rss_mb']:.0f} MB")
+    if not quiet:
+        table = Table(title=f"meshvid infer: {n} frames, {summary['people']} people, "
+                            f"render={render}")
+        for col in ("stage", "seconds", "frames/s"):
+            table.add_column(col)
+        for k, v in stages.items():
+            table.add_row(k, f"{v:.2f}", f"{summary['stage_fps'].get(k, 0):.1f}")
+        table.add_row("[bold]end to end", f"{s['wall_seconds']:.2f}", f"{s['processing_fps']}")
+        console.print(table)
+        console.print(f"peak memory {summary['peak_rss_mb']:.0f} MB")
     if json_out:
         emit_json(summary)

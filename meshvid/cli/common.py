@@ -18,11 +18,19 @@ from rich.progress import (
 )
 
 # Human output goes to stderr so that stdout carries only the --json summary when asked.
-console = Console(stderr=True)
+# soft_wrap: a message is one line even when stderr is not a terminal (where rich would
+# otherwise hard-wrap at 80 columns and split paths in logs).
+console = Console(stderr=True, soft_wrap=True)
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """'1 person', '2 people', '0 tracks'."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def make_progress(quiet: bool = False) -> Progress:
-    """A rich progress bar (count, rate, ETA); disabled when quiet or not on a terminal."""
+    """A rich progress bar (count, rate, ETA); prints nothing at all when quiet (rich's
+    Progress would still print a blank line on a non-terminal)."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -31,7 +39,7 @@ def make_progress(quiet: bool = False) -> Progress:
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
-        console=console,
+        console=Console(quiet=True) if quiet else console,
         disable=quiet,
         transient=False,
     )

@@ -67,6 +67,9 @@ def export(
     result = load_npz(results)
     result.select_tracks(ids)  # unknown track ids fail here, before any work
     stem = output_stem(results, output, formats)
+    from meshvid.io.outputs import check_output_dir
+
+    check_output_dir(stem.parent)  # writable, with room, before Blender starts
     stages = 1 + ("bvh" in formats) + (
         2 + sum(f in BLENDER_FORMATS for f in formats) if any(f in BLENDER_FORMATS
                                                               for f in formats) else 0)
@@ -82,6 +85,11 @@ def export(
                                on_stage=on_stage)
         progress.update(task, completed=stages)
     elapsed = time.perf_counter() - t0
+    above = report.notes.get("floor_above_camera_m")
+    if above is not None and not quiet:
+        console.print(f"[yellow]note:[/] the people stand {above:.2f} m above the camera (on a "
+                      "platform or stage, or the camera looks up: try --level); the exported "
+                      "floor is at their feet and the camera below it", highlight=False)
     if json_out:
         emit_json({**report.to_dict(), "elapsed_s": round(elapsed, 3)})
     elif not quiet:

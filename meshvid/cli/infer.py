@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from meshvid.cli.common import console, emit_json, make_progress
+from meshvid.cli.common import console, emit_json, make_progress, plural
 from meshvid.errors import InputError
 
 RENDER_MODES = ("overlay", "side", "none")
@@ -20,15 +20,24 @@ class _RichProgress:
         self.started = 0.0
 
     def start(self, name: str, total: int | None) -> None:
-        if self.task is not None:
-            self.progress.update(self.task, visible=True)
+        self.finish()
         self.task = self.progress.add_task(name, total=total, rate="")
         self.started = time.perf_counter()
+        self.unit = "fps" if name != "exporting" else ""
 
     def advance(self, done: int) -> None:
         dt = time.perf_counter() - self.started
         self.progress.update(self.task, completed=done,
-                             rate=f"{done / dt:5.1f} fps" if dt > 0 else "")
+                             rate=f"{done / dt:5.1f} {self.unit}" if dt > 0 and self.unit
+                             else "")
+
+    def finish(self) -> None:
+        """A stage that ended: its bar shows what it did (N/N), whatever the header said."""
+        if self.task is None:
+            return
+        task = self.progress.tasks[-1]
+        if task.total is None or task.completed != task.total:
+            self.progress.update(self.task, total=task.completed)
 
 
 def infer(
@@ -67,14 +76,21 @@ def infer(
     mesh_rate: str = typer.Option("model", "--mesh-rate", help="model: the networks run at "
                                   "SATN's 10 fps training rate and the frames between are "
                                   "interpolated (slerp); every: DSD on every frame (slower)."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Only the first N "
                                           "frames."),
+    image_fps: float = typer.Option(30.0, "--image-fps", min=0.001, help="Frame rate given to "
+                                    "image folders."),
+    keep_partial: bool = typer.Option(False, "--keep-partial", help="A truncated or damaged "
+                                      "video: use the frames before the damage (with a "
+                                      "warning) instead of refusing it."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Recover an animated 3D body mesh for every person in a video."""
-    from meshvid.cli.track import prepare_output_dir
+    from meshvid.devices import check_device
+    from meshvid.export.presets import get_preset
+    from meshvid.io.outputs import check_output_dir
     from meshvid.pipeline.infer import InferOptions, run_infer
 
     if demo:
@@ -87,24 +103,30 @@ def infer(
         raise InputError(f"--render must be one of {', '.join(RENDER_MODES)}, not {render!r}")
     if camera not in ("fit", "network"):
         raise InputError(f"--camera must be fit or network, not {camera!r}")
+    get_preset(preset)
+    device = check_device(device)
     exports = tuple(e.strip() for e in export.split(",") if e.strip())
     opts = InferOptions(camera_fit=camera == "fit", min_height=min_height, weights=weights, body_model=body_model, smpl_dir=smpl_dir,
                         detector=detector, max_people=max_people, min_track_len=min_track_len,
                         focal=focal, device=device, temporal=not no_temporal, render=render,
                         keypoints=keypoints, exports=exports, preset=preset,
-                        max_frames=max_frames, mesh_rate=mesh_rate)
+                        max_frames=max_frames, mesh_rate=mesh_rate, image_fps=image_fps,
+                        keep_partial=keep_partial)
     if not Path(input).exists():
         raise InputError(f"{input} does not exist: give a video file, an image or an image "
                          "folder")
-    prepare_output_dir(output)
+    check_output_dir(output)  # writable and room, before the long work (created when it starts)
     with make_progress(quiet) as progress:
-        result = run_infer(input, output, opts, _RichProgress(progress))
+        bars = _RichProgress(progress)
+        result = run_infer(input, output, opts, bars)
+        bars.finish()
     summary = result.summary()
     if not result.motion.persons:
         console.print(f"[yellow]warning:[/] no people found in {input}; wrote an empty "
                       f"{result.npz_path}", highlight=False)
     if not quiet:
-        console.print(f"{len(result.motion.persons)} people, {result.num_frames} frames in "
+        console.print(f"{plural(len(result.motion.persons), 'person', 'people')}, "
+                      f"{plural(result.num_frames, 'frame')} in "
                       f"{result.wall_seconds:.1f} s ({summary['processing_fps']} fps) -> "
                       f"{output}", highlight=False)
     if json_out:

@@ -33,14 +33,19 @@ def smooth(
                                   help="SMPL model folder, for results made with --body-model smpl."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    force: bool = typer.Option(False, "--force", help="Allow -o to overwrite the input NPZ."),
 ) -> None:
     """Smooth joint rotations (on the rotation manifold) and translations of every track."""
     import time
 
     from meshvid.export.npz import load_npz, save_npz, summarize
+    from meshvid.io.outputs import check_output_file
     from meshvid.smoothing import OneEuroParams, SavGolParams, smooth_result
 
     t0 = time.perf_counter()
+    out = output if output is not None else results.with_name(f"{results.stem}_smooth.npz")
+    # before any work: a writable existing folder, not a directory, not the input itself
+    check_output_file(out, inputs=(results,), force=force)
     result = load_npz(results)
     name = method.lower().replace("-", "").replace("_", "")
     params = (OneEuroParams(min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff,
@@ -59,7 +64,6 @@ def smooth(
         from meshvid.export.footlock import foot_lock_result
 
         smoothed, stats = foot_lock_result(smoothed, body_model)
-    out = output if output is not None else results.with_name(f"{results.stem}_smooth.npz")
     save_npz(smoothed, out)
     elapsed = time.perf_counter() - t0
     if json_out:

@@ -69,6 +69,9 @@ def track(
                                           "frames."),
     image_fps: float = typer.Option(30.0, "--image-fps", min=0.001, help="Frame rate given to "
                                     "image folders."),
+    keep_partial: bool = typer.Option(False, "--keep-partial", help="A truncated or damaged "
+                                      "video: use the frames before the damage (with a "
+                                      "warning) instead of refusing it."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
@@ -83,7 +86,7 @@ def track(
     stride = parse_auto_int(det_stride, "--det-stride")
     if tracker not in TRACKERS:
         raise InputError(f"--tracker must be one of {', '.join(TRACKERS)}, not {tracker!r}")
-    source = open_source(input, image_fps=image_fps, stop=max_frames)
+    source = open_source(input, image_fps=image_fps, stop=max_frames, keep_partial=keep_partial)
     outdir = prepare_output_dir(output)
     if not quiet and needs_export(detector, backend):
         console.print("first run: exporting the detector to OpenVINO into meshvid's cache "

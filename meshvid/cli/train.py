@@ -23,7 +23,7 @@ class _Progress:
 
 
 def train(
-    config: Path = typer.Option(..., "--config", "-c", help="Recipe YAML (train/cpu.yaml, train/paper.yaml, ...)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Recipe YAML (train/cpu.yaml, train/paper.yaml, ...); optional with --toy (a tiny built-in recipe)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/<recipe name>)."),
     overrides: list[str] = typer.Option([], "--set", help="Override a recipe key: --set dsd.epochs=2"),
     stop_after: Optional[str] = typer.Option(None, "--stop-after", help="dsd | features"),
@@ -37,12 +37,20 @@ def train(
     """
     from meshvid.cli.common import console, emit_json, make_progress
     from meshvid.errors import InputError
-    from meshvid.train.recipe import load_recipe
+    from meshvid.train.recipe import apply_overrides, load_recipe, recipe_from_dict
     from meshvid.train.run import run_training
 
     if stop_after not in (None, "dsd", "features"):
         raise InputError("--stop-after must be dsd or features")
-    recipe = load_recipe(config, overrides)
+    if config is None and not toy:
+        raise InputError("give a recipe with --config (e.g. train/cpu.yaml), or --toy for a "
+                         "smoke run on built-in toy data")
+    if config is None:
+        from meshvid.train.toydata import toy_recipe_dict
+
+        recipe = recipe_from_dict(apply_overrides(toy_recipe_dict(), overrides), "--toy")
+    else:
+        recipe = load_recipe(config, overrides)
     out_dir = out or Path("runs") / recipe.name
     table = None
     if toy:
@@ -54,6 +62,6 @@ def train(
                                stop_after=stop_after)
     if json_out:
         emit_json(summary)
-    else:
+    elif not quiet:
         console.print(f"trained [bold]{recipe.name}[/] in {summary['seconds']:.0f} s -> "
                       f"{out_dir / 'model.safetensors'}")

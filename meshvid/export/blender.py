@@ -33,7 +33,7 @@ from typing import Callable
 
 import numpy as np
 
-from meshvid.errors import MissingDependencyError
+from meshvid.errors import ExportError, MissingDependencyError
 from meshvid.export.atomic import ensure_parent, partial_path
 from meshvid.export.rig import RigScene
 
@@ -248,7 +248,7 @@ def _run_worker(job_dir: Path, timings: dict[str, float],
     except (TimeoutError, subprocess.TimeoutExpired):
         proc.kill()
         proc.wait()
-        raise RuntimeError(f"Blender export did not finish within {timeout_s:.0f} s") from None
+        raise ExportError(f"Blender export did not finish within {timeout_s:.0f} s") from None
     except BaseException:  # KeyboardInterrupt included: never leave Blender running
         proc.kill()
         proc.wait()
@@ -257,5 +257,18 @@ def _run_worker(job_dir: Path, timings: dict[str, float],
     if proc.returncode == EXIT_NO_BPY:
         raise MissingDependencyError(f"{bpy_python()} cannot import bpy; " + INSTALL_HINT)
     if proc.returncode != 0:
-        tail = "".join(stderr_lines[-25:])
-        raise RuntimeError(f"Blender export failed (exit {proc.returncode}):\n{tail}")
+        raise ExportError(f"Blender export failed (exit {proc.returncode}): "
+                          f"{_last_error_line(stderr_lines)}")
+
+
+def _last_error_line(lines: list[str]) -> str:
+    """The line of the worker's stderr that says what went wrong (the exception line of a
+    traceback, else the last non-empty line); the full text is in MESHVID_DEBUG=1 runs."""
+    text = [ln.strip() for ln in lines if ln.strip()]
+    if os.environ.get("MESHVID_DEBUG"):
+        sys.stderr.write("".join(lines))
+    for line in reversed(text):
+        if not line.startswith(("File ", "Traceback", "^", "~")) and (
+                "Error" in line or "error" in line or "Exception" in line):
+            return line[:300]
+    return text[-1][:300] if text else "no message (see MESHVID_DEBUG=1)"

@@ -94,11 +94,21 @@ def save_npz(result: MotionResult, path: str | os.PathLike, *, summary: bool = T
     path = Path(path)
     arrays = to_arrays(result)
     with atomic_output(path) as tmp:
-        with open(tmp, "wb") as fh:  # a file object: numpy must not append its own suffix
-            np.savez_compressed(fh, **arrays)
+        _write_npz(tmp, arrays)
     if summary:
         write_text_atomic(summary_path(path), json.dumps(summarize(result, path), indent=2) + "\n")
     return path
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez_compressed's layout (one deflated .npy per key), written with context managers
+    so that a failed write (disk full) raises once, here, instead of again from a half-closed
+    ZipFile's __del__ at exit."""
+    with open(path, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED,
+                                                 allowZip64=True) as zf:
+        for key, value in arrays.items():
+            with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 def summary_path(npz_path: str | os.PathLike) -> Path:

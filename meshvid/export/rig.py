@@ -329,6 +329,17 @@ def _expand_bones(spec: RigSpec, rest_j: np.ndarray, joint_rot: np.ndarray,
     return rest, rot, pos, w
 
 
+def _camera_notes(floor: float, tilt: float) -> dict[str, float]:
+    """The camera's height above the floor, where the floor is where the people stand (the
+    world origin is at their feet). A floor *above* the camera is not a negative height: the
+    people stand on something higher than the lens (the sports2d demo's person 1 on a utility
+    box, a stage), or the camera looks up and --level was not asked for. Then the notes say
+    `floor_above_camera_m` instead, and the exporter's caller can say so in words."""
+    if floor > 0.0:
+        return {"floor_above_camera_m": floor, "camera_tilt_removed_deg": tilt}
+    return {"camera_height_m": -floor, "camera_tilt_removed_deg": tilt}
+
+
 def build_rig(
     result: MotionResult,
     body_model,
@@ -421,5 +432,5 @@ def build_rig(
         camera=camera, camera_to_world=camera_to_world, world_offset=world_offset,
         parents=spec.parents, joint_names=spec.names, located=spec.located, rig=spec.name,
         rest_pose=spec.rest_pose_name,
-        notes={"camera_height_m": camera_height, "camera_tilt_removed_deg": tilt},
+        notes=_camera_notes(-camera_height, tilt),
     )

@@ -51,10 +51,32 @@ class VideoSource:
     that there is something to decode), then closes it; each iteration opens a fresh decoder.
     """
 
-    def __init__(self, path: str | Path, *, start: int = 0, stop: int | None = None) -> None:
+    def __init__(self, path: str | Path, *, start: int = 0, stop: int | None = None,
+                 keep_partial: bool = False) -> None:
         self.path = Path(path)
         self.start, self.stop = max(0, int(start)), stop
+        # keep_partial: a decoding error mid-stream ends the clip there (with a warning)
+        # instead of failing; every pass then sees the same frames
+        self.keep_partial = keep_partial
         self.info = self._probe()
+        self._size: tuple[int, int] | None = None  # (w, h) as yielded, when downscaled
+
+    def downscaled(self, max_side: int) -> "VideoSource":
+        """The same clip, its frames scaled (by FFmpeg's swscale, during the RGB conversion:
+        no full-resolution RGB array is ever made) so that the longer side is at most
+        `max_side`; itself when already small enough. `info` describes the scaled frames."""
+        import copy
+        import dataclasses
+
+        scale = max_side / max(self.info.width, self.info.height)
+        if scale >= 1.0:
+            return self
+        other = copy.copy(self)
+        w = max(2, int(round(self.info.width * scale / 2)) * 2)
+        h = max(2, int(round(self.info.height * scale / 2)) * 2)
+        other._size = (w, h)
+        other.info = dataclasses.replace(self.info, width=w, height=h)
+        return other
 
     def _open(self):
         import av
@@ -121,13 +143,30 @@ class VideoSource:
                         t = index / self.info.fps
                     if t0 is None:
                         t0 = t
-                    image = vf.to_ndarray(format="rgb24")
-                    image = rotate_cw(image, display_rotation_cw(getattr(vf, "rotation", 0)))
+                    rotation = display_rotation_cw(getattr(vf, "rotation", 0))
+                    if self._size is None:
+                        image = vf.to_ndarray(format="rgb24")
+                    else:  # scale in the decoded orientation, then rotate
+                        w, h = self._size if rotation in (0, 180) else self._size[::-1]
+                        image = vf.to_ndarray(format="rgb24", width=w, height=h,
+                                              interpolation="AREA")
+                    image = rotate_cw(image, rotation)
                     del vf  # release the decoder's buffer before the caller works on the frame
                     yield Frame(index=index - self.start, timestamp=float(t - t0), image=image)
             except av.FFmpegError as err:
-                raise InputError(f"{self.path}: decoding failed after frame {index} "
-                                 f"({_short(err)}): the file is corrupt or truncated") from None
+                kept = index + 1 - self.start
+                if not self.keep_partial or kept < 1:
+                    raise InputError(f"{self.path}: decoding failed after frame {index} "
+                                     f"({_short(err)}): the file is corrupt or truncated (pass "
+                                     "--keep-partial to use the frames before the damage)"
+                                     ) from None
+                import warnings
+
+                from meshvid.errors import MeshvidWarning
+
+                warnings.warn(f"{self.path} is damaged after frame {index} ({_short(err)}): "
+                              f"kept the first {kept} frames (--keep-partial)",
+                              MeshvidWarning, stacklevel=2)
         finally:
             container.close()
 
@@ -153,6 +192,22 @@ class ImageSource:
         h, w = first.shape[:2]
         self.info = VideoInfo(path=str(self.path), width=w, height=h, fps=float(fps),
                               num_frames=len(self.files), rotation=0, has_audio=False)
+        self._full: tuple[int, int] = (w, h)  # (w, h) of the files (before downscaled())
+
+    def downscaled(self, max_side: int) -> "ImageSource":
+        """The same images, scaled so that the longer side is at most `max_side` (see
+        VideoSource.downscaled)."""
+        import copy
+        import dataclasses
+
+        scale = max_side / max(self.info.width, self.info.height)
+        if scale >= 1.0:
+            return self
+        other = copy.copy(self)
+        w = max(1, int(round(self.info.width * scale)))
+        h = max(1, int(round(self.info.height * scale)))
+        other.info = dataclasses.replace(self.info, width=w, height=h)
+        return other
 
     @staticmethod
     def _read(path: Path) -> np.ndarray:
@@ -168,10 +223,15 @@ class ImageSource:
     def __iter__(self) -> Iterator[Frame]:
         for i, path in enumerate(self.files):
             image = self._read(path)
-            if image.shape[:2] != (self.info.height, self.info.width):
+            if image.shape[:2] != self._full[::-1]:
                 raise InputError(f"{path} is {image.shape[1]}x{image.shape[0]} but the first "
-                                 f"image is {self.info.width}x{self.info.height}: all images of "
+                                 f"image is {self._full[0]}x{self._full[1]}: all images of "
                                  "a folder must have one size")
+            if image.shape[:2] != (self.info.height, self.info.width):
+                import cv2
+
+                image = cv2.resize(image, (self.info.width, self.info.height),
+                                   interpolation=cv2.INTER_AREA)
             yield Frame(index=i, timestamp=i / self.info.fps, image=image)
 
 
@@ -179,10 +239,12 @@ FrameSource = VideoSource | ImageSource
 
 
 def open_source(path: str | Path, *, image_fps: float = DEFAULT_IMAGE_FPS, start: int = 0,
-                stop: int | None = None) -> FrameSource:
+                stop: int | None = None, keep_partial: bool = False) -> FrameSource:
     """A video file, an image folder or a single image, as a streamed source of `Frame`s.
 
     `start`/`stop` select a frame range [start, stop) (decoded and skipped: exact, not seeked).
+    `keep_partial`: a video that fails to decode part-way ends there, with a MeshvidWarning,
+    instead of raising InputError.
     """
     p = Path(path)
     if not p.exists():
@@ -191,7 +253,7 @@ def open_source(path: str | Path, *, image_fps: float = DEFAULT_IMAGE_FPS, start
         return ImageSource(p, fps=image_fps, start=start, stop=stop)
     if p.stat().st_size == 0:
         raise InputError(f"{p} is empty (0 bytes): give a video file")
-    return VideoSource(p, start=start, stop=stop)
+    return VideoSource(p, start=start, stop=stop, keep_partial=keep_partial)
 
 
 def _natural_key(name: str) -> list:

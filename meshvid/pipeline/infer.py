@@ -264,6 +264,7 @@ class InferOptions:
     preset: str = "blender"
     max_frames: int | None = None
     image_fps: float = 30.0
+    keep_partial: bool = False  # a truncated video: keep the frames before the damage (warned)
 
 
 @dataclass
@@ -304,13 +305,36 @@ class Progress:
     def advance(self, done: int) -> None: ...
 
 
+def output_stem(input_path: str | Path) -> str:
+    """The name every output of `input_path` starts with (`<stem>.npz`, `<stem>_overlay.mp4`)."""
+    return Path(input_path).stem if Path(input_path).is_file() else Path(input_path).name
+
+
 def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
               progress: Progress | None = None) -> InferResult:
-    """The whole job; every output file appears atomically (complete) or not at all."""
+    """The whole job; every output file appears atomically (complete) or not at all.
+
+    The outputs of one stem are locked for the run (a concurrent run into the same place
+    fails with BusyError) and listed in a manifest; the files of an earlier run of the same
+    stem are removed when the work starts (meshvid.io.outputs.OutputClaim).
+    """
+    from meshvid.io.outputs import OutputClaim
+
+    claim = OutputClaim(outdir, output_stem(input_path))
+    try:
+        return _run_infer(input_path, outdir, opts, progress, claim)
+    finally:
+        claim.release()
+
+
+def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
+               progress: Progress | None, claim) -> InferResult:
     from meshvid import __version__
+    from meshvid.devices import check_device
     from meshvid.body import load_body_model
     from meshvid.export.motion import MotionResult
-    from meshvid.export.npz import save_npz
+    from meshvid.export.exporter import BLENDER_FORMATS, parse_formats
+    from meshvid.export.npz import save_npz, summary_path
     from meshvid.io.video import open_source
     from meshvid.perception.detector import PoseDetector
     from meshvid.perception.run import TrackOptions, run_tracking
@@ -320,22 +344,32 @@ def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
 
     if opts.mesh_rate not in MESH_RATES:
         raise InputError(f"unknown mesh rate {opts.mesh_rate!r}: use one of {', '.join(MESH_RATES)}")
+    from meshvid.export.presets import get_preset
+
+    get_preset(opts.preset)  # an unknown preset fails now, exports requested or not
     progress = progress or Progress()
     outdir = Path(outdir)
     started = time.perf_counter()
     times = StageSeconds()
-    source = open_source(input_path, image_fps=opts.image_fps, stop=opts.max_frames)
+    device = check_device(opts.device)
+    source = open_source(input_path, image_fps=opts.image_fps, stop=opts.max_frames,
+                         keep_partial=opts.keep_partial)
     single_image = Path(input_path).is_file() and Path(input_path).suffix.lower() in IMAGE_EXTS
     # load everything that can fail on a missing file before the long work starts
     body = load_body_model(opts.body_model, smpl_dir=opts.smpl_dir, device="cpu")
-    regressor = MeshRegressor(opts.weights, device=opts.device)
+    regressor = MeshRegressor(opts.weights, device=device)
     if opts.exports:
         from meshvid.export.blender import check_bpy
         from meshvid.export.exporter import BLENDER_FORMATS, parse_formats
 
         if any(f in BLENDER_FORMATS for f in parse_formats(list(opts.exports))):
             check_bpy()
-    detector = PoseDetector(opts.detector, backend=opts.detector_backend, device=opts.device)
+    detector = PoseDetector(opts.detector, backend=opts.detector_backend, device=device)
+    info = source.info
+    # everything is loaded: lock the outputs, check the space, remove an earlier run's files
+    frames_hint = min(info.num_frames or 300, opts.max_frames or 10**9)
+    claim.begin(need_bytes=16 * 2**20 + (frames_hint * info.width * info.height // 50
+                                         if opts.render != "none" else 0))
 
     # Mesh rate "model": the networks run on every k-th frame (SATN's training rate), and the
     # detector on exactly those frames, so the DSD sees real detections, not interpolated ones.
@@ -353,7 +387,6 @@ def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
                                            max_people=opts.max_people)),
         on_frame=progress.advance)
     times.tracking = time.perf_counter() - t0
-    info = source.info
     image_size = (info.width, info.height)
     focal = resolve_focal(opts.focal, image_size)
     fps = info.fps if info.fps and info.fps > 0 else opts.image_fps
@@ -365,6 +398,7 @@ def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     keys = [key_mask(t.frame_ids, k if model_rate else 1) for t in tracking.tracks]
     estimates = estimate_frames(source, tracking.tracks, regressor, batch_size=opts.batch_size,
                                 keys=keys, times=times, on_frame=progress.advance)
+    progress.advance(tracking.num_frames)  # the frames after the last tracked one need no work
     persons = people_motion(estimates, regressor, body, fps=fps, image_size=image_size,
                             focal=focal, temporal=opts.temporal,
                             camera_fit=opts.camera_fit, times=times)
@@ -378,8 +412,10 @@ def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
         from meshvid.export.floor import with_floor
 
         motion = with_floor(motion, body)
-    stem = Path(input_path).stem if Path(input_path).is_file() else Path(input_path).name
+    stem = claim.stem
     npz_path = save_npz(motion, outdir / f"{stem}.npz")
+    claim.add(npz_path)
+    claim.add(summary_path(npz_path))
 
     video_path = None
     if opts.render != "none" and single_image:
@@ -390,6 +426,7 @@ def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
                                           focal=focal, side_view=opts.render == "side",
                                           keypoints=opts.keypoints)
         times.render = time.perf_counter() - t0
+        claim.add(video_path)
     elif opts.render != "none":
         from meshvid.pipeline.overlay_video import render_overlay_video
 
@@ -400,17 +437,29 @@ def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
             side_view=opts.render == "side", keypoints=opts.keypoints,
             audio=opts.max_frames is None, on_frame=progress.advance)
         times.render = time.perf_counter() - t0
+        claim.add(video_path)
 
     export_paths: list[Path] = []
     if opts.exports and persons:
         from meshvid.export.exporter import export_motion
 
-        progress.start("exporting", None)
+        formats = parse_formats(list(opts.exports))
+        n_blender = sum(f in BLENDER_FORMATS for f in formats)
+        stages = [0]
+        progress.start("exporting", 1 + ("bvh" in formats) + (2 + n_blender if n_blender else 0))
+
+        def on_stage(name: str) -> None:
+            stages[0] += 1
+            progress.advance(stages[0])
+
         t0 = time.perf_counter()
         report = export_motion(motion, list(opts.exports), outdir / stem, preset=opts.preset,
-                               body_model=body)
+                               body_model=body, on_stage=on_stage)
         export_paths = list(report.files)
+        for path in export_paths:
+            claim.add(path)
         times.export = time.perf_counter() - t0
+    claim.finish()
     return InferResult(motion=motion, npz_path=npz_path, video_path=video_path,
                        export_paths=export_paths, num_frames=tracking.num_frames,
                        seconds=times, wall_seconds=time.perf_counter() - started)

@@ -12,6 +12,10 @@ from meshvid.io.video import FrameSource
 from meshvid.io.writer import VideoWriter
 from meshvid.render.overlay import OverlayRenderer, PersonInFrame
 
+# The overlay video's longer side at most (pixels): a 3840x2160 source gives a 1920x1080
+# overlay. The meshes are drawn at <= 1024 px anyway (OverlayRenderer.max_render_side).
+OVERLAY_MAX_SIDE = 1920
+
 
 class _VertexChunks:
     """A person's posed vertices computed 32 frames at a time (batched skinning is several
@@ -71,8 +75,17 @@ class _Pipelined:
 def render_overlay_video(source: FrameSource, persons, body, path: str | Path, *, focal: float,
                          side_view: bool = False, keypoints: bool = False, audio: bool = True,
                          on_frame: Callable[[int], None] | None = None) -> Path:
-    """Decode `source` again and draw each PersonMotion's mesh on its frames; atomic MP4."""
+    """Decode `source` again and draw each PersonMotion's mesh on its frames; atomic MP4.
+
+    Sources larger than `OVERLAY_MAX_SIDE` (4K) are decoded straight to that size and the
+    overlay is written at it: a full-resolution RGB frame is never made in this pass, and the
+    encoder's buffers shrink with the pixels (a 4K clip peaked at 2.7 GB otherwise).
+    """
+    full_side = max(source.info.width, source.info.height)
+    source = source.downscaled(OVERLAY_MAX_SIDE)
     info = source.info
+    scale = max(info.width, info.height) / full_side  # 1.0 unless downscaled
+    focal = focal * scale
     rows: dict[int, list[tuple[int, int]]] = {}
     for pi, person in enumerate(persons):
         for row, f in enumerate(person.frame_ids.tolist()):
@@ -90,7 +103,7 @@ def render_overlay_video(source: FrameSource, persons, body, path: str | Path, *
                 p = persons[pi]
                 people.append(PersonInFrame(
                     p.track_id, vertices[pi](row),
-                    None if p.keypoints2d is None else p.keypoints2d[row],
+                    None if p.keypoints2d is None else p.keypoints2d[row] * scale,
                     None if p.keypoint_scores is None else p.keypoint_scores[row]))
             write(renderer.render(frame.image, people, focal), frame.timestamp)
             if on_frame is not None:

@@ -183,6 +183,13 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     if base:
         parent = load_recipe_dict(path.parent / base)
         data = _merge(parent, data)
+    return recipe_from_dict(apply_overrides(data, overrides), str(path))
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply dotted `key.sub=value` strings (value parsed as YAML) to a recipe mapping."""
+    import yaml
+
     for item in overrides or []:
         key, sep, value = item.partition("=")
         if not sep:
@@ -194,7 +201,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
             if not isinstance(node, dict):
                 raise InputError(f"override {item!r}: {p} is not a mapping")
         node[parts[-1]] = yaml.safe_load(value)
-    return recipe_from_dict(data, str(path))
+    return data
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -59,3 +59,15 @@ TINY_MODEL = {
              "sort_channels": 16, "sort_hidden": 32},
     "discriminator": {"joint_channels": 8, "pose_hidden": 32},
 }
+
+
+def toy_recipe_dict() -> dict:
+    """The recipe of `meshvid train --toy` without --config: the tiny model, one short epoch
+    per stage, on the toy table (no data needed)."""
+    import copy
+
+    return {"name": "toy", "seed": 0, "threads": 1, "model": copy.deepcopy(TINY_MODEL),
+            "data": {"synthetic": None},
+            "dsd": {"epochs": 1, "batch_size": 16, "optimizer": "adam", "lr": 1e-3,
+                    "cache_features": True},
+            "satn": {"epochs": 1, "batch_size": 16, "optimizer": "adam", "lr": 1e-3}}
