@@ -231,9 +231,6 @@ def retarget(cap: Capture, rest_joints: np.ndarray, family: str | None = None,
     def parent_world(name: str) -> np.ndarray:
         return world[:, SMPL_24_PARENTS[J[name]]]
 
-    def child_pos(name: str, child: str, w: np.ndarray) -> np.ndarray:
-        return pos[:, J[name]] + w @ off[J[child]]
-
     def aim(name: str, child: str, target: np.ndarray, base: np.ndarray | None = None,
             max_angle: float | None = None) -> np.ndarray:
         """World rotation of `name`: `base` (default: the parent's) turned so that the bone to
