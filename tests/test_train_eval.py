@@ -86,18 +86,20 @@ def test_eval_cli_report_and_json(trained, tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["eval", "--dataset", "synthetic", "--data", str(data),
                                    "--weights", f"mine={run / 'model.safetensors'}",
                                    "--smooth", "savgol", "--out", str(tmp_path / "rep"),
-                                   "--quiet", "--json"])
+                                   "--keypoints", "simulated", "--quiet", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["sequences"] == 2 and out["frames"] == 24
-    assert set(out["overall"]) == {"mine", "mine (single-frame)", "mine (single-frame) + savgol"}
+    assert out["keypoints"] == "simulated from the labels"  # the rows say which input they had
+    mine = "mine [simulated keypoints]"
+    assert set(out["overall"]) == {mine, f"{mine} (single-frame)", f"{mine} (single-frame) + savgol"}
     o = out["overall"]
-    assert o["mine (single-frame) + savgol"]["mpjae"] < o["mine (single-frame)"]["mpjae"]
+    assert o[f"{mine} (single-frame) + savgol"]["mpjae"] < o[f"{mine} (single-frame)"]["mpjae"]
     for m in out["overall"].values():
         assert set(m) >= {"mpjpe", "pa_mpjpe", "pve", "mpjve", "mpjae"}
         assert all(np.isfinite(v) and v >= 0 for v in m.values())
         assert m["pa_mpjpe"] <= m["mpjpe"] + 1e-6
-    assert "humanoid3d_cartwheel" in out["per_group"]["mine"]
+    assert "humanoid3d_cartwheel" in out["per_group"][mine]
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "PA-MPJPE" in text and (tmp_path / "rep" / "metrics.png").is_file()
 
@@ -165,3 +167,22 @@ def test_shipped_weights_round_trip(trained, tmp_path):
     w = torch.randn(1, 9, 64)
     torch.testing.assert_close(model.satn(w).theta.pose_6d, again.satn(w).theta.pose_6d,
                                atol=2e-2, rtol=2e-2)
+
+
+def test_eval_makes_the_detector_keypoints_it_needs(trained, tmp_path):
+    """`meshvid eval` feeds the real detector's keypoints by default: a held-out folder without
+    them gets them (the `meshvid synth detect` pass), and a missing held-out set is made."""
+    import shutil
+
+    from meshvid.eval.run import ensure_heldout, heldout_command
+    from meshvid.synth.detect import det_path
+    from meshvid.synth.shards import list_shards
+
+    _, data, _, _ = trained
+    root = tmp_path / "synth"
+    shutil.copytree(data / "heldout_seq", root / "heldout_seq")
+    folders = ensure_heldout(root, detector=True)
+    assert folders == [root / "heldout_seq"]
+    assert all(det_path(p).is_file() for p in list_shards(root / "heldout_seq"))
+    cmd = heldout_command(tmp_path / "x")
+    assert "--split heldout" in cmd and "meshvid synth detect" in cmd
