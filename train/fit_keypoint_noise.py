@@ -96,12 +96,9 @@ def plot(model, det: np.ndarray, gt: np.ndarray, score: np.ndarray, out: Path) -
     ax[2].set_title(f"confidence; crops {len(det)}, missed {model.miss_rate:.1%}, "
                     f"L/R-swapped {model.swap_rate:.1%}", fontsize=9)
     ax[2].legend(fontsize=8)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(out)
+    from meshvid.train.logger import save_figure
+
+    save_figure(fig, out)
 
 
 def main() -> None:

@@ -88,10 +88,17 @@ def plot_curves(log_path: Path, out_path: Path) -> Path | None:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+    return save_figure(fig, out_path)
+
+
+def save_figure(fig, out_path: Path, dpi: int = 90) -> Path:
+    """Write a matplotlib figure as PNG atomically (temp file, then rename) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=90)
+    fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     tmp.replace(out_path)
     return out_path
