@@ -327,8 +327,11 @@ def test_anny24_fbx_round_trip(exported):
 @needs_bpy
 def test_blender_failure_leaves_no_output(tmp_path, monkeypatch):
     monkeypatch.setattr(blender_mod, "fbx_options", lambda scene: {"no_such_option": 1})
-    with pytest.raises(RuntimeError, match="Blender export failed"):
+    from meshvid.errors import ExportError
+
+    with pytest.raises(ExportError, match="Blender export failed") as err:
         export_motion(two_person_result(frames=4), "fbx,bvh", tmp_path / "x", body_model=ToyBody())
+    assert "\n" not in str(err.value)  # one line, the child's own error line
     assert list(tmp_path.iterdir()) == []
 
 

@@ -15,6 +15,7 @@ def bench_align(
     min_score: float = typer.Option(0.5, "--min-score", min=0.0, max=1.0,
                                     help="Compare detector keypoints above this confidence."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No output (use --json for numbers)."),
 ) -> None:
     """Real-clip alignment: projected mesh COCO keypoints vs detector keypoints, as a fraction
     of the box height (mean, fraction within 5 %), plus the largest root step."""
@@ -27,6 +28,8 @@ def bench_align(
     summary["npz"] = str(result)
     if json_out:
         emit_json(summary)
+        return
+    if quiet:
         return
     console.print(f"{result}: {summary['person_frames']} person-frames, {summary['keypoints']} "
                   f"keypoints with score > {min_score}")

@@ -20,9 +20,12 @@ def info(
     clips: bool = typer.Option(True, "--clips/--no-clips", help="One line per clip (else only the summary)."),
     show_map: bool = typer.Option(False, "--map", help="Print each skeleton family's joint map once."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON report (clips + summary) on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary lines (no per-clip lines)."),
 ) -> None:
     """Read every clip, retarget it onto the anny24 body and report frames, fps, skeleton family,
     joint map, retarget error and split. A bad file is one line; it never stops the run."""
+    if quiet:
+        clips = False
     from meshvid.motion.corpus import scan, summarise
     from meshvid.motion.retarget import MAX_ERROR_MM
 
@@ -72,6 +75,8 @@ def sheet(
     clips: int = typer.Option(4, "--clips", min=1, help="Clips to show (spread over the files found)."),
     frames: int = typer.Option(3, "--frames", min=1, help="Frames per clip."),
     size: int = typer.Option(200, "--size", min=64, max=1024, help="Tile size in pixels."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No output but errors."),
 ) -> None:
     """A contact sheet of retargeted frames: the anny24 body (front + side) with the capture's
     scaled joints as red dots, to check a skeleton family retargets right."""
@@ -87,9 +92,14 @@ def sheet(
     for f, root in pick:
         res, rep = load_clip(f, root, rest, max_error_mm=float("inf"))
         if res is None:
-            console.print(f"[red]skip[/] {rep.reason}", highlight=False, soft_wrap=True)
+            if not quiet and not json_out:
+                console.print(f"[red]skip[/] {rep.reason}", highlight=False, soft_wrap=True)
         else:
             results.append(res)
     if not results:
         raise typer.Exit(1)
-    console.print(f"wrote {contact_sheet(results, out, frames_per_clip=frames, columns=frames, size=size)}")
+    png = contact_sheet(results, out, frames_per_clip=frames, columns=frames, size=size)
+    if json_out:
+        emit_json({"output": str(png), "clips": [r.clip.name for r in results]})
+    elif not quiet:
+        console.print(f"wrote {png}")

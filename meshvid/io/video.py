@@ -217,7 +217,9 @@ class ImageSource:
             with Image.open(path) as im:
                 im = ImageOps.exif_transpose(im)  # phone photos: honour the EXIF orientation
                 return np.asarray(im.convert("RGB"))
-        except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        except (UnidentifiedImageError, OSError, SyntaxError, ImportError) as err:
+            # ImportError: ultralytics patches Image.open to try an optional HEIF plugin on
+            # files Pillow cannot identify; without it the file is still not an image we read.
             raise InputError(f"cannot read image {path} ({_short(err)})") from None
 
     def __iter__(self) -> Iterator[Frame]:
