@@ -276,6 +276,18 @@ def test_failed_run_before_any_output_leaves_nothing(tmp_path):
 
 # --- signals ---------------------------------------------------------------------------------
 
+def _start_writer_child(code: str, tmp_path):
+    """Run `code` (a meshvid command writing tmp_path/v.mp4) in a child process and wait until
+    its partial output file exists."""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".v.partial-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(tmp_path.glob(".v.partial-*")), "the writer never started"
+    return proc
+
+
 def test_sigterm_removes_partial_files(tmp_path):
     code = "\n".join([
         "import sys, time, numpy as np",
@@ -289,12 +301,7 @@ def test_sigterm_removes_partial_files(tmp_path):
         f"sys.argv = ['meshvid', 'slow', {str(tmp_path / 'v.mp4')!r}]",
         "m.run()",
     ])
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=REPO)
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".v.partial-*")) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert list(tmp_path.glob(".v.partial-*")), "the writer never started"
+    proc = _start_writer_child(code, tmp_path)
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
@@ -414,12 +421,7 @@ def test_second_signal_forces_exit_and_removes_partials(tmp_path):
         f"sys.argv = ['meshvid', 'stubborn', {str(tmp_path / 'v.mp4')!r}]",
         "m.run()",
     ])
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=REPO)
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".v.partial-*")) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert list(tmp_path.glob(".v.partial-*")), "the writer never started"
+    proc = _start_writer_child(code, tmp_path)
     proc.send_signal(signal.SIGTERM)
     time.sleep(1.0)
     assert proc.poll() is None  # swallowed

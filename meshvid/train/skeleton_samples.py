@@ -74,9 +74,6 @@ def skeleton_table(n: int, seed: int, crop_size: int, cache_dir: Path,
 
     tag = hashlib.sha1("|".join(motions).encode()).hexdigest()[:8] if motions else "builtin"
     path = cache_dir / f"skeleton-{n}-{seed}-{crop_size}-{tag}.safetensors"
-    if not motions and not path.is_file():  # tables cached before motions were an option
-        legacy = cache_dir / f"skeleton-{n}-{seed}-{crop_size}.safetensors"
-        path = legacy if legacy.is_file() else path
     if path.is_file():
         return FrameTable.load(path)
     rows = make_rows(n, seed, crop_size, progress=progress, motions=motions)
