@@ -119,6 +119,15 @@ class Anny24Body(BodyModel):
         return BodyOutput(vertices=verts, joints=joints, lsp14=lsp, coco17=coco, joint_transforms=transforms)
 
 
+    def coco17_rig(self, betas: torch.Tensor) -> torch.Tensor:
+        """(B, 10) -> (B, 17, 24, 4); exact for anny24 (no pose correctives). See BodyModel."""
+        rest_v, _ = self.rest_shape(betas)
+        picked = rest_v[:, self.coco17_idx]  # (B, 17, S, 3)
+        split = self.coco17_w[:, :, None] * self.weights[self.coco17_idx]  # (17, S, 24)
+        xyz = torch.einsum("ksj,bksc->bkjc", split, picked)
+        return torch.cat([xyz, split.sum(1).expand(len(rest_v), -1, -1)[..., None]], dim=-1)
+
+
 def _sparse_rows(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(K, V) regressor -> (K, S) vertex indices and weights (rows padded with zero weights)."""
     s = int((dense != 0).sum(1).max())

@@ -59,6 +59,20 @@ class BodyModel(nn.Module):
         """rotmats (B, 24, 3, 3), betas (B, 10), transl (B, 3) -> BodyOutput."""
         raise NotImplementedError
 
+    def coco17_rig(self, betas: torch.Tensor) -> torch.Tensor:
+        """The COCO-17 keypoints as points skinned to the joints: betas (B, 10) -> (B, 17, 24, 4).
+
+        Row [b, k, j] is the homogeneous rest-space point (x, y, z, w) that joint j's skinning
+        transform carries towards keypoint k, so that for any pose
+
+            coco17[b, k] = sum_j  A[b, j] @ rig[b, k, j],   A = skinning_transforms (B, 24, 3, 4)
+
+        (LBS is linear in the rest points, so a keypoint regressed from skinned vertices is the
+        skinning of its regressor-weighted, weight-split rest points). Pose fitting uses this
+        to move the 17 keypoints with forward kinematics alone, without skinning the mesh.
+        """
+        raise NotImplementedError
+
     @staticmethod
     def batch_inputs(rotmats: torch.Tensor, betas: torch.Tensor, dtype: torch.dtype
                      ) -> tuple[torch.Tensor, torch.Tensor]:

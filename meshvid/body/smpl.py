@@ -187,6 +187,23 @@ class SmplBody(BodyModel):
         verts = self.smpl.v_template + blend_shapes(betas, self.smpl.shapedirs)
         return verts, vertices2joints(self.smpl.J_regressor, verts)
 
+    def coco17_rig(self, betas: torch.Tensor) -> torch.Tensor:
+        """(B, 10) -> (B, 17, 24, 4). Limb keypoints are exact (joint + rotating offset); the
+        face vertices leave out SMPL's pose blendshapes (millimetres at the head). See BodyModel."""
+        rest_v, rest_j = self.rest_shape(betas)
+        b = rest_v.shape[0]
+        rig = rest_v.new_zeros(b, len(COCO_17), 24, 4)
+        for k, name in enumerate(COCO_17):
+            j = self._coco_joint.get(k)
+            if j is not None:
+                rig[:, k, j, :3] = rest_j[:, j] + self.coco_offsets[k]
+                rig[:, k, j, 3] = 1.0
+            else:
+                w = self.smpl.lbs_weights[self._coco_vertex[name]]  # (24,)
+                rig[:, k, :, :3] = w[None, :, None] * rest_v[:, self._coco_vertex[name]][:, None, :]
+                rig[:, k, :, 3] = w
+        return rig
+
     def forward_rotmat(
         self, rotmats: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor | None = None
     ) -> BodyOutput:

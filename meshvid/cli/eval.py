@@ -25,6 +25,8 @@ def eval_cmd(
     smooth: list[str] = typer.Option(
         [], "--smooth", help="Also score each model's single-frame output through a fixed filter "
         "(savgol | oneeuro, `meshvid smooth`'s defaults): the reference for SATN. Repeatable."),
+    refine: bool = typer.Option(False, "--refine", help="Also score each model followed by "
+                                "`meshvid infer --refine`'s keypoint fit (in each crop's camera)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
 ) -> None:
@@ -41,7 +43,7 @@ def eval_cmd(
     with make_progress(quiet) as progress:
         summary = run_eval(dataset, weights, out, data, image_root,
                            max_sequences=max_sequences, progress=_Progress(progress),
-                           smoothers=tuple(smooth), keypoints=keypoints)
+                           smoothers=tuple(smooth), keypoints=keypoints, refine=refine)
     if json_out:
         emit_json(summary)
         return

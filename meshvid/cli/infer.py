@@ -73,6 +73,9 @@ def infer(
     camera: str = typer.Option("fit", "--camera", help="fit: the translation is fitted to the "
                                "detector's keypoints (full perspective, depth smoothed per "
                                "track); network: the network's weak-perspective camera only."),
+    refine: bool = typer.Option(False, "--refine/--no-refine", help="Fit each track's pose and "
+                                "translation to the detector's keypoints over time (pose prior, "
+                                "smoothness; docs/infer.md)."),
     mesh_rate: str = typer.Option("model", "--mesh-rate", help="model: the networks run at "
                                   "SATN's 10 fps training rate and the frames between are "
                                   "interpolated (slerp); every: DSD on every frame (slower)."),
@@ -106,7 +109,7 @@ def infer(
     get_preset(preset)
     device = check_device(device)
     exports = tuple(e.strip() for e in export.split(",") if e.strip())
-    opts = InferOptions(camera_fit=camera == "fit", min_height=min_height, weights=weights, body_model=body_model, smpl_dir=smpl_dir,
+    opts = InferOptions(camera_fit=camera == "fit", refine=refine, min_height=min_height, weights=weights, body_model=body_model, smpl_dir=smpl_dir,
                         detector=detector, max_people=max_people, min_track_len=min_track_len,
                         focal=focal, device=device, temporal=not no_temporal, render=render,
                         keypoints=keypoints, exports=exports, preset=preset,

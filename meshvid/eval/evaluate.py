@@ -40,6 +40,9 @@ class Method:
     # A fixed filter (meshvid.smoothing: "savgol" | "oneeuro", default parameters) on the
     # single-frame Θ of each sequence: the no-learning reference for the temporal networks.
     smoother: str | None = None
+    # `meshvid infer --refine` on top (meshvid.fitting.refine), fitted in each crop's own camera
+    refine: bool = False
+    refine_options: object | None = None  # meshvid.fitting.refine.RefineOptions (default: its own)
 
 
 @dataclass
@@ -52,15 +55,69 @@ class EvalResult:
     sequences: int = 0
 
 
-def methods_for(label: str, model: MeshNet, smoothers: tuple[str, ...] = ()) -> list[Method]:
+def methods_for(label: str, model: MeshNet, smoothers: tuple[str, ...] = (),
+                refine: bool = False) -> list[Method]:
     """A model gives its single-frame method, one per fixed filter on it, and, if it has SATN,
-    its temporal one."""
+    its temporal one; with `refine`, also the last of these followed by the keypoint fit."""
     single = label if model.satn is None else f"{label} (single-frame)"
     out = [Method(single, model, False)]
     out += [Method(f"{single} + {s}", model, False, s) for s in smoothers]
     if model.satn is not None:
         out.append(Method(label, model, True))
+    if refine:
+        last = out[-1]
+        out.append(Method(f"{last.name} + refine", model, last.temporal, refine=True))
     return out
+
+
+# The crop camera the refinement fits in (eval only): a 224-px crop seen with this focal length
+# puts a person filling it at ~4.5 m, a typical distance in the held-out renders; root-relative
+# and Procrustes-aligned metrics hardly depend on it.
+EVAL_CROP_FOCAL = 500.0
+
+
+def refine_theta(theta: Theta, table: FrameTable, keypoints: torch.Tensor,
+                 scores: torch.Tensor, body, crop_size: int, options=None) -> Theta:
+    """Θ of every sequence after meshvid.fitting.refine against the keypoints the network saw
+    (crop-normalised [-1, 1]), each sequence one person with its mean shape."""
+    from meshvid.fitting.refine import RefineInput, refine
+    from meshvid.geometry.camera import crop_cam_to_frame_translation
+    from meshvid.geometry.rotations import axis_angle_to_sixd
+
+    pose = theta.axis_angle().clone()
+    betas = theta.betas.clone()
+    seqs = [rows for rows in table.sequences() if len(rows)]
+    order = torch.cat(seqs)
+    prev = torch.full((len(order),), -1, dtype=torch.long)
+    dt = torch.zeros(len(order))
+    start = 0
+    for i, rows in enumerate(seqs):
+        n = len(rows)
+        prev[start + 1:start + n] = torch.arange(start, start + n - 1)
+        ids = table.frame[rows].double()
+        dt[start + 1:start + n] = ((ids[1:] - ids[:-1]) / _sequence_fps(table, i)).float()
+        betas[rows] = theta.betas[rows].mean(0)
+        start += n
+    half = crop_size / 2.0
+    n = len(order)
+    centre = torch.full((n, 2), half)
+    transl = crop_cam_to_frame_translation(theta.cam[order], centre, torch.full((n,), float(crop_size)),
+                                           EVAL_CROP_FOCAL, (crop_size, crop_size))
+    with torch.no_grad():
+        rig = body.coco17_rig(betas[order])
+        rest = body.rest_shape(betas[order])[1]
+    inp = RefineInput(pose=pose[order], transl=transl, rig=rig, rest_joints=rest,
+                      keypoints=(keypoints[order] + 1.0) * half, scores=scores[order],
+                      box_height=torch.full((n,), crop_size / 1.2), prev=prev, dt=dt,
+                      focal=EVAL_CROP_FOCAL, center=(half, half))
+    from dataclasses import replace
+
+    from meshvid.fitting.refine import RefineOptions
+
+    # every crop is re-centred on the person: its camera's translation has no path to smooth
+    res = refine(inp, replace(options or RefineOptions(), w_smooth_transl=0.0))
+    pose[order] = res.pose
+    return Theta(axis_angle_to_sixd(pose), betas, theta.cam)
 
 
 def _sequence_fps(table: FrameTable, s: int) -> float:
@@ -97,16 +154,28 @@ def smooth_theta(theta: Theta, table: FrameTable, method: str) -> Theta:
 
 @torch.no_grad()
 def predict(method: Method, table: FrameTable, noise: KeypointNoise, seed: int = EVAL_SEED,
-            batch: int = 256) -> Theta:
-    """Θ for every row of the table."""
+            batch: int = 256, body=None) -> Theta:
+    """Θ for every row of the table (`body` is needed by refine methods)."""
+    theta, kps, confs = _predict(method, table, noise, seed, batch)
+    if method.refine:
+        if kps is None:
+            raise ValueError("refine needs a model that takes keypoints")
+        return refine_theta(theta, table, kps, confs, body, int(method.model.cfg.dsd.backbone.image_size),
+                            method.refine_options)
+    return theta
+
+
+def _predict(method: Method, table: FrameTable, noise: KeypointNoise, seed: int, batch: int):
     model = method.model.eval()
     gen = torch.Generator().manual_seed(seed)
-    feats, thetas = [], []
+    feats, thetas, kps, confs = [], [], [], []
     for start in range(0, len(table), batch):
         b = table.batch(torch.arange(start, min(start + batch, len(table))))
         kp = conf = None
         if model.dsd.needs_keypoints:
             kp, conf = model_keypoints(b, noise, gen)
+            kps.append(kp)
+            confs.append(conf)
         if "features" in b:
             out = model.dsd.forward_features(b["features"], kp, conf)
         else:
@@ -115,10 +184,12 @@ def predict(method: Method, table: FrameTable, noise: KeypointNoise, seed: int =
         thetas.append(out.theta)
     theta = Theta(torch.cat([t.pose_6d for t in thetas]), torch.cat([t.betas for t in thetas]),
                   torch.cat([t.cam for t in thetas]))
+    kp_all = torch.cat(kps) if kps else None
+    conf_all = torch.cat(confs) if confs else None
     if method.smoother:
-        return smooth_theta(theta, table, method.smoother)
+        return smooth_theta(theta, table, method.smoother), kp_all, conf_all
     if not method.temporal:
-        return theta
+        return theta, kp_all, conf_all
     assert model.satn is not None
     y = torch.cat(feats)
     pose, betas, cam = theta.pose_6d.clone(), theta.betas.clone(), theta.cam.clone()
@@ -127,7 +198,7 @@ def predict(method: Method, table: FrameTable, noise: KeypointNoise, seed: int =
             continue
         t = model.satn.forward_sequence(y[rows])
         pose[rows], betas[rows], cam[rows] = t.pose_6d, t.betas, t.cam
-    return Theta(pose, betas, cam)
+    return Theta(pose, betas, cam), kp_all, conf_all
 
 
 @torch.no_grad()
@@ -143,7 +214,7 @@ def _body_outputs(body, theta: Theta | None, table: FrameTable, rows: torch.Tens
 def evaluate(methods: list[Method], table: FrameTable, noise: KeypointNoise, body,
              keep_series: int = 3, seed: int = EVAL_SEED) -> EvalResult:
     res = EvalResult(frames=0, sequences=0)
-    preds = {m.name: predict(m, table, noise, seed) for m in methods}
+    preds = {m.name: predict(m, table, noise, seed, body=body) for m in methods}
     seqs = table.sequences()
     # Sequences must have 3D labels; joints valid in every frame of the set are evaluated.
     valid_joints = (table.joints3d[..., 3] > 0).all(0)

@@ -83,7 +83,8 @@ def run_eval(dataset: str, weights: list[str], out_dir: Path | None, data_path: 
              image_root: str | None = None, cache_dir: Path | None = None,
              noise: KeypointNoise | None = None, max_sequences: int | None = None,
              seed: int = EVAL_SEED, progress=None, title: str | None = None,
-             smoothers: tuple[str, ...] = (), keypoints: str = "detector") -> dict[str, Any]:
+             smoothers: tuple[str, ...] = (), keypoints: str = "detector",
+             refine: bool = False) -> dict[str, Any]:
     """Score `weights` on a test set.
 
     Args:
@@ -132,7 +133,7 @@ def run_eval(dataset: str, weights: list[str], out_dir: Path | None, data_path: 
         table = real_test_table(dataset, data_path, first.dsd, kp_set, image_root, progress)
     if dataset == "synthetic" and keypoints == "simulated":  # every row says its input
         models = [(f"{label} [simulated keypoints]", m) for label, m in models]
-    methods = [m for label, model in models for m in methods_for(label, model, tuple(smoothers))]
+    methods = [m for label, model in models for m in methods_for(label, model, tuple(smoothers), refine)]
     res = evaluate(methods, table, noise, load_body_model("anny24"), seed=seed)
     source = ("YOLO11n-pose on the renders" if dataset == "synthetic" and keypoints == "detector"
               else "simulated from the labels" if dataset == "synthetic" else "the data set's own")

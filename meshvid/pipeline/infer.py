@@ -44,6 +44,7 @@ class StageSeconds:
     dsd: float = 0.0
     satn: float = 0.0
     body: float = 0.0
+    refine: float = 0.0  # --refine: pose + translation fitted to the keypoints
     render: float = 0.0  # pass 3, decode + draw + encode
     export: float = 0.0
 
@@ -149,17 +150,20 @@ def estimate_frames(source: FrameSource, tracks: list[Track], regressor, *, batc
 
 def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float,
                   image_size: tuple[int, int], focal: float, temporal: bool = True,
-                  camera_fit: bool = True, times: StageSeconds | None = None):
+                  camera_fit: bool = True, refine: bool = False,
+                  times: StageSeconds | None = None):
     """SATN per track, then Θ -> camera-space translation, joints and COCO keypoints:
     PersonMotion records. With `camera_fit` the translation is fitted to the detector's
     keypoints and its depth smoothed along the track (`fit_track_camera`); without it, it is
-    the network's weak-perspective camera converted to the frame."""
+    the network's weak-perspective camera converted to the frame. With `refine` the pose and
+    translation of every track are then fitted to the keypoints over time
+    (meshvid/fitting/refine.py), all tracks in one batch."""
     from meshvid.export.motion import PersonMotion
     from meshvid.pipeline.keyframes import interpolate_theta
     from meshvid.pipeline.regressor import temporal_stride, theta_from_vector
 
     times = times or StageSeconds()
-    persons = []
+    staged = []  # per track: (theta, pose, betas, transl)
     for est in estimates:
         t0 = time.perf_counter()
         every_frame = bool(est.key.all())
@@ -179,17 +183,26 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
         transl = crop_cam_to_frame_translation(
             theta.cam, torch.from_numpy(est.centres), torch.from_numpy(est.sides), focal,
             image_size)
+        if camera_fit:
+            joints, coco = _posed_points(body, pose, betas)
+            transl, _ = fit_track_camera(est.track, joints, coco, transl, fps=fps, focal=focal,
+                                         image_size=image_size)
+        staged.append((theta, pose, betas, transl))
+        times.body += time.perf_counter() - t0
+    if refine and staged:
+        t0 = time.perf_counter()
+        fitted = refine_tracks([e.track for e in estimates], [s[1] for s in staged],
+                               [s[2] for s in staged], [s[3] for s in staged], body,
+                               fps=fps, focal=focal, image_size=image_size)
+        staged = [(s[0], p, s[2], t) for s, (p, t) in zip(staged, fitted)]
+        times.refine += time.perf_counter() - t0
+    persons = []
+    for est, (theta, pose, betas, transl) in zip(estimates, staged):
+        t0 = time.perf_counter()
+        joints, coco = _posed_points(body, pose, betas)
         with torch.inference_mode():
-            outs = [body(pose[i:i + 256], betas.expand(len(pose[i:i + 256]), -1))
-                    for i in range(0, len(pose), 256)]
-            joints = torch.cat([o.joints for o in outs])  # (T, 24, 3) without translation
-            coco = torch.cat([o.coco17 for o in outs])  # (T, 17, 3)
             rest_joints = body.rest_shape(betas[None])[1][0]
         track = est.track
-        fitted = None
-        if camera_fit:
-            transl, fitted = fit_track_camera(track, joints, coco, transl, fps=fps, focal=focal,
-                                              image_size=image_size)
         joints = joints + transl[:, None, :]
         coco = coco + transl[:, None, :]
         persons.append(PersonMotion(
@@ -202,6 +215,59 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
             rest_joints=rest_joints.numpy()))
         times.body += time.perf_counter() - t0
     return persons
+
+
+def _posed_points(body, pose: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """pose (T, 24, 3), betas (10,) -> joints (T, 24, 3) and COCO-17 (T, 17, 3), no translation."""
+    with torch.inference_mode():
+        outs = [body(pose[i:i + 256], betas.expand(len(pose[i:i + 256]), -1))
+                for i in range(0, len(pose), 256)]
+        return torch.cat([o.joints for o in outs]), torch.cat([o.coco17 for o in outs])
+
+
+def refine_tracks(tracks: list[Track], poses: list[torch.Tensor], betas: list[torch.Tensor],
+                  transls: list[torch.Tensor], body, *, fps: float, focal: float,
+                  image_size: tuple[int, int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Every track's pose (T, 24, 3) and translation (T, 3) fitted to its keypoints over time,
+    all tracks in one batch (meshvid.fitting.refine); bridged (interpolated) frames carry no
+    keypoints, only the smoothness term."""
+    from meshvid.fitting.refine import RefineInput, refine
+
+    rows = [len(p) for p in poses]
+    start = np.cumsum([0] + rows[:-1])
+    with torch.no_grad():
+        rig = torch.cat([body.coco17_rig(b[None]).expand(n, -1, -1, -1) for b, n in zip(betas, rows)])
+        rest = torch.cat([body.rest_shape(b[None])[1].expand(n, -1, -1) for b, n in zip(betas, rows)])
+    prev = torch.cat([torch.arange(n) - 1 + s for n, s in zip(rows, start)])
+    prev[torch.as_tensor(start)] = -1
+    times = torch.cat([torch.as_tensor(np.asarray(t.frame_ids, np.float64) / fps) for t in tracks])
+    dt = times - times[prev.clamp(min=0)]
+    scores = torch.cat([torch.as_tensor(np.asarray(t.keypoint_scores, np.float32)) *
+                        torch.as_tensor(~np.asarray(t.interpolated, bool))[:, None] for t in tracks])
+    boxes = torch.cat([torch.as_tensor(np.asarray(t.boxes, np.float32)) for t in tracks])
+    inp = RefineInput(
+        pose=torch.cat(poses), transl=torch.cat(transls).float(), rig=rig, rest_joints=rest,
+        keypoints=torch.cat([torch.as_tensor(np.asarray(t.keypoints, np.float32)) for t in tracks]),
+        scores=scores, box_height=boxes[:, 3] - boxes[:, 1], prev=prev, dt=dt.float(),
+        focal=focal, center=(image_size[0] / 2.0, image_size[1] / 2.0))
+    res = refine(inp)
+    from meshvid.geometry.camfit import smooth_depth
+    from meshvid.fitting.refine import rig_keypoints
+
+    out = []
+    with torch.no_grad():
+        root = (rig_keypoints(res.pose, rig, rest)[1][:, 0] + res.transl).double().numpy()
+    for i, (s, n) in enumerate(zip(start, rows)):
+        t = tracks[i]
+        # the same depth smoothing as after the camera fit: the fit may not move the root
+        # faster than a person moves (issue 14: no depth step above 0.15 m)
+        reliable = (~np.asarray(t.interpolated, bool)) & ((np.asarray(t.keypoint_scores) > 0.3).sum(1) >= 4)
+        r = root[s:s + n]
+        smoothed = smooth_depth(r, np.asarray(t.frame_ids, np.float64) / fps, t.frame_ids,
+                                reliable if reliable.any() else None)
+        transl = res.transl[s:s + n] + torch.from_numpy(smoothed - r).float()
+        out.append((res.pose[s:s + n], transl.to(transls[i].dtype)))
+    return out
 
 
 def fit_track_camera(track: Track, joints: torch.Tensor, coco: torch.Tensor, t0: torch.Tensor,
@@ -258,6 +324,7 @@ class InferOptions:
     batch_size: int = 16
     temporal: bool = True
     camera_fit: bool = True  # perspective translation fitted to the keypoints (geometry/camfit)
+    refine: bool = False  # pose + translation fitted to the keypoints over time (fitting/refine)
     render: str = "overlay"  # overlay | side | none
     keypoints: bool = False
     exports: tuple[str, ...] = ()  # fbx, glb, bvh (the NPZ is always written)
@@ -401,7 +468,7 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     progress.advance(tracking.num_frames)  # the frames after the last tracked one need no work
     persons = people_motion(estimates, regressor, body, fps=fps, image_size=image_size,
                             focal=focal, temporal=opts.temporal,
-                            camera_fit=opts.camera_fit, times=times)
+                            camera_fit=opts.camera_fit, refine=opts.refine, times=times)
     motion = MotionResult(persons=persons, fps=fps, body_model=opts.body_model,
                           image_size=image_size, focal_length=focal, source=str(input_path),
                           meshvid_version=__version__,
