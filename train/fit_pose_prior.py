@@ -18,13 +18,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from meshvid.fitting.pose_prior import PRIOR_FILE, fit_gaussian, save_prior  # noqa: E402
+from meshvid.fitting.pose_prior import PRIOR_FILE, fit_gaussian, pose_range, save_prior  # noqa: E402
 from meshvid.motion.corpus import training_frames  # noqa: E402
 
 CARD = """# Model card: pose_prior
 
 A Gaussian over the body pose (joints 1-23 of SMPL_24, axis-angle, 69 numbers: mean and the
-Cholesky factor of the precision), used by `meshvid infer --refine` (meshvid/fitting/refine.py)
+Cholesky factor of the precision) plus the range of every component in the captures (0.1th to
+99.9th percentile; leaving it is penalised, so a knee cannot bend backwards), used by `meshvid infer --refine` (meshvid/fitting/refine.py)
 to keep the fitted pose among poses people make. 20 kB, float32, `pose_prior.npz`.
 
 ## How it was made
@@ -48,7 +49,8 @@ clips (DeepMimic dance_b, cartwheel, getup_faceup; CMU subject 03; cmu8 test/) a
 - Variance floor ("shrink"): {shrink} rad² added to every variance.
 - Energy (squared Mahalanobis distance / 69) on the training frames: median {e_med:.2f}, 95th
   percentile {e_p95:.2f}; on the held-out clips of the same corpora: median {h_med:.2f}, 95th
-  percentile {h_p95:.2f}; on the zero pose (T-pose): {e_zero:.2f}.
+  percentile {h_p95:.2f}; on the zero pose (T-pose): {e_zero:.2f}; the same with the left knee
+  bent 1.5 rad backwards: {e_knee:.2f}.
 """
 
 
@@ -72,16 +74,20 @@ def main() -> None:
         corpora[str(c)] = corpora.get(str(c), 0) + 1
     meta = {"frames": int(len(train["pose"])), "clips": int(len(train["clip_ids"])), "corpora": corpora,
             "motions": paths, "shrink": args.shrink}
-    save_prior(out / PRIOR_FILE, mean, factor, meta)
+    low, high = pose_range(train["pose"][:, 1:])
+    save_prior(out / PRIOR_FILE, mean, factor, low, high, meta)
     prior = load_prior(out / PRIOR_FILE)
     e = prior.energy(torch.from_numpy(train["pose"]).float()).numpy()
     h = prior.energy(torch.from_numpy(held["pose"]).float()).numpy() if len(held["pose"]) else np.array([np.nan])
     e_zero = float(prior.energy(torch.zeros(1, 24, 3))[0])
+    knee = torch.zeros(1, 24, 3)
+    knee[0, 4, 0] = -1.5  # SMPL_24 joint 4: left_knee
+    e_knee = float(prior.energy(knee)[0])
     command = "python train/fit_pose_prior.py --motions " + " ".join(args.motions) + f" --out {args.out}"
     text = CARD.format(command=command, frames=meta["frames"], clips=meta["clips"],
                        corpora="\n".join(f"- {k}: {v:,} frames" for k, v in sorted(corpora.items())),
                        shrink=args.shrink, e_med=float(np.median(e)), e_p95=float(np.percentile(e, 95)),
-                       h_med=float(np.median(h)), h_p95=float(np.percentile(h, 95)), e_zero=e_zero)
+                       h_med=float(np.median(h)), h_p95=float(np.percentile(h, 95)), e_zero=e_zero, e_knee=e_knee)
     from meshvid.export.atomic import write_text_atomic
 
     write_text_atomic(out / "MODEL_CARD.md", text)

@@ -28,16 +28,33 @@ def default_prior_path() -> Path:
     return weights_dir() / PRIOR_DIR / PRIOR_FILE
 
 
+# A Gaussian is symmetric: it charges a knee bent backwards little more than one bent as far
+# forwards. Every axis-angle component therefore also has the range the captures cover
+# (0.1th-99.9th percentile), and leaving it costs this much per radian squared.
+RANGE_WEIGHT = 10.0
+
+
 @dataclass
 class PosePrior:
     mean: torch.Tensor  # (69,) body pose, axis-angle of joints 1..23
     precision_factor: torch.Tensor  # (69, 69) L with precision = L L^T
+    low: torch.Tensor  # (69,) per-component range seen in the captures
+    high: torch.Tensor  # (69,)
 
     def energy(self, pose: torch.Tensor) -> torch.Tensor:
-        """pose (N, 24, 3) axis-angle -> (N,) squared Mahalanobis distance / 69 of joints 1..23."""
-        d = pose[:, 1:].reshape(len(pose), -1) - self.mean.to(pose.dtype)
+        """pose (N, 24, 3) axis-angle -> (N,) squared Mahalanobis distance / 69 of joints 1..23,
+        plus RANGE_WEIGHT x the squared excursion (radians) outside the captured range."""
+        x = pose[:, 1:].reshape(len(pose), -1)
+        d = x - self.mean.to(pose.dtype)
         z = d @ self.precision_factor.to(pose.dtype)
-        return (z * z).sum(-1) / d.shape[1]
+        out = torch.relu(self.low.to(pose.dtype) - x) + torch.relu(x - self.high.to(pose.dtype))
+        return (z * z).sum(-1) / d.shape[1] + RANGE_WEIGHT * (out * out).sum(-1)
+
+
+def pose_range(body_pose: np.ndarray, pct: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 23, 3) -> the (69,) low and high percentiles of every component."""
+    x = body_pose.reshape(len(body_pose), -1)
+    return np.percentile(x, pct, axis=0), np.percentile(x, 100 - pct, axis=0)
 
 
 def fit_gaussian(body_pose: np.ndarray, shrink: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
@@ -53,12 +70,14 @@ def fit_gaussian(body_pose: np.ndarray, shrink: float = 1e-3) -> tuple[np.ndarra
     return mean, np.linalg.cholesky(precision)
 
 
-def save_prior(path: Path, mean: np.ndarray, factor: np.ndarray, meta: dict) -> None:
+def save_prior(path: Path, mean: np.ndarray, factor: np.ndarray, low: np.ndarray, high: np.ndarray,
+               meta: dict) -> None:
     from meshvid.export.atomic import atomic_output
 
     with atomic_output(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, mean=mean.astype(np.float32), precision_factor=factor.astype(np.float32),
+                     low=low.astype(np.float32), high=high.astype(np.float32),
                      meta=np.array(json.dumps(meta)))
 
 
@@ -68,4 +87,5 @@ def load_prior(path: str | Path | None = None) -> PosePrior:
         raise MissingAssetError(f"pose prior not found at {path}: restore weights/{PRIOR_DIR}/ from the "
                                 "repository or rebuild it with `python train/fit_pose_prior.py`")
     with np.load(path, allow_pickle=False) as z:
-        return PosePrior(torch.from_numpy(z["mean"]), torch.from_numpy(z["precision_factor"]))
+        return PosePrior(torch.from_numpy(z["mean"]), torch.from_numpy(z["precision_factor"]),
+                         torch.from_numpy(z["low"]), torch.from_numpy(z["high"]))

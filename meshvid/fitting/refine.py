@@ -76,10 +76,17 @@ def rig_keypoints(pose: torch.Tensor, rig: torch.Tensor, rest_joints: torch.Tens
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """pose (N, 24, 3), rig (N, 17, 24, 4), rest joints (N, 24, 3) -> COCO-17 (N, 17, 3) and
     joints (N, 24, 3), both without translation."""
-    from meshvid.body.lbs import forward_kinematics, skinning_transforms
     from meshvid.geometry.rotations import axis_angle_to_matrix
 
-    rot, joints = forward_kinematics(axis_angle_to_matrix(pose), rest_joints, SMPL_24_PARENTS)
+    return rig_keypoints_rotmat(axis_angle_to_matrix(pose), rig, rest_joints)
+
+
+def rig_keypoints_rotmat(rotmats: torch.Tensor, rig: torch.Tensor, rest_joints: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """rig_keypoints with local rotations (N, 24, 3, 3)."""
+    from meshvid.body.lbs import forward_kinematics, skinning_transforms
+
+    rot, joints = forward_kinematics(rotmats, rest_joints, SMPL_24_PARENTS)
     maps = skinning_transforms(rot, joints, rest_joints)  # (N, 24, 3, 4)
     return torch.einsum("njrc,nkjc->nkr", maps, rig), joints
 
@@ -135,20 +142,28 @@ def _refine(inp: RefineInput, opts: RefineOptions, prior) -> RefineResult:
     dt2 = inp.dt.to(dtype)[p1].clamp(min=1e-3)
     n_acc = max(len(i2), 1)
 
-    pose = pose0.clone().requires_grad_(True)
+    from meshvid.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+
+    # The unknown is a rotation applied after each of the network's joint rotations,
+    # R_j = R0_j exp(delta_j), starting at delta = 0: well conditioned even where the root's
+    # axis-angle is near pi (a person facing the camera), and |delta| is the geodesic distance
+    # to the network's pose, which the init term penalises.
+    rot0 = axis_angle_to_matrix(pose0)
+    delta = torch.zeros_like(pose0, requires_grad=True)
     transl = t0.clone().requires_grad_(True)
-    optim = torch.optim.Adam([pose, transl], lr=opts.lr)
+    optim = torch.optim.Adam([delta, transl], lr=opts.lr)
     with torch.no_grad():
-        before = keypoint_error(rig_keypoints(pose0, rig, rest)[0] + t0[:, None], inp, 0.5)
+        before = keypoint_error(rig_keypoints_rotmat(rot0, rig, rest)[0] + t0[:, None], inp, 0.5)
     for _ in range(opts.iterations):
         optim.zero_grad(set_to_none=True)
-        coco, joints = rig_keypoints(pose, rig, rest)
+        rotmats = rot0 @ axis_angle_to_matrix(delta)
+        coco, joints = rig_keypoints_rotmat(rotmats, rig, rest)
         coco = coco + transl[:, None]
         r = (_project(coco, inp.focal, center) - kp).norm(dim=-1) / box[:, None]
         s2 = opts.robust ** 2
         data = (w * (r * r * s2 / (r * r + s2))).sum() / w_sum / s2
-        loss = data + opts.w_prior * prior.energy(pose).mean()
-        loss = loss + opts.w_init * ((pose[:, 1:] - pose0[:, 1:]) ** 2).sum((1, 2)).mean()
+        loss = data + opts.w_prior * prior.energy(matrix_to_axis_angle(rotmats)).mean()
+        loss = loss + opts.w_init * (delta[:, 1:] ** 2).sum((1, 2)).mean()
         loss = loss + opts.w_depth * ((transl[:, 2] - t0[:, 2]) ** 2).mean()
         if len(i2):
             # body (root-relative joints) and root path separately: a crop-based camera (eval)
@@ -161,7 +176,9 @@ def _refine(inp: RefineInput, opts: RefineOptions, prior) -> RefineResult:
                            opts.w_smooth_transl * acc2[:, 24].sum(-1)).sum() / n_acc
         loss.backward()
         optim.step()
-    pose, transl = pose.detach(), transl.detach()
     with torch.no_grad():
-        after = keypoint_error(rig_keypoints(pose, rig, rest)[0] + transl[:, None], inp, 0.5)
+        rotmats = rot0 @ axis_angle_to_matrix(delta.detach())
+        pose = matrix_to_axis_angle(rotmats)
+        transl = transl.detach()
+        after = keypoint_error(rig_keypoints_rotmat(rotmats, rig, rest)[0] + transl[:, None], inp, 0.5)
     return RefineResult(pose=pose, transl=transl, error_before=before, error_after=after)
