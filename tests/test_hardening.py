@@ -222,6 +222,23 @@ def test_file_size_limit_is_one_line_disk_full(tmp_path, valid_npz):
     assert not (tmp_path / "out.npz").exists() and not list(tmp_path.glob(".*partial*"))
 
 
+def test_write_error_names_the_final_file_not_the_partial(tmp_path):
+    # the encoder fails on its hidden partial file; the user is told which output failed
+    import errno
+
+    from meshvid.export.atomic import partial_path
+    from meshvid.io.outputs import os_error
+
+    final = tmp_path / "clip_overlay.mp4"
+    tmp = partial_path(final)
+    err = os_error(OSError(errno.EFBIG, "File too large", str(tmp)))
+    assert isinstance(err, DiskFullError)
+    assert f"cannot write {final}: File too large" in str(err) and "partial" not in str(err)
+    err = os_error(OSError(errno.EROFS, "Read-only file system", str(partial_path(
+        tmp_path / "a.b.fbx"))))
+    assert f"cannot write {tmp_path / 'a.b.fbx'}:" in str(err)
+
+
 def test_free_space_is_checked_before_work(tmp_path, monkeypatch):
     import shutil
     from collections import namedtuple
