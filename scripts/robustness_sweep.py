@@ -549,48 +549,59 @@ def process_alive(pid: int) -> bool:
     return state != "Z"
 
 
-def wait_for_blender(tmpdir: Path, proc: subprocess.Popen, timeout: float = 600) -> list[int]:
-    """Wait until the run's Blender worker runs on its job folder (in the run's own TMPDIR);
-    returns the worker's pid(s), [] if the run ended first."""
+def wait_for_blender(tmpdir: Path, proc: subprocess.Popen, partial_in: Path | None = None,
+                     timeout: float = 600) -> list[int]:
+    """Wait until the run's Blender worker runs on its job folder (in the run's own TMPDIR)
+    and, with `partial_in`, until Blender is writing its partial FBX there; returns the
+    worker's pid(s), [] if the run ended first."""
     deadline = time.monotonic() + timeout
+    workers: list[int] = []
     while time.monotonic() < deadline and proc.poll() is None:
-        jobs = [d for d in tmpdir.glob("meshvid-bpy-*") if (d / "job.json").exists()]
-        workers = [pid for pid, cmd in child_processes(proc.pid).items()
-                   if "blender_worker" in cmd]
-        if jobs and workers:
+        if not workers:
+            jobs = [d for d in tmpdir.glob("meshvid-bpy-*") if (d / "job.json").exists()]
+            workers = [pid for pid, cmd in child_processes(proc.pid).items()
+                       if "blender_worker" in cmd] if jobs else []
+        if workers and (partial_in is None or any(partial_in.glob(".*.partial-*.fbx"))):
             return workers
-        time.sleep(0.05)
+        time.sleep(0.005 if workers else 0.05)
     return []
 
 
 def sweep_signals(s: Sweep, p: dict[str, Path], startup_only: bool = False) -> None:
     o = s.work / "out"
-    # (stage, seconds after the stage starts); exporting: after the Blender worker started
-    stages = [(None, 4.0), ("tracking", 1.0), ("meshes", 0.3), ("rendering", 1.0),
-              ("exporting", 0.5)]
-    for stage, delay in stages[:1] if startup_only else stages:
+    # (stage, seconds after the stage starts, moment of the export stage): "bpy" = the Blender
+    # worker has started on its job folder (loading bpy, building the scene); "fbx" = Blender
+    # is writing the FBX (its partial file exists; the 150-frame clip, whose FBX takes longer)
+    stages = [(None, 4.0, ""), ("tracking", 1.0, ""), ("meshes", 0.3, ""),
+              ("rendering", 1.0, ""), ("exporting", 0.5, "bpy"), ("exporting", 0.0, "fbx")]
+    moments = {"bpy": " (Blender worker started, loading bpy)",
+               "fbx": " (Blender writing the FBX)"}
+    for stage, delay, moment in stages[:1] if startup_only else stages:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            name = f"{sig.name} during {stage or 'start-up (imports, models)'}"
-            if stage == "exporting":
-                name += " (Blender worker running)"
+            name = f"{sig.name} during {stage or 'start-up (imports, models)'}" + \
+                moments.get(moment, "")
             if not s.wants(name):
                 continue
-            dest = o / f"sig_{stage}_{sig.name}"
-            stage_file = s.work / f"stage_{stage}_{sig.name}.txt"
+            key = f"{stage}{'_' + moment if moment else ''}_{sig.name}"
+            dest = o / f"sig_{key}"
+            stage_file = s.work / f"stage_{key}.txt"
             stage_file.unlink(missing_ok=True)
-            tmpdir = s.work / f"tmp_{stage}_{sig.name}"  # where this run's Blender job goes
+            tmpdir = s.work / f"tmp_{key}"  # this run's TMPDIR: where its Blender job goes
             shutil.rmtree(tmpdir, ignore_errors=True)
             tmpdir.mkdir(parents=True)
-            args = ["infer", p["clip"], "-o", dest,
+            stem = "long" if moment == "fbx" else "clip"
+            args = ["infer", p[stem], "-o", dest,
                     *(["--export", "bvh,fbx"] if stage == "exporting" else [])]
             t0 = time.perf_counter()
             proc = s.start(args, {"SWEEP_STAGE_FILE": str(stage_file), "TMPDIR": str(tmpdir)})
             reached = wait_for_stage(stage_file, stage, proc)
             workers: list[int] = []
             if reached and stage == "exporting":
-                workers = wait_for_blender(tmpdir, proc)
+                workers = wait_for_blender(tmpdir, proc, dest if moment == "fbx" else None)
                 reached = bool(workers)
             time.sleep(delay)
+            partial_at_signal = sorted(x.name for x in dest.glob(".*.partial-*")) \
+                if dest.exists() else []
             reached = reached and proc.poll() is None
             if proc.poll() is None:
                 proc.send_signal(sig)
@@ -601,18 +612,22 @@ def sweep_signals(s: Sweep, p: dict[str, Path], startup_only: bool = False) -> N
                 out, err = proc.communicate()
                 err += "\n(sweep: did not exit within 300 s of the signal; killed)"
             dt = time.perf_counter() - t0
-            tmp_left = sorted(d.name for d in tmpdir.glob("meshvid-bpy-*"))
+            tmp_left = sorted(d.name for d in tmpdir.glob("meshvid-bpy-*")) + sorted(
+                d.name for d in tmpdir.glob("blender_*"))  # Blender's own session folder
             workers_left = [pid for pid in workers if process_alive(pid)]
             expect = 130 if sig == signal.SIGINT else 143
-            note, manifest_ok = manifest_check(dest, "clip")
+            note, manifest_ok = manifest_check(dest, stem)
             ok = (reached and proc.returncode == expect and not leftovers(dest)
                   and not tmp_left and not workers_left and manifest_ok)
             check = "; ".join(x for x in [
                 listing(dest), note,
+                f"at the signal: {', '.join(partial_at_signal)} (removed)"
+                if partial_at_signal and not leftovers(dest) else "",
                 "" if reached else "STAGE NOT REACHED before the run ended",
-                (f"Blender worker (pid {workers[0]}) was running; job folder removed, worker "
-                 "gone" if workers and not tmp_left and not workers_left else ""),
-                f"BLENDER JOB FOLDER LEFT: {tmp_left}" if tmp_left else "",
+                (f"Blender worker (pid {workers[0]}) was running; its job and temp folders "
+                 "removed, worker gone" if workers and not tmp_left and not workers_left
+                 else ""),
+                f"BLENDER TEMP FOLDERS LEFT: {tmp_left}" if tmp_left else "",
                 f"BLENDER WORKER STILL RUNNING: {workers_left}" if workers_left else "",
                 "" if proc.returncode == expect else f"expected exit {expect}"] if x)
             s.record("signals", name, args, proc.returncode, out, err, dt, check, ok)
