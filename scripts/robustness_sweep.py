@@ -698,9 +698,12 @@ HEADER = """# Reliability: what every bad input, bad output and interruption giv
 Produced by `python scripts/robustness_sweep.py` (issue 17), which makes every input below,
 runs the real `meshvid` entry point once per row in its own process and records the exit code
 and what the user reads (the `error:`/`warning:`/`note:` lines, else the last line). "ok" means
-the behaviour asked for: no traceback, a JSON error object on stdout under `--json`, no partial
-or stale files, nothing created for a refused run. Run on {when}, on a loaded 2-core machine
-(times are wall-clock under load).
+the behaviour asked for: no traceback, exactly one `error:` line for a failed run, a JSON error
+object on stdout under `--json`, no partial or stale files, nothing created for a refused run;
+for a run stopped part-way also a manifest saying `"complete": false` that lists exactly the
+files in the folder, and (signals during the export) the Blender worker gone and its job and
+temp folders removed. Run on {when}, on a loaded 2-core machine (times are wall-clock under
+load).
 
 Exit codes: 0 success; 2 an expected failure (one line; under `--json` also
 `{{"error": ..., "code": ..., "exit_code": ...}}` on stdout, code one of `input`, `usage`,
@@ -712,7 +715,12 @@ false`. A run killed with SIGKILL cannot clean up: the next run of the same stem
 partial files. How the harsh environments are made: read-only folder = a read-only tmpfs
 mount; "full disk, checked first" = a 2 MB tmpfs (the free-space check refuses before any
 work); "a write fails part-way" = `RLIMIT_FSIZE` in the child (the kernel's EFBIG, handled
-like ENOSPC), because a tmpfs small enough to fill mid-run would fail the up-front check.
+like ENOSPC), because a tmpfs small enough to fill mid-run would fail the up-front check; the
+limit is set halfway between the NPZ (written first) and the overlay video (written next), both
+measured by a run without the limit, so the overlay's write fails part-way. Signals go to the
+meshvid process when it enters the stage (export: once the Blender worker runs on its job
+folder, or once Blender's partial FBX exists); each signal row has its own TMPDIR, where
+leftover job (`meshvid-bpy-*`) and Blender session (`blender_*`) folders are looked for.
 """
 
 
