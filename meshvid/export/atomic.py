@@ -24,8 +24,13 @@ _PARTIAL = re.compile(r"^\.(?P<stem>.+)\.partial-\d+-[0-9a-f]+(?P<suffix>(\.[^.]
 
 
 def final_path(path: str | os.PathLike) -> Path:
-    """The output a partial file stands for (`.clip.partial-12-ab12cd.mp4` -> `clip.mp4`);
-    any other path is returned as it is. For messages: the user knows the final name."""
+    """The output a partial file stands for, for messages (the user knows the final name).
+
+    Args:
+        path: a path, e.g. `out/.clip_overlay.partial-12-ab12cd.mp4`.
+    Returns:
+        The final path (`out/clip_overlay.mp4`); any other path as it is.
+    """
     path = Path(path)
     m = _PARTIAL.match(path.name)
     return path.with_name(m["stem"] + m["suffix"]) if m else path
