@@ -238,6 +238,7 @@ def test_file_size_limit_is_one_line_disk_full(tmp_path, valid_npz):
                          cwd=REPO, timeout=120)
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr and "disk full" in res.stderr, res.stderr
+    assert f"cannot write {tmp_path / 'out.npz'}: File too large" in res.stderr, res.stderr
     assert json.loads(res.stdout)["code"] == "disk_full"
     assert not (tmp_path / "out.npz").exists() and not list(tmp_path.glob(".*partial*"))
 

@@ -54,6 +54,10 @@ def atomic_output(final: str | os.PathLike) -> Iterator[Path]:
         if not tmp.exists():
             raise RuntimeError(f"nothing was written for {final}")
         os.replace(tmp, final)
+    except OSError as err:
+        if err.filename is None:  # a write through an open handle (disk full): say which file
+            err.filename = str(final)
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
