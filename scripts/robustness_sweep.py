@@ -4,17 +4,23 @@ each run through the real `meshvid` entry point in its own process; writes the t
 codes and messages to docs/reliability.md.
 
     python scripts/robustness_sweep.py [--work /tmp/meshvid-sweep] [--only GROUP,...] [--no-4k]
-                                       [--rows-json rows.json]
+                                       [--case TEXT,...] [--rows-json rows.json]
     python scripts/robustness_sweep.py --merge a.json b.json   # one report from split runs
 
-Groups: options, outputs, npz, inputs, concurrency, signals, memory (a loaded machine can run
-two halves in parallel with their own --work and --rows-json, then --merge).
+Groups: options, outputs, npz, inputs, concurrency, signals, startup, memory (a loaded machine
+can run two halves in parallel with their own --work and --rows-json, then --merge). `--case`
+runs only the rows whose case name contains one of the given texts (while developing; give
+--out elsewhere so that the report of a few rows does not replace docs/reliability.md).
 
 Every input is generated here from the sports2d demo clip and ultralytics' bus.jpg (no
 download). Read-only folders and the tiny "full disk" are tmpfs mounts when run as root
 (otherwise chmod 555, and the full-disk rows use RLIMIT_FSIZE only). Signals are sent when
 the run reports that it entered the stage (the sweep's launcher records the stage names the
-CLI's progress receives; nothing in meshvid changes for it).
+CLI's progress receives; nothing in meshvid changes for it); for the export stage, when the
+Blender worker process is running on its job folder (each signal row has its own TMPDIR, where
+the job folder is made). The file-size limit of "a write fails part-way" is measured, not
+guessed: a run without the limit gives the sizes of the NPZ (written first) and of the overlay
+(written after it), and the limit is set between the two.
 """
 
 from __future__ import annotations
@@ -85,6 +91,10 @@ class Sweep:
     mounts: list[Path] = field(default_factory=list)
     rows_json: Path | None = None
     memory: dict | None = None
+    cases: list[str] | None = None  # --case: only the rows whose name contains one of these
+
+    def wants(self, case: str) -> bool:
+        return self.cases is None or any(c in case for c in self.cases)
 
     def save(self) -> None:
         if self.rows_json is not None:
@@ -109,6 +119,10 @@ class Sweep:
                seconds: float, check: str = "", ok: bool | None = None) -> Row:
         message = summarize(err)
         traceback = "Traceback" in err
+        n_errors = sum(ln.startswith("error:") for ln in err.splitlines())
+        if code not in (0, None) and n_errors != 1 and not traceback:
+            check = (f"{n_errors} error lines, not one; " + check).strip("; ")
+            ok = False
         if traceback:
             check = ("TRACEBACK; " + check).strip("; ")
             (self.work / "tracebacks.txt").open("a").write(f"== {case}\n{err}\n")
@@ -128,7 +142,9 @@ class Sweep:
         return row
 
     def run(self, group: str, case: str, args: list, *, expect: int | None = None,
-            env: dict | None = None, check=None) -> Row:
+            env: dict | None = None, check=None) -> Row | None:
+        if not self.wants(case):
+            return None
         code, out, err, dt = self.meshvid(args, env)
         note, ok = "", True
         if check is not None:
@@ -435,15 +451,68 @@ def sweep_outputs(s: Sweep, p: dict[str, Path], valid: Path) -> None:
         s.run("outputs", "infer onto a 2 MB tmpfs (full disk, checked first)",
               ["infer", p["clip"], "-o", full / "x", "--json"], expect=2,
               check=lambda: (listing(full / "x"), not (full / "x").exists()))
-    dest = o / "fsize"
-    s.run("outputs", "infer, a write fails part-way (RLIMIT_FSIZE 120 kB: EFBIG, as ENOSPC)",
-          ["infer", p["clip"], "-o", dest, "--json"], env={"SWEEP_FSIZE": str(120_000)},
-          expect=2, check=lambda: (listing(dest), not leftovers(dest)))
+    if s.wants("infer, a write fails part-way"):
+        write_fails_part_way(s, p)
     dest = o / "fsize_smooth"
     dest.mkdir(parents=True, exist_ok=True)
     s.run("outputs", "smooth, the write fails (RLIMIT_FSIZE 4 kB)",
           ["smooth", valid, "-o", dest / "x.npz"], env={"SWEEP_FSIZE": "4096"}, expect=2,
           check=lambda: (listing(dest), not leftovers(dest)))
+
+
+def manifest_check(dest: Path, stem: str) -> tuple[str, bool]:
+    """An interrupted or failed run: its manifest (if any) says `complete: false` and lists
+    exactly the files in the folder (complete outputs of finished stages, nothing else)."""
+    path = dest / f".{stem}.manifest.json"
+    if not path.exists():
+        return "no manifest", not dest.exists() or not any(
+            not x.name.startswith(".") for x in dest.iterdir())
+    doc = json.loads(path.read_text())
+    visible = sorted(x.name for x in dest.iterdir() if not x.name.startswith("."))
+    ok = doc["complete"] is False and sorted(doc["files"]) == visible
+    note = f"manifest complete: {str(doc['complete']).lower()}"
+    if sorted(doc["files"]) != visible:
+        note += f", LISTS {sorted(doc['files'])} BUT FOLDER HOLDS {visible}"
+    return note, ok
+
+
+def write_fails_part_way(s: Sweep, p: dict[str, Path]) -> None:
+    """RLIMIT_FSIZE between the size of what the run writes first (NPZ, JSON summary) and the
+    overlay written after them, both measured by a run without the limit: the overlay's write
+    fails part-way with EFBIG (handled like ENOSPC)."""
+    o = s.work / "out"
+    ref = o / "fsize_reference"
+    code, _, err, _ = s.meshvid(["infer", p["clip"], "-o", ref, "--quiet"])
+    assert code == 0, err
+    sizes = {x.name: x.stat().st_size for x in ref.iterdir() if not x.name.startswith(".")}
+    first = max(sizes["clip.npz"], sizes["clip.json"])
+    overlay = sizes["clip_overlay.mp4"]
+    limit = (first + overlay) // 2
+    assert overlay - first > 8192, f"overlay {overlay} B barely larger than the NPZ {first} B"
+    dest = o / "fsize"
+    args = ["infer", p["clip"], "-o", dest, "--json"]
+    code, out, err, dt = s.meshvid(args, env={"SWEEP_FSIZE": str(limit)})
+    notes, ok = [], code == 2
+    if code != 2:
+        notes.append("expected exit 2")
+    try:
+        json_code = json.loads(out).get("code")
+    except ValueError:
+        json_code = None
+    if json_code != "disk_full":
+        notes.append(f"JSON code {json_code!r}, expected 'disk_full'")
+        ok = False
+    visible = sorted(x.name for x in dest.iterdir() if not x.name.startswith(".")) \
+        if dest.exists() else []
+    if "clip_overlay.mp4" in visible or leftovers(dest):
+        ok = False
+    note, manifest_ok = manifest_check(dest, "clip")
+    ok = ok and manifest_ok
+    notes += [f"limit {limit / 1000:.1f} kB, between clip.npz {sizes['clip.npz'] / 1000:.1f} kB "
+              f"(written first) and clip_overlay.mp4 {overlay / 1000:.1f} kB (measured without "
+              "the limit)", listing(dest), note]
+    s.record("outputs", "infer, a write fails part-way (RLIMIT_FSIZE between the NPZ and the "
+             "overlay sizes: EFBIG, as ENOSPC)", args, code, out, err, dt, "; ".join(notes), ok)
 
 
 def wait_for_stage(stage_file: Path, stage: str | None, proc: subprocess.Popen,
@@ -458,23 +527,82 @@ def wait_for_stage(stage_file: Path, stage: str | None, proc: subprocess.Popen,
     return False
 
 
+def child_processes(pid: int) -> dict[int, str]:
+    """{pid: command line} of the direct children of `pid` (from /proc)."""
+    kids = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                kids[int(stat.parent.name)] = cmd
+        except (OSError, IndexError, ValueError):
+            continue
+    return kids
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_for_blender(tmpdir: Path, proc: subprocess.Popen, partial_in: Path | None = None,
+                     timeout: float = 600) -> list[int]:
+    """Wait until the run's Blender worker runs on its job folder (in the run's own TMPDIR)
+    and, with `partial_in`, until Blender is writing its partial FBX there; returns the
+    worker's pid(s), [] if the run ended first."""
+    deadline = time.monotonic() + timeout
+    workers: list[int] = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        if not workers:
+            jobs = [d for d in tmpdir.glob("meshvid-bpy-*") if (d / "job.json").exists()]
+            workers = [pid for pid, cmd in child_processes(proc.pid).items()
+                       if "blender_worker" in cmd] if jobs else []
+        if workers and (partial_in is None or any(partial_in.glob(".*.partial-*.fbx"))):
+            return workers
+        time.sleep(0.005 if workers else 0.05)
+    return []
+
+
 def sweep_signals(s: Sweep, p: dict[str, Path], startup_only: bool = False) -> None:
     o = s.work / "out"
-    stages = [(None, 4.0), ("tracking", 1.0), ("meshes", 0.3), ("rendering", 1.0),
-              ("exporting", 2.0)]
-    for stage, delay in stages[:1] if startup_only else stages:
+    # (stage, seconds after the stage starts, moment of the export stage): "bpy" = the Blender
+    # worker has started on its job folder (loading bpy, building the scene); "fbx" = Blender
+    # is writing the FBX (its partial file exists; the 150-frame clip, whose FBX takes longer)
+    stages = [(None, 4.0, ""), ("tracking", 1.0, ""), ("meshes", 0.3, ""),
+              ("rendering", 1.0, ""), ("exporting", 0.5, "bpy"), ("exporting", 0.0, "fbx")]
+    moments = {"bpy": " (Blender worker started, loading bpy)",
+               "fbx": " (Blender writing the FBX)"}
+    for stage, delay, moment in stages[:1] if startup_only else stages:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            name = f"{sig.name} during {stage or 'start-up (imports, models)'}"
-            dest = o / f"sig_{stage}_{sig.name}"
-            stage_file = s.work / f"stage_{stage}_{sig.name}.txt"
+            name = f"{sig.name} during {stage or 'start-up (imports, models)'}" + \
+                moments.get(moment, "")
+            if not s.wants(name):
+                continue
+            key = f"{stage}{'_' + moment if moment else ''}_{sig.name}"
+            dest = o / f"sig_{key}"
+            stage_file = s.work / f"stage_{key}.txt"
             stage_file.unlink(missing_ok=True)
-            tmp_before = set(Path(tempfile.gettempdir()).glob("meshvid-bpy-*"))
-            args = ["infer", p["clip"], "-o", dest,
+            tmpdir = s.work / f"tmp_{key}"  # this run's TMPDIR: where its Blender job goes
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            tmpdir.mkdir(parents=True)
+            stem = "long" if moment == "fbx" else "clip"
+            args = ["infer", p[stem], "-o", dest,
                     *(["--export", "bvh,fbx"] if stage == "exporting" else [])]
             t0 = time.perf_counter()
-            proc = s.start(args, {"SWEEP_STAGE_FILE": str(stage_file)})
+            proc = s.start(args, {"SWEEP_STAGE_FILE": str(stage_file), "TMPDIR": str(tmpdir)})
             reached = wait_for_stage(stage_file, stage, proc)
+            workers: list[int] = []
+            if reached and stage == "exporting":
+                workers = wait_for_blender(tmpdir, proc, dest if moment == "fbx" else None)
+                reached = bool(workers)
             time.sleep(delay)
+            partial_at_signal = sorted(x.name for x in dest.glob(".*.partial-*")) \
+                if dest.exists() else []
+            reached = reached and proc.poll() is None
             if proc.poll() is None:
                 proc.send_signal(sig)
             try:
@@ -484,16 +612,31 @@ def sweep_signals(s: Sweep, p: dict[str, Path], startup_only: bool = False) -> N
                 out, err = proc.communicate()
                 err += "\n(sweep: did not exit within 300 s of the signal; killed)"
             dt = time.perf_counter() - t0
-            tmp_left = set(Path(tempfile.gettempdir()).glob("meshvid-bpy-*")) - tmp_before
+            tmp_left = sorted(d.name for d in tmpdir.glob("meshvid-bpy-*")) + sorted(
+                d.name for d in tmpdir.glob("blender_*"))  # Blender's own session folder
+            workers_left = [pid for pid in workers if process_alive(pid)]
             expect = 130 if sig == signal.SIGINT else 143
-            ok = reached and proc.returncode == expect and not leftovers(dest) and not tmp_left
-            check = listing(dest) + ("" if reached else "; stage not reached") + (
-                f"; Blender temp left: {tmp_left}" if tmp_left else "")
+            note, manifest_ok = manifest_check(dest, stem)
+            ok = (reached and proc.returncode == expect and not leftovers(dest)
+                  and not tmp_left and not workers_left and manifest_ok)
+            check = "; ".join(x for x in [
+                listing(dest), note,
+                f"at the signal: {', '.join(partial_at_signal)} (removed)"
+                if partial_at_signal and not leftovers(dest) else "",
+                "" if reached else "STAGE NOT REACHED before the run ended",
+                (f"Blender worker (pid {workers[0]}) was running; its job and temp folders "
+                 "removed, worker gone" if workers and not tmp_left and not workers_left
+                 else ""),
+                f"BLENDER TEMP FOLDERS LEFT: {tmp_left}" if tmp_left else "",
+                f"BLENDER WORKER STILL RUNNING: {workers_left}" if workers_left else "",
+                "" if proc.returncode == expect else f"expected exit {expect}"] if x)
             s.record("signals", name, args, proc.returncode, out, err, dt, check, ok)
 
 
 def sweep_concurrency(s: Sweep, p: dict[str, Path]) -> None:
     o = s.work / "out"
+    if not s.wants("second run into the same -o while the first runs"):
+        return sweep_stale(s, p)
     dest = o / "shared"
     stage_file = s.work / "stage_concurrent.txt"
     stage_file.unlink(missing_ok=True)
@@ -510,8 +653,12 @@ def sweep_concurrency(s: Sweep, p: dict[str, Path]) -> None:
     out, err = first.communicate(timeout=900)
     s.record("concurrency", "... the first run", args_a, first.returncode, out, err,
              time.perf_counter() - t0, listing(dest), ok=first.returncode == 0)
+    sweep_stale(s, p)
+
+
+def sweep_stale(s: Sweep, p: dict[str, Path]) -> None:
     # a later run with other options: the earlier run's files do not stay beside the new ones
-    dest = o / "stale"
+    dest = s.work / "out" / "stale"
     s.run("concurrency", "run 1: --export bvh (overlay + BVH per person)",
           ["infer", p["clip"], "-o", dest, "--export", "bvh"], expect=0,
           check=lambda: (listing(dest), True))
@@ -536,6 +683,8 @@ def sweep_4k(s: Sweep, p: dict[str, Path]) -> dict:
     row = s.run("memory", "3840x2160, 120 frames (4 s), --render overlay",
                 ["infer", p["4k"], "-o", dest], env={"SWEEP_RSS_FILE": str(rss_file)},
                 expect=0)
+    if row is None:
+        return None
     peak_mb = int(rss_file.read_text()) / 1024 if rss_file.exists() else float("nan")
     row.check = f"peak RSS {peak_mb:.0f} MB (limit 2560 MB); " + listing(dest)
     row.ok = row.ok and peak_mb <= 2560
@@ -549,9 +698,12 @@ HEADER = """# Reliability: what every bad input, bad output and interruption giv
 Produced by `python scripts/robustness_sweep.py` (issue 17), which makes every input below,
 runs the real `meshvid` entry point once per row in its own process and records the exit code
 and what the user reads (the `error:`/`warning:`/`note:` lines, else the last line). "ok" means
-the behaviour asked for: no traceback, a JSON error object on stdout under `--json`, no partial
-or stale files, nothing created for a refused run. Run on {when}, on a loaded 2-core machine
-(times are wall-clock under load).
+the behaviour asked for: no traceback, exactly one `error:` line for a failed run, a JSON error
+object on stdout under `--json`, no partial or stale files, nothing created for a refused run;
+for a run stopped part-way also a manifest saying `"complete": false` that lists exactly the
+files in the folder, and (signals during the export) the Blender worker gone and its job and
+temp folders removed. Run on {when}, on a loaded 2-core machine (times are wall-clock under
+load).
 
 Exit codes: 0 success; 2 an expected failure (one line; under `--json` also
 `{{"error": ..., "code": ..., "exit_code": ...}}` on stdout, code one of `input`, `usage`,
@@ -563,7 +715,12 @@ false`. A run killed with SIGKILL cannot clean up: the next run of the same stem
 partial files. How the harsh environments are made: read-only folder = a read-only tmpfs
 mount; "full disk, checked first" = a 2 MB tmpfs (the free-space check refuses before any
 work); "a write fails part-way" = `RLIMIT_FSIZE` in the child (the kernel's EFBIG, handled
-like ENOSPC), because a tmpfs small enough to fill mid-run would fail the up-front check.
+like ENOSPC), because a tmpfs small enough to fill mid-run would fail the up-front check; the
+limit is set halfway between the NPZ (written first) and the overlay video (written next), both
+measured by a run without the limit, so the overlay's write fails part-way. Signals go to the
+meshvid process when it enters the stage (export: once the Blender worker runs on its job
+folder, or once Blender's partial FBX exists); each signal row has its own TMPDIR, where
+leftover job (`meshvid-bpy-*`) and Blender session (`blender_*`) folders are looked for.
 """
 
 
@@ -595,6 +752,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "reliability.md")
     ap.add_argument("--only", default=None, help="comma-separated groups to run")
     ap.add_argument("--no-4k", action="store_true")
+    ap.add_argument("--case", default=None, help="comma-separated texts: only the rows whose "
+                    "case name contains one of them")
     ap.add_argument("--rows-json", type=Path, default=None)
     ap.add_argument("--merge", type=Path, nargs="+", default=None)
     ap.add_argument("--note", default="", help="a paragraph appended to a merged report")
@@ -622,7 +781,8 @@ def main() -> None:
     if (work / "out").exists():
         shutil.rmtree(work / "out")
     (work / "out").mkdir(parents=True)
-    s = Sweep(work, rows_json=args.rows_json)
+    s = Sweep(work, rows_json=args.rows_json,
+              cases=args.case.split(",") if args.case else None)
     p = make_inputs(work, with_4k=not args.no_4k and (only is None or "memory" in only))
     # a valid NPZ from a real run (the small clip, both people)
     valid_dir = work / "valid"
@@ -640,6 +800,8 @@ def main() -> None:
                   "concurrency": lambda: sweep_concurrency(s, p),
                   "npz": lambda: sweep_npz(s, valid)}
         for name, fn in groups.items():
+            if name == "startup" and (only is None or "signals" in only):
+                continue  # its rows are the first of the signals group's
             if only is None or name in only:
                 fn()
         if not args.no_4k and (only is None or "memory" in only):

@@ -205,6 +205,26 @@ def test_blender_child_failure_is_one_line(capsys, tmp_path, valid_npz, monkeypa
     assert list(tmp_path.glob("*.fbx")) == [] and list(tmp_path.glob(".*partial*")) == []
 
 
+def test_killed_blender_worker_leaves_no_temp_folder(capsys, tmp_path, valid_npz, monkeypatch):
+    # Blender makes its own session folder (blender_XXXXXX) under $TMPDIR and removes it only
+    # when it exits normally; a worker killed on Ctrl-C/SIGTERM (or crashing) must not leave it
+    import tempfile
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads $TMPDIR again
+    fake = tmp_path / "fake-python"
+    fake.write_text("#!/bin/sh\n"
+                    "mkdir \"${TMPDIR:-/tmp}/blender_fake\" && touch \"${TMPDIR:-/tmp}/blender_fake/x\"\n"
+                    "kill -9 $$\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("MESHVID_BPY_PYTHON", str(fake))
+    code, _, err = cli(capsys, "export", valid_npz, "-f", "fbx", "-o", tmp_path / "x", "--quiet")
+    assert_one_line(code, err, "Blender export failed (exit -9)")
+    assert list(tmp.iterdir()) == []
+
+
 def test_file_size_limit_is_one_line_disk_full(tmp_path, valid_npz):
     # a real write failure: the process may not write files over 4 kB (EFBIG, like ENOSPC)
     code = ("import resource, signal, sys\n"
@@ -218,8 +238,26 @@ def test_file_size_limit_is_one_line_disk_full(tmp_path, valid_npz):
                          cwd=REPO, timeout=120)
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr and "disk full" in res.stderr, res.stderr
+    assert f"cannot write {tmp_path / 'out.npz'}: File too large" in res.stderr, res.stderr
     assert json.loads(res.stdout)["code"] == "disk_full"
     assert not (tmp_path / "out.npz").exists() and not list(tmp_path.glob(".*partial*"))
+
+
+def test_write_error_names_the_final_file_not_the_partial(tmp_path):
+    # the encoder fails on its hidden partial file; the user is told which output failed
+    import errno
+
+    from meshvid.export.atomic import partial_path
+    from meshvid.io.outputs import os_error
+
+    final = tmp_path / "clip_overlay.mp4"
+    tmp = partial_path(final)
+    err = os_error(OSError(errno.EFBIG, "File too large", str(tmp)))
+    assert isinstance(err, DiskFullError)
+    assert f"cannot write {final}: File too large" in str(err) and "partial" not in str(err)
+    err = os_error(OSError(errno.EROFS, "Read-only file system", str(partial_path(
+        tmp_path / "a.b.fbx"))))
+    assert f"cannot write {tmp_path / 'a.b.fbx'}:" in str(err)
 
 
 def test_free_space_is_checked_before_work(tmp_path, monkeypatch):

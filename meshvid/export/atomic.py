@@ -6,6 +6,7 @@ file that looks complete (only a `.name.partial-*` file, removed on the way out 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,22 @@ from meshvid.errors import InputError
 def partial_path(final: Path) -> Path:
     """A unique temporary sibling of `final` that keeps its extension (exporters check it)."""
     return final.with_name(f".{final.stem}.partial-{os.getpid()}-{secrets.token_hex(3)}{final.suffix}")
+
+
+_PARTIAL = re.compile(r"^\.(?P<stem>.+)\.partial-\d+-[0-9a-f]+(?P<suffix>(\.[^.]*)?)$")
+
+
+def final_path(path: str | os.PathLike) -> Path:
+    """The output a partial file stands for, for messages (the user knows the final name).
+
+    Args:
+        path: a path, e.g. `out/.clip_overlay.partial-12-ab12cd.mp4`.
+    Returns:
+        The final path (`out/clip_overlay.mp4`); any other path as it is.
+    """
+    path = Path(path)
+    m = _PARTIAL.match(path.name)
+    return path.with_name(m["stem"] + m["suffix"]) if m else path
 
 
 def ensure_parent(final: Path) -> None:
@@ -37,6 +54,10 @@ def atomic_output(final: str | os.PathLike) -> Iterator[Path]:
         if not tmp.exists():
             raise RuntimeError(f"nothing was written for {final}")
         os.replace(tmp, final)
+    except OSError as err:
+        if err.filename is None:  # a write through an open handle (disk full): say which file
+            err.filename = str(final)
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

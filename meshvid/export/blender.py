@@ -224,6 +224,10 @@ def _run_worker(job_dir: Path, timings: dict[str, float],
     cmd = [bpy_python(), str(WORKER), str(job_dir)]
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "2")
+    # Blender's own session folder (blender_XXXXXX) goes inside the job folder: it is removed
+    # with it even when the worker is killed (Ctrl-C, SIGTERM, a crash), which Blender cannot
+    # clean up after itself.
+    env.update({"TMPDIR": str(job_dir), "TMP": str(job_dir), "TEMP": str(job_dir)})
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)
     stderr_lines: list[str] = []

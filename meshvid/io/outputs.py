@@ -59,8 +59,10 @@ def os_error(err: OSError, path: str | os.PathLike | None = None) -> MeshvidErro
     Returns:
         A `DiskFullError`/`OutputError` to raise instead, or None.
     """
+    from meshvid.export.atomic import final_path
+
     where = path or err.filename
-    where = f" {where}" if where else " the output"
+    where = f" {final_path(os.fsdecode(where))}" if where else " the output"
     reason = err.strerror or type(err).__name__
     if err.errno in _NO_SPACE:
         return DiskFullError(f"cannot write{where}: {reason} (disk full or a file-size limit): "
