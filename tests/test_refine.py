@@ -77,14 +77,14 @@ def _track(t: int, seed: int = 0, noise_px: float = 0.0):
     px = px + noise_px * torch.randn(px.shape, generator=gen)
     heights = px[..., 1].max(1).values - px[..., 1].min(1).values
     prev = torch.arange(t) - 1
-    inp = RefineInput(pose=pose.clone(), transl=transl.clone(), rig=rig, rest_joints=rest,
-                      keypoints=px, scores=torch.full((t, 17), 0.9), box_height=heights * 1.1,
+    inp = RefineInput(pose=pose.clone(), transl=transl.clone(), rig=rig[:1], rest_joints=rest[:1],
+                      group=torch.zeros(t, dtype=torch.long), keypoints=px, scores=torch.full((t, 17), 0.9), box_height=heights * 1.1,
                       prev=prev, dt=torch.full((t,), 1 / 30), focal=F, center=CENTRE)
     return inp, pose, joints
 
 
 def _mpjpe(pose, truth_joints, inp):
-    j = rig_keypoints(pose, inp.rig, inp.rest_joints)[1]
+    j = rig_keypoints(pose, inp.rig[inp.group], inp.rest_joints[inp.group])[1]
     return float(((j - j[:, :1]) - (truth_joints - truth_joints[:, :1])).norm(dim=-1).mean())
 
 
@@ -115,7 +115,7 @@ def test_refine_smoothness_removes_keypoint_jitter():
     inp, truth, truth_joints = _track(30, noise_px=4.0)
 
     def jitter(pose):
-        j = rig_keypoints(pose, inp.rig, inp.rest_joints)[1]
+        j = rig_keypoints(pose, inp.rig[inp.group], inp.rest_joints[inp.group])[1]
         return float((j[2:] - 2 * j[1:-1] + j[:-2]).norm(dim=-1).mean())
 
     opts = replace(RefineOptions(), w_init=0.01)
@@ -142,3 +142,30 @@ def test_infer_refine_puts_the_mesh_on_the_people_of_the_demo_clip(tmp_path):
         if flag == "--refine":
             assert summary["stage_seconds"]["refine"] > 0
     assert means["--refine"] < 0.75 * means["--no-refine"], means
+
+
+def test_refine_tracks_in_pieces_equals_whole_batches_closely():
+    """Long clips are fitted in batches of at most REFINE_BATCH_ROWS rows: splitting must not
+    change what a track gets beyond its piece boundaries."""
+    from meshvid.pipeline.infer import refine_tracks
+    from meshvid.records import Track
+
+    body = load_body_model("anny24")
+    tracks, poses, betas, transls = [], [], [], []
+    for k in range(3):
+        inp, truth, _ = _track(12, seed=k, noise_px=2.0)
+        boxes = torch.stack([inp.keypoints[..., 0].min(1).values, inp.keypoints[..., 1].min(1).values,
+                             inp.keypoints[..., 0].max(1).values, inp.keypoints[..., 1].max(1).values], 1)
+        tracks.append(Track(track_id=k + 1, frame_ids=np.arange(12), boxes=boxes.numpy(), scores=np.ones(12),
+                            keypoints=inp.keypoints.numpy(), keypoint_scores=inp.scores.numpy(),
+                            timestamps=np.arange(12) / 30.0, interpolated=np.zeros(12, bool)))
+        poses.append(truth + 0.05)
+        betas.append(torch.zeros(10))
+        transls.append(inp.transl)
+    kw = dict(fps=30.0, focal=F, image_size=(1280, 720))
+    whole = refine_tracks(tracks, poses, betas, transls, body, **kw)
+    split = refine_tracks(tracks, poses, betas, transls, body, batch_rows=12, **kw)
+    for (pa, ta), (pb, tb) in zip(whole, split):
+        assert pa.shape == (12, 24, 3) and ta.shape == (12, 3)
+        torch.testing.assert_close(pa, pb, atol=2e-3, rtol=0)
+        torch.testing.assert_close(ta, tb, atol=2e-3, rtol=0)

@@ -103,10 +103,12 @@ def refine_theta(theta: Theta, table: FrameTable, keypoints: torch.Tensor,
     centre = torch.full((n, 2), half)
     transl = crop_cam_to_frame_translation(theta.cam[order], centre, torch.full((n,), float(crop_size)),
                                            EVAL_CROP_FOCAL, (crop_size, crop_size))
+    first = torch.stack([rows[0] for rows in seqs])
     with torch.no_grad():
-        rig = body.coco17_rig(betas[order])
-        rest = body.rest_shape(betas[order])[1]
-    inp = RefineInput(pose=pose[order], transl=transl, rig=rig, rest_joints=rest,
+        rig = body.coco17_rig(betas[first])  # one per sequence (its mean shape)
+        rest = body.rest_shape(betas[first])[1]
+    group = torch.cat([torch.full((len(rows),), i, dtype=torch.long) for i, rows in enumerate(seqs)])
+    inp = RefineInput(pose=pose[order], transl=transl, rig=rig, rest_joints=rest, group=group,
                       keypoints=(keypoints[order] + 1.0) * half, scores=scores[order],
                       box_height=torch.full((n,), crop_size / 1.2), prev=prev, dt=dt,
                       focal=EVAL_CROP_FOCAL, center=(half, half))

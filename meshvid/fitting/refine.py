@@ -53,8 +53,9 @@ class RefineInput:
 
     pose: torch.Tensor  # (N, 24, 3) axis-angle, the network's pose (start and anchor)
     transl: torch.Tensor  # (N, 3) camera-space translation (the camera fit's)
-    rig: torch.Tensor  # (N, 17, 24, 4) BodyModel.coco17_rig of each row's (track's) betas
-    rest_joints: torch.Tensor  # (N, 24, 3) rest joints of each row's betas
+    rig: torch.Tensor  # (P, 17, 24, 4) BodyModel.coco17_rig of each person's (track's) betas
+    rest_joints: torch.Tensor  # (P, 24, 3) rest joints of each person's betas
+    group: torch.Tensor  # (N,) long: each row's person; the rows of one person are consecutive
     keypoints: torch.Tensor  # (N, 17, 2) detector keypoints, pixels
     scores: torch.Tensor  # (N, 17) detector confidences (0 where missing)
     box_height: torch.Tensor  # (N,) pixels
@@ -122,11 +123,49 @@ def refine(inp: RefineInput, opts: RefineOptions | None = None) -> RefineResult:
         torch.set_num_threads(threads)
 
 
+def _segments(group: torch.Tensor) -> list[tuple[int, int, int]]:
+    """(N,) person per row -> [(start, end, person)] runs of consecutive equal values."""
+    g = group.tolist()
+    out, start = [], 0
+    for i in range(1, len(g) + 1):
+        if i == len(g) or g[i] != g[start]:
+            out.append((start, i, g[start]))
+            start = i
+    return out
+
+
+def _grouped_keypoints(maps: torch.Tensor, rig: torch.Tensor, segments) -> torch.Tensor:
+    """maps (N, 24, 3, 4) skinning transforms, rig (P, 17, 24, 4) -> (N, 17, 3): per person one
+    (3n x 96) @ (96 x 17) product instead of a per-row contraction with a per-row rig."""
+    parts = []
+    for s, e, p in segments:
+        m = maps[s:e].permute(0, 2, 1, 3).reshape((e - s) * 3, -1)  # rows (n, r), cols (j, c)
+        parts.append((m @ rig[p].reshape(rig.shape[1], -1).T).view(e - s, 3, -1).transpose(1, 2))
+    return torch.cat(parts)
+
+
+def _rotations(rot0_root: torch.Tensor, pose0_body: torch.Tensor, delta: torch.Tensor
+               ) -> torch.Tensor:
+    """(N, 24, 3, 3) local rotations: the root R0 exp(delta_0) (residual: well conditioned where
+    its axis-angle is near pi, a person facing the camera), every other joint exp(pose0 + delta)
+    (additive: their angles stay far from pi, and the prior reads the axis-angle directly)."""
+    from meshvid.geometry.rotations import axis_angle_to_matrix
+
+    root = rot0_root @ axis_angle_to_matrix(delta[:, 0])
+    body = axis_angle_to_matrix(pose0_body + delta[:, 1:])
+    return torch.cat([root[:, None], body], dim=1)
+
+
 def _refine(inp: RefineInput, opts: RefineOptions, prior) -> RefineResult:
+    from meshvid.body.lbs import forward_kinematics, skinning_transforms
+    from meshvid.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+
     dtype = torch.float32
     pose0 = inp.pose.to(dtype)
     t0 = inp.transl.to(dtype)
-    rig, rest = inp.rig.to(dtype), inp.rest_joints.to(dtype)
+    rig = inp.rig.to(dtype)
+    rest = inp.rest_joints.to(dtype)[inp.group]  # (N, 24, 3)
+    segments = _segments(inp.group)
     kp, box = inp.keypoints.to(dtype), inp.box_height.to(dtype).clamp(min=1.0)
     w = torch.where(inp.scores > opts.min_score, inp.scores, torch.zeros_like(inp.scores)).to(dtype)
     w_sum = w.sum().clamp(min=1e-6)
@@ -142,27 +181,26 @@ def _refine(inp: RefineInput, opts: RefineOptions, prior) -> RefineResult:
     dt2 = inp.dt.to(dtype)[p1].clamp(min=1e-3)
     n_acc = max(len(i2), 1)
 
-    from meshvid.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+    def posed(rotmats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        rot, joints = forward_kinematics(rotmats, rest, SMPL_24_PARENTS)
+        return _grouped_keypoints(skinning_transforms(rot, joints, rest), rig, segments), joints
 
-    # The unknown is a rotation applied after each of the network's joint rotations,
-    # R_j = R0_j exp(delta_j), starting at delta = 0: well conditioned even where the root's
-    # axis-angle is near pi (a person facing the camera), and |delta| is the geodesic distance
-    # to the network's pose, which the init term penalises.
-    rot0 = axis_angle_to_matrix(pose0)
+    rot0_root = axis_angle_to_matrix(pose0[:, 0])
+    pose0_body = pose0[:, 1:]
     delta = torch.zeros_like(pose0, requires_grad=True)
     transl = t0.clone().requires_grad_(True)
     optim = torch.optim.Adam([delta, transl], lr=opts.lr)
     with torch.no_grad():
-        before = keypoint_error(rig_keypoints_rotmat(rot0, rig, rest)[0] + t0[:, None], inp, 0.5)
+        before = keypoint_error(posed(axis_angle_to_matrix(pose0))[0] + t0[:, None], inp, 0.5)
+    s2 = opts.robust ** 2
     for _ in range(opts.iterations):
         optim.zero_grad(set_to_none=True)
-        rotmats = rot0 @ axis_angle_to_matrix(delta)
-        coco, joints = rig_keypoints_rotmat(rotmats, rig, rest)
+        coco, joints = posed(_rotations(rot0_root, pose0_body, delta))
         coco = coco + transl[:, None]
         r = (_project(coco, inp.focal, center) - kp).norm(dim=-1) / box[:, None]
-        s2 = opts.robust ** 2
         data = (w * (r * r * s2 / (r * r + s2))).sum() / w_sum / s2
-        loss = data + opts.w_prior * prior.energy(matrix_to_axis_angle(rotmats)).mean()
+        body_pose = torch.cat([pose0[:, :1], pose0_body + delta[:, 1:]], dim=1)  # root unused
+        loss = data + opts.w_prior * prior.energy(body_pose).mean()
         loss = loss + opts.w_init * (delta[:, 1:] ** 2).sum((1, 2)).mean()
         loss = loss + opts.w_depth * ((transl[:, 2] - t0[:, 2]) ** 2).mean()
         if len(i2):
@@ -177,8 +215,9 @@ def _refine(inp: RefineInput, opts: RefineOptions, prior) -> RefineResult:
         loss.backward()
         optim.step()
     with torch.no_grad():
-        rotmats = rot0 @ axis_angle_to_matrix(delta.detach())
-        pose = matrix_to_axis_angle(rotmats)
+        delta = delta.detach()
+        rotmats = _rotations(rot0_root, pose0_body, delta)
+        pose = torch.cat([matrix_to_axis_angle(rotmats[:, 0])[:, None], pose0_body + delta[:, 1:]], dim=1)
         transl = transl.detach()
-        after = keypoint_error(rig_keypoints_rotmat(rotmats, rig, rest)[0] + transl[:, None], inp, 0.5)
+        after = keypoint_error(posed(rotmats)[0] + transl[:, None], inp, 0.5)
     return RefineResult(pose=pose, transl=transl, error_before=before, error_after=after)

@@ -225,39 +225,68 @@ def _posed_points(body, pose: torch.Tensor, betas: torch.Tensor) -> tuple[torch.
         return torch.cat([o.joints for o in outs]), torch.cat([o.coco17 for o in outs])
 
 
+# Rows per refinement batch: the autograd graph of one step holds ~30 kB per row, so batches of
+# this size keep the stage near 150 MB however long the clip; a longer track is fitted in
+# consecutive pieces (the smoothness term does not cross a piece boundary).
+REFINE_BATCH_ROWS = 4096
+
+
 def refine_tracks(tracks: list[Track], poses: list[torch.Tensor], betas: list[torch.Tensor],
                   transls: list[torch.Tensor], body, *, fps: float, focal: float,
-                  image_size: tuple[int, int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Every track's pose (T, 24, 3) and translation (T, 3) fitted to its keypoints over time,
-    all tracks in one batch (meshvid.fitting.refine); bridged (interpolated) frames carry no
-    keypoints, only the smoothness term."""
+                  image_size: tuple[int, int], batch_rows: int = REFINE_BATCH_ROWS
+                  ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Every track's pose (T, 24, 3) and translation (T, 3) fitted to its keypoints over time
+    (meshvid.fitting.refine), many tracks per batch; bridged (interpolated) frames carry no
+    keypoints, only the smoothness term. Then each track's depth is smoothed as after the
+    camera fit."""
+    from meshvid.body.joints import SMPL_24_PARENTS
+    from meshvid.body.lbs import forward_kinematics
     from meshvid.fitting.refine import RefineInput, refine
+    from meshvid.geometry.camfit import smooth_depth
+    from meshvid.geometry.rotations import axis_angle_to_matrix
 
     rows = [len(p) for p in poses]
-    start = np.cumsum([0] + rows[:-1])
-    with torch.no_grad():
-        rig = torch.cat([body.coco17_rig(b[None]).expand(n, -1, -1, -1) for b, n in zip(betas, rows)])
-        rest = torch.cat([body.rest_shape(b[None])[1].expand(n, -1, -1) for b, n in zip(betas, rows)])
-    prev = torch.cat([torch.arange(n) - 1 + s for n, s in zip(rows, start)])
-    prev[torch.as_tensor(start)] = -1
-    times = torch.cat([torch.as_tensor(np.asarray(t.frame_ids, np.float64) / fps) for t in tracks])
-    dt = times - times[prev.clamp(min=0)]
-    scores = torch.cat([torch.as_tensor(np.asarray(t.keypoint_scores, np.float32)) *
-                        torch.as_tensor(~np.asarray(t.interpolated, bool))[:, None] for t in tracks])
+    first = np.cumsum([0] + rows[:-1])
+    pose_all, transl_all = torch.cat(poses).float(), torch.cat(transls).float()
+    kp_all = torch.cat([torch.as_tensor(np.asarray(t.keypoints, np.float32)) for t in tracks])
+    score_all = torch.cat([torch.as_tensor(np.asarray(t.keypoint_scores, np.float32)) *
+                           torch.as_tensor(~np.asarray(t.interpolated, bool))[:, None] for t in tracks])
     boxes = torch.cat([torch.as_tensor(np.asarray(t.boxes, np.float32)) for t in tracks])
-    inp = RefineInput(
-        pose=torch.cat(poses), transl=torch.cat(transls).float(), rig=rig, rest_joints=rest,
-        keypoints=torch.cat([torch.as_tensor(np.asarray(t.keypoints, np.float32)) for t in tracks]),
-        scores=scores, box_height=boxes[:, 3] - boxes[:, 1], prev=prev, dt=dt.float(),
-        focal=focal, center=(image_size[0] / 2.0, image_size[1] / 2.0))
-    res = refine(inp)
-    from meshvid.geometry.camfit import smooth_depth
-    from meshvid.fitting.refine import rig_keypoints
-
-    out = []
+    times = torch.cat([torch.as_tensor(np.asarray(t.frame_ids, np.float64) / fps) for t in tracks])
+    # pieces (track, global start, length) packed into batches of at most batch_rows rows
+    pieces = [(i, int(s) + o, min(batch_rows, n - o)) for i, (s, n) in enumerate(zip(first, rows))
+              for o in range(0, n, batch_rows)]
+    batches: list[list[tuple[int, int, int]]] = [[]]
+    for piece in pieces:
+        if sum(p[2] for p in batches[-1]) + piece[2] > batch_rows:
+            batches.append([])
+        batches[-1].append(piece)
+    pose_out, transl_out = pose_all.clone(), transl_all.clone()
+    root = np.zeros((len(pose_all), 3))
     with torch.no_grad():
-        root = (rig_keypoints(res.pose, rig, rest)[1][:, 0] + res.transl).double().numpy()
-    for i, (s, n) in enumerate(zip(start, rows)):
+        rigs = torch.cat([body.coco17_rig(b[None].float()) for b in betas])  # (P, 17, 24, 4)
+        rests = torch.cat([body.rest_shape(b[None].float())[1] for b in betas])  # (P, 24, 3)
+    for batch in batches:
+        if not batch:
+            continue
+        idx = torch.cat([torch.arange(s, s + n) for _, s, n in batch])
+        group = torch.cat([torch.full((n,), i, dtype=torch.long) for i, _, n in batch])
+        local = np.cumsum([0] + [n for _, _, n in batch[:-1]])
+        prev = torch.arange(len(idx)) - 1
+        prev[torch.as_tensor(local)] = -1
+        t = times[idx]
+        dt = (t - t[prev.clamp(min=0)]).float()
+        box = boxes[idx]
+        res = refine(RefineInput(
+            pose=pose_all[idx], transl=transl_all[idx], rig=rigs, rest_joints=rests, group=group,
+            keypoints=kp_all[idx], scores=score_all[idx], box_height=box[:, 3] - box[:, 1],
+            prev=prev, dt=dt, focal=focal, center=(image_size[0] / 2.0, image_size[1] / 2.0)))
+        pose_out[idx], transl_out[idx] = res.pose, res.transl
+        with torch.no_grad():
+            joints = forward_kinematics(axis_angle_to_matrix(res.pose), rests[group], SMPL_24_PARENTS)[1]
+            root[idx.numpy()] = (joints[:, 0] + res.transl).double().numpy()
+    out = []
+    for i, (s, n) in enumerate(zip(first, rows)):
         t = tracks[i]
         # the same depth smoothing as after the camera fit: the fit may not move the root
         # faster than a person moves (issue 14: no depth step above 0.15 m)
@@ -265,8 +294,8 @@ def refine_tracks(tracks: list[Track], poses: list[torch.Tensor], betas: list[to
         r = root[s:s + n]
         smoothed = smooth_depth(r, np.asarray(t.frame_ids, np.float64) / fps, t.frame_ids,
                                 reliable if reliable.any() else None)
-        transl = res.transl[s:s + n] + torch.from_numpy(smoothed - r).float()
-        out.append((res.pose[s:s + n], transl.to(transls[i].dtype)))
+        transl = transl_out[s:s + n] + torch.from_numpy(smoothed - r).float()
+        out.append((pose_out[s:s + n].to(poses[i].dtype), transl.to(transls[i].dtype)))
     return out
 
 
