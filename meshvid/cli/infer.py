@@ -73,9 +73,9 @@ def infer(
     camera: str = typer.Option("fit", "--camera", help="fit: the translation is fitted to the "
                                "detector's keypoints (full perspective, depth smoothed per "
                                "track); network: the network's weak-perspective camera only."),
-    refine: bool = typer.Option(False, "--refine/--no-refine", help="Fit each track's pose and "
+    refine: bool = typer.Option(True, "--refine/--no-refine", help="Fit each track's pose and "
                                 "translation to the detector's keypoints over time (pose prior, "
-                                "smoothness; docs/infer.md)."),
+                                "smoothness; docs/infer.md). On by default."),
     mesh_rate: str = typer.Option("model", "--mesh-rate", help="model: the networks run at "
                                   "SATN's 10 fps training rate and the frames between are "
                                   "interpolated (slerp); every: DSD on every frame (slower)."),

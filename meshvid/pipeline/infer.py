@@ -353,7 +353,9 @@ class InferOptions:
     batch_size: int = 16
     temporal: bool = True
     camera_fit: bool = True  # perspective translation fitted to the keypoints (geometry/camfit)
-    refine: bool = False  # pose + translation fitted to the keypoints over time (fitting/refine)
+    # pose + translation fitted to the keypoints over time (fitting/refine); on by default since
+    # it improves both held-out 3D and real-clip alignment (docs/infer.md)
+    refine: bool = True
     render: str = "overlay"  # overlay | side | none
     keypoints: bool = False
     exports: tuple[str, ...] = ()  # fbx, glb, bvh (the NPZ is always written)
