@@ -190,11 +190,23 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
         staged.append((theta, pose, betas, transl))
         times.body += time.perf_counter() - t0
     if refine and staged:
+        # the fit sees the rows the networks saw (the detector's frames at the model rate); the
+        # frames between follow the fitted keys as they followed the network's (keyframes.py)
         t0 = time.perf_counter()
-        fitted = refine_tracks([e.track for e in estimates], [s[1] for s in staged],
-                               [s[2] for s in staged], [s[3] for s in staged], body,
-                               fps=fps, focal=focal, image_size=image_size)
-        staged = [(s[0], p, s[2], t) for s, (p, t) in zip(staged, fitted)]
+        fitted = refine_tracks([_track_rows(e.track, e.key) for e in estimates],
+                               [s[1][torch.from_numpy(e.key)] for s, e in zip(staged, estimates)],
+                               [s[2] for s in staged],
+                               [s[3][torch.from_numpy(e.key)] for s, e in zip(staged, estimates)],
+                               body, fps=fps, focal=focal, image_size=image_size)
+        refined = []
+        for (theta, pose, betas, transl), e, (key_pose, key_transl) in zip(staged, estimates, fitted):
+            pose, transl = _fill_between_keys(e.track.frame_ids, e.key, key_pose, key_transl, transl)
+            # the fit may not move the root faster than a person moves (issue 14: no depth
+            # step above 0.15 m): the same smoothing as after the camera fit, at the full rate
+            transl = smooth_track_depth(e.track, _posed_points(body, pose, betas)[0], transl, fps,
+                                        e.key)
+            refined.append((theta, pose, betas, transl))
+        staged = refined
         times.refine += time.perf_counter() - t0
     persons = []
     for est, (theta, pose, betas, transl) in zip(estimates, staged):
@@ -217,6 +229,37 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
     return persons
 
 
+def _track_rows(track: Track, rows: np.ndarray) -> Track:
+    """The track restricted to the rows of a boolean mask."""
+    from dataclasses import replace
+
+    return replace(track, frame_ids=track.frame_ids[rows], timestamps=track.timestamps[rows],
+                   boxes=np.asarray(track.boxes)[rows], scores=np.asarray(track.scores)[rows],
+                   keypoints=np.asarray(track.keypoints)[rows],
+                   keypoint_scores=np.asarray(track.keypoint_scores)[rows],
+                   interpolated=(np.zeros(len(track), bool) if track.interpolated is None
+                                 else np.asarray(track.interpolated, bool))[rows])
+
+
+def _fill_between_keys(frame_ids: np.ndarray, key: np.ndarray, key_pose: torch.Tensor,
+                       key_transl: torch.Tensor, transl: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fitted pose (K, 24, 3) and translation (K, 3) at the key rows -> (T, 24, 3), (T, 3):
+    rotations along the geodesic between keys; the translation keeps its per-frame path
+    (`transl`, (T, 3), which follows the box) plus the fit's correction, linear between keys."""
+    from meshvid.geometry.rotations import (axis_angle_to_matrix, interpolate_linear,
+                                            interpolate_rotmats, matrix_to_axis_angle)
+
+    if key.all():
+        return key_pose, key_transl
+    times = torch.from_numpy(np.asarray(frame_ids, np.float64))
+    key_t = torch.from_numpy(key)
+    rot = interpolate_rotmats(times[key_t], axis_angle_to_matrix(key_pose.double()), times)
+    correction = interpolate_linear(times[key_t], (key_transl - transl[key_t]).double(), times)
+    return (matrix_to_axis_angle(rot).to(key_pose.dtype),
+            (transl.double() + correction).to(transl.dtype))
+
+
 def _posed_points(body, pose: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """pose (T, 24, 3), betas (10,) -> joints (T, 24, 3) and COCO-17 (T, 17, 3), no translation."""
     with torch.inference_mode():
@@ -237,13 +280,8 @@ def refine_tracks(tracks: list[Track], poses: list[torch.Tensor], betas: list[to
                   ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Every track's pose (T, 24, 3) and translation (T, 3) fitted to its keypoints over time
     (meshvid.fitting.refine), many tracks per batch; bridged (interpolated) frames carry no
-    keypoints, only the smoothness term. Then each track's depth is smoothed as after the
-    camera fit."""
-    from meshvid.body.joints import SMPL_24_PARENTS
-    from meshvid.body.lbs import forward_kinematics
+    keypoints, only the smoothness term."""
     from meshvid.fitting.refine import RefineInput, refine
-    from meshvid.geometry.camfit import smooth_depth
-    from meshvid.geometry.rotations import axis_angle_to_matrix
 
     rows = [len(p) for p in poses]
     first = np.cumsum([0] + rows[:-1])
@@ -262,7 +300,6 @@ def refine_tracks(tracks: list[Track], poses: list[torch.Tensor], betas: list[to
             batches.append([])
         batches[-1].append(piece)
     pose_out, transl_out = pose_all.clone(), transl_all.clone()
-    root = np.zeros((len(pose_all), 3))
     with torch.no_grad():
         rigs = torch.cat([body.coco17_rig(b[None].float()) for b in betas])  # (P, 17, 24, 4)
         rests = torch.cat([body.rest_shape(b[None].float())[1] for b in betas])  # (P, 24, 3)
@@ -282,21 +319,25 @@ def refine_tracks(tracks: list[Track], poses: list[torch.Tensor], betas: list[to
             keypoints=kp_all[idx], scores=score_all[idx], box_height=box[:, 3] - box[:, 1],
             prev=prev, dt=dt, focal=focal, center=(image_size[0] / 2.0, image_size[1] / 2.0)))
         pose_out[idx], transl_out[idx] = res.pose, res.transl
-        with torch.no_grad():
-            joints = forward_kinematics(axis_angle_to_matrix(res.pose), rests[group], SMPL_24_PARENTS)[1]
-            root[idx.numpy()] = (joints[:, 0] + res.transl).double().numpy()
-    out = []
-    for i, (s, n) in enumerate(zip(first, rows)):
-        t = tracks[i]
-        # the same depth smoothing as after the camera fit: the fit may not move the root
-        # faster than a person moves (issue 14: no depth step above 0.15 m)
-        reliable = (~np.asarray(t.interpolated, bool)) & ((np.asarray(t.keypoint_scores) > 0.3).sum(1) >= 4)
-        r = root[s:s + n]
-        smoothed = smooth_depth(r, np.asarray(t.frame_ids, np.float64) / fps, t.frame_ids,
-                                reliable if reliable.any() else None)
-        transl = transl_out[s:s + n] + torch.from_numpy(smoothed - r).float()
-        out.append((pose_out[s:s + n].to(poses[i].dtype), transl.to(transls[i].dtype)))
-    return out
+    return [(pose_out[s:s + n].to(poses[i].dtype), transl_out[s:s + n].to(transls[i].dtype))
+            for i, (s, n) in enumerate(zip(first, rows))]
+
+
+def smooth_track_depth(track: Track, joints: torch.Tensor, transl: torch.Tensor, fps: float,
+                       key: np.ndarray | None = None) -> torch.Tensor:
+    """The camera fit's depth smoothing (geometry.camfit.smooth_depth) applied to a track's
+    translation (T, 3) given its posed joints (T, 24, 3, no translation); frames that were
+    detected (and, with `key`, seen by the networks) with 4+ confident keypoints count as
+    reliable."""
+    from meshvid.geometry.camfit import smooth_depth
+
+    reliable = (~np.asarray(track.interpolated, bool)) & ((np.asarray(track.keypoint_scores) > 0.3).sum(1) >= 4)
+    if key is not None:
+        reliable &= key
+    root = (joints[:, 0] + transl).double().numpy()
+    smoothed = smooth_depth(root, np.asarray(track.frame_ids, np.float64) / fps, track.frame_ids,
+                            reliable if reliable.any() else None)
+    return transl + torch.from_numpy(smoothed - root).to(transl.dtype)
 
 
 def fit_track_camera(track: Track, joints: torch.Tensor, coco: torch.Tensor, t0: torch.Tensor,
