@@ -24,7 +24,9 @@ def eval_cmd(
     max_sequences: Optional[int] = typer.Option(None, "--max-sequences", help="Evaluate the first N sequences."),
     smooth: list[str] = typer.Option(
         [], "--smooth", help="Also score each model's single-frame output through a fixed filter "
-        "(savgol | oneeuro, `meshvid smooth`'s defaults): the reference for SATN. Repeatable."),
+        "(savgol | oneeuro, `meshvid smooth`'s defaults, or with parameters: "
+        "savgol:window=11,order=2, oneeuro:min_cutoff=0.5,beta=0.3): the reference for SATN. "
+        "Repeatable."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
 ) -> None:
