@@ -14,7 +14,8 @@ Steps (each cached under runs/, re-running resumes):
    kept out of the skeleton sequences too;
 4. `seqdata.sequences` skeleton sequences of `seqdata.length` frames at 10 fps from the
    training motion library + mocap corpora (`seqdata.motions`);
-5. DSD features: skeleton rows through the skeleton branch with the mean x_d, `seqdata.draws`
+5. DSD features: skeleton rows through the skeleton branch with x_d borrowed from rendered
+   training sequences, `seqdata.draws`
    noise draws each; rendered rows with the real detections (draw 0) and temporal-noise draws;
 6. stage 3 (meshvid.train.engine.train_satn) with the epoch kept chosen on validation, the
    validation curve plotted (validation.png);
@@ -101,7 +102,7 @@ def skeleton_sequences(seq: dict, exclude: tuple[str, ...], cache: Path) -> dict
     from meshvid.train.skeleton_sequences import make_sequences
 
     key = hashlib.sha1(json.dumps([seq["sequences"], seq["length"], seq["fps"], seq["seed"],
-                                   seq["motions"], sorted(exclude)]).encode()).hexdigest()[:10]
+                                   list(seq["motions"]), sorted(exclude)]).encode()).hexdigest()[:10]
     path = cache / f"skelseq-{key}.npz"
     if path.is_file():
         z = np.load(path, allow_pickle=True)
@@ -128,7 +129,7 @@ def build_training(recipe, seq, model, folder: Path):
     """(table, features (draws, N, 512) float16, (train ids, val ids), info dict)."""
     from meshvid.perception.noise_model import KeypointNoiseModel, default_path
     from meshvid.train.engine import validation_split
-    from meshvid.train.skeleton_sequences import mean_detail, skeleton_features
+    from meshvid.train.skeleton_sequences import borrowed_detail, skeleton_features
     from meshvid.train.tables import concat_tables
 
     cache = ROOT / "runs" / "_cache"
@@ -141,14 +142,27 @@ def build_training(recipe, seq, model, folder: Path):
     train_r, val_r = validation_split(rend, spec.validation_fraction, recipe.seed)
     val_clips = tuple(sorted({rend.seq_groups[i] for i in val_r}))
     log(f"validation: {len(val_r)} rendered sequences of clips {val_clips}")
-    sk = skeleton_sequences(seq, val_clips, cache)
+    # Sequence groups (seqdata.groups): each generated and cached on its own, `keep` = how many
+    # of its sequences are used (default all).
+    parts = []
+    for g in seq.get("groups") or [seq]:
+        g = {**{k: seq[k] for k in ("length", "fps")}, **g}
+        part = skeleton_sequences(g, val_clips, cache)
+        keep = int(g.get("keep", len(part["clip"])))
+        parts.append({k: v[:keep] for k, v in part.items()})
+    sk = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     n, t = sk["keypoints"].shape[:2]
     dsd_file = Path(seq["dsd_weights"]) / "dsd.safetensors"
-    fkey = hashlib.sha1(json.dumps([seq, noise.__dict__, val_clips, recipe.seed,
+    fkey = hashlib.sha1(json.dumps(["borrowed_xd", seq, noise.__dict__, val_clips, recipe.seed,
                                     dsd_file.stat().st_size if dsd_file.is_file() else 0],
                                    default=str).encode()).hexdigest()[:10]
     feat_path = cache / f"satnfeat-{fkey}.safetensors"  # shared by runs on the same data
-    x_d = mean_detail(dsd, rend.features)
+    # x_d of skeleton rows: the shipped DSD's detail branch has collapsed to one active unit,
+    # but that unit's value (mean 1.28, std 0.46 over training renders) scales the whole
+    # bilinear feature y; the DSD head shrugs it off, a SATN trained with the mean x_d did not
+    # (docs/training.md). So skeleton rows borrow real renders' x_d trajectories.
+    with torch.no_grad():
+        x_d_rend = dsd.detail(rend.features.float())
     # The skeleton rows' table
     j3 = np.concatenate([sk["joints3d"], np.ones((n, t, 14, 1), np.float32)], -1)
     skel = FrameTable(
@@ -182,20 +196,25 @@ def build_training(recipe, seq, model, folder: Path):
             for d in range(draws):
                 # rendered rows: the real detections (draw 0), then temporal-noise draws
                 if d == 0:
+                    order = torch.arange(nr)
                     kp, conf = rend.detections[..., :2], rend.detections[..., 2]
-                    y = dsd.forward_features(rend.features.float(), kp, conf).feature
                 else:
-                    kp, conf = noise.sample(gts_r, noise_model, gen)
                     order = torch.cat(rseq)
-                    y = torch.zeros(nr, dsd.cfg.feature_dim)
-                    y[order] = dsd.forward_features(rend.features[order].float(),
-                                                    kp.reshape(-1, 17, 2), conf.reshape(-1, 17)).feature
-                feats[d, :nr] = y.half()
-                for start in range(0, n, 256):
-                    gt = torch.from_numpy(sk["keypoints"][start:start + 256])
+                    kp, conf = noise.sample(gts_r, noise_model, gen)
+                    kp, conf = kp.reshape(-1, 17, 2), conf.reshape(-1, 17)
+                for lo in range(0, nr, 1024):  # (the bilinear fusion's outer product is big)
+                    rows = order[lo:lo + 1024]
+                    feats[d, rows] = dsd.forward_features(
+                        rend.features[rows].float(), kp[lo:lo + 1024],
+                        conf[lo:lo + 1024]).feature.half()
+                # x_d borrowed from rendered training sequences (not the validation clips)
+                borrowed = borrowed_detail(x_d_rend, [rseq[i] for i in train_r], n, t, gen)
+                for start in range(0, n, 32):
+                    gt = torch.from_numpy(sk["keypoints"][start:start + 32])
                     kp, conf = noise.sample(gt, noise_model, gen)
                     m = len(gt)
-                    y = skeleton_features(dsd, kp.reshape(-1, 17, 2), conf.reshape(-1, 17), x_d)
+                    y = skeleton_features(dsd, kp.reshape(-1, 17, 2), conf.reshape(-1, 17),
+                                          borrowed[start:start + m].reshape(m * t, -1))
                     lo = nr + start * t
                     feats[d, lo:lo + m * t] = y.half()
         from safetensors.torch import save
@@ -207,6 +226,8 @@ def build_training(recipe, seq, model, folder: Path):
     info = {"rendered_sequences": nrs, "validation_sequences": len(val_r),
             "validation_clips": list(val_clips), "skeleton_sequences": int(n),
             "skeleton_frames": int(n * t), "static_camera_fraction": float(sk["static"].mean()),
+            "skeleton_clip_sources": {src: int(sum(str(c).split("/")[0] == src for c in sk["clip"]))
+                                      for src in sorted({str(c).split("/")[0] for c in sk["clip"]})},
             "noise": noise.__dict__}
     return table, feats, (train_ids, list(val_r)), info
 

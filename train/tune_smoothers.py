@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 from meshvid.model.checkpoint import atomic_write_bytes  # noqa: E402
 
 SAVGOL = [{"window": w, "order": o} for w in (3, 5, 7, 9, 11, 13, 15) for o in (0, 1, 2, 3) if o < w]
-ONEEURO = [{"min_cutoff": c, "beta": b} for c in (0.05, 0.1, 0.2, 0.4, 0.7, 1.0, 2.0, 4.0)
-           for b in (0.0, 0.1, 0.3, 1.0, 3.0)]
+ONEEURO = [{"min_cutoff": c, "beta": b} for c in (0.02, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0, 2.0, 4.0)
+           for b in (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)]
 
 
 def spec(name: str, params: dict) -> str:

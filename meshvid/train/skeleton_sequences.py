@@ -243,10 +243,34 @@ def skeleton_features(dsd, keypoints: torch.Tensor, confidence: torch.Tensor,
 
     Args:
         keypoints: (B, 17, 2) crop-normalised; confidence: (B, 17).
-        x_d: (detail_dim,) e.g. `mean_detail`.
+        x_d: (detail_dim,) one vector for all rows (e.g. `mean_detail`), or (B, detail_dim)
+            per row (e.g. `borrowed_detail`).
     Returns:
         y (B, feature_dim).
     """
     dsd.eval()
     skel = dsd.skeleton(None, keypoints, confidence)
-    return dsd.fuse_branches(skel.x_s, x_d[None].expand(len(keypoints), -1))
+    if x_d.ndim == 1:
+        x_d = x_d[None].expand(len(keypoints), -1)
+    return dsd.fuse_branches(skel.x_s, x_d)
+
+
+def borrowed_detail(detail: torch.Tensor, sequences: list[torch.Tensor], n: int, length: int,
+                    gen: torch.Generator) -> torch.Tensor:
+    """Detail vectors for n skeleton sequences of `length` frames, borrowed from rendered
+    sequences: each takes one rendered sequence's x_d trajectory (chosen by `gen`), played
+    forwards and backwards (ping-pong) to the length needed.
+
+    Args:
+        detail: (N, detail_dim) x_d of rendered frames.
+        sequences: row indices of each rendered sequence (in frame order) to borrow from.
+    Returns:
+        (n, length, detail_dim).
+    """
+    pick = torch.randint(0, len(sequences), (n,), generator=gen)
+    out = torch.empty(n, length, detail.shape[1])
+    for i, k in enumerate(pick.tolist()):
+        rows = sequences[k]
+        cycle = torch.cat([rows, rows.flip(0)[1:-1]]) if len(rows) > 2 else rows
+        out[i] = detail[cycle[torch.arange(length) % len(cycle)]]
+    return out
