@@ -316,7 +316,10 @@ def main() -> None:
                      CSVLog(folder / "log.csv"), progress, split=split)
     kept = res.validation["epoch"] if res.validation else recipe.satn.epochs
     curve = plot_validation(folder / "log.csv", folder / "validation.png", kept)
-    summary = {"recipe": recipe.name, "train_seconds": round(time.time() - t1, 1),
+    seconds = round(time.time() - t1, 1)
+    if (folder / "summary.json").is_file():  # a resumed run: keep the first run's training time
+        seconds = max(seconds, json.loads((folder / "summary.json").read_text())["train_seconds"])
+    summary = {"recipe": recipe.name, "train_seconds": seconds,
                "steps": res.steps, "validation": res.validation, "curve": curve, **info,
                "satn": recipe.model.satn.__dict__}
     atomic_write_bytes(folder / "summary.json", json.dumps(summary, indent=1, default=str).encode())
