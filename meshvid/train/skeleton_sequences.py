@@ -18,9 +18,11 @@ rate), without the image. Its keypoints are the projected COCO-17 labels plus de
 * whole-body misses and left/right swaps are two-state Markov chains per sequence with the
   measured rates and frame-to-frame persistence.
 
-The DSD feature of such a row needs an image for its detail branch x_d; the shipped weights'
-detail branch has collapsed (docs/model.md), so the mean x_d over training renders stands in
-(`skeleton_features`).
+The DSD feature of such a row needs an image for its detail branch x_d. The shipped weights'
+detail branch has collapsed to one active unit (docs/model.md), so the mean x_d (`mean_detail`)
+is a faithful stand-in for the DSD head; but that unit scales the bilinear feature, and SATN
+learns from the feature itself, so training borrows real renders' x_d trajectories instead
+(`borrowed_detail`; docs/training.md, "Issue 15").
 
     maker = SampleMaker("train", render=False, motions=motions)
     seqs = make_sequences(maker, 100, length=32, fps=10.0, seed=0)
