@@ -186,3 +186,16 @@ def test_eval_makes_the_detector_keypoints_it_needs(trained, tmp_path):
     assert all(det_path(p).is_file() for p in list_shards(root / "heldout_seq"))
     cmd = heldout_command(tmp_path / "x")
     assert "--split heldout" in cmd and "meshvid synth detect" in cmd
+
+
+def test_tuned_smoother_specs_parse_and_bad_ones_are_one_line_errors():
+    from meshvid.errors import InputError
+    from meshvid.eval.evaluate import parse_smoother
+
+    assert parse_smoother("savgol") == ("savgol", {})
+    assert parse_smoother("savgol:window=5,order=2") == ("savgol", {"window": 5, "order": 2})
+    assert parse_smoother("oneeuro:min_cutoff=0.05,beta=3") == ("oneeuro", {"min_cutoff": 0.05, "beta": 3.0})
+    for bad, words in (("savgol:window=4", "odd"), ("savgol:width=5", "unknown parameter"),
+                       ("oneeuro:beta=x", "must be a number"), ("kalman:q=1", "must be one of")):
+        with pytest.raises(InputError, match=words):
+            parse_smoother(bad)

@@ -50,5 +50,19 @@ done
 
 # 5. Ship + evaluate + model card, then the ablation tables.
 $PY train/ship_cpu.py --run runs/cpu --out weights/dsd_satn_cpu --data "$DATA"
-$PY train/regression_bounds.py --weights weights/dsd_satn_cpu  # regression.json + card section
 $PY train/ablations.py --runs runs --data "$DATA" --out docs
+
+# 6. Issue 15: SATN retrained on skeleton sequences (+ the rendered training sequences) on top
+# of the shipped DSD, which stays as it is; Table 5 (tcn / tcn+sa / satn) at one budget; the
+# fixed filters tuned on the same validation clips; satn.safetensors replaced.
+for r in satn_seq_tcn satn_seq_tcn_sa; do
+  $PY train/train_satn_seq.py --config "train/$r.yaml" --set seqdata.rendered="$DATA/train_seq"
+done
+$PY train/train_satn_seq.py --config train/satn_seq.yaml --set seqdata.rendered="$DATA/train_seq" \
+  --ship weights/dsd_satn_cpu
+$PY train/tune_smoothers.py --config train/satn_seq.yaml --out runs/satn_seq/smoothers.json
+$PY train/satn_seq_report.py --runs runs --data "$DATA" --docs docs
+$MESHVID eval --dataset synthetic --data "$DATA" --weights weights/dsd_satn_cpu \
+  $(python3 -c "import json; b=json.load(open('runs/satn_seq/smoothers.json'))['best']; print(' '.join('--smooth ' + v for v in b.values()))") \
+  --out weights/dsd_satn_cpu/eval
+$PY train/regression_bounds.py --weights weights/dsd_satn_cpu  # regression.json + card section

@@ -24,7 +24,9 @@ def eval_cmd(
     max_sequences: Optional[int] = typer.Option(None, "--max-sequences", help="Evaluate the first N sequences."),
     smooth: list[str] = typer.Option(
         [], "--smooth", help="Also score each model's single-frame output through a fixed filter "
-        "(savgol | oneeuro, `meshvid smooth`'s defaults): the reference for SATN. Repeatable."),
+        "(savgol | oneeuro, `meshvid smooth`'s defaults, or with parameters: "
+        "savgol:window=11,order=2, oneeuro:min_cutoff=0.5,beta=0.3): the reference for SATN. "
+        "Repeatable."),
     refine: bool = typer.Option(False, "--refine", help="Also score each model followed by "
                                 "`meshvid infer --refine`'s keypoint fit (in each crop's camera)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),

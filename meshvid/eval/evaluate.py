@@ -37,12 +37,42 @@ class Method:
     name: str
     model: MeshNet
     temporal: bool  # use SATN (sliding windows) on top of the DSD features
-    # A fixed filter (meshvid.smoothing: "savgol" | "oneeuro", default parameters) on the
-    # single-frame Θ of each sequence: the no-learning reference for the temporal networks.
+    # A fixed filter (meshvid.smoothing: "savgol" | "oneeuro") on the single-frame Θ of each
+    # sequence: the no-learning reference for the temporal networks. smoother_params: its
+    # parameters (SavGolParams / OneEuroParams fields; default: meshvid smooth's defaults).
     smoother: str | None = None
+    smoother_params: dict | None = None
     # `meshvid infer --refine` on top (meshvid.fitting.refine), fitted in each crop's own camera
     refine: bool = False
     refine_options: object | None = None  # meshvid.fitting.refine.RefineOptions (default: its own)
+
+
+def parse_smoother(spec: str) -> tuple[str, dict]:
+    """"savgol" or "savgol:window=11,order=2" / "oneeuro:min_cutoff=0.5,beta=0.3" -> (name,
+    params); raises InputError on an unknown filter or parameter."""
+    from dataclasses import fields
+
+    from meshvid.errors import InputError
+    from meshvid.smoothing import METHODS, OneEuroParams, SavGolParams
+
+    name, _, rest = spec.partition(":")
+    if name not in METHODS:
+        raise InputError(f"--smooth must be one of {', '.join(METHODS)} (optionally with "
+                         f"parameters, e.g. savgol:window=11,order=2); got {spec!r}")
+    cls = OneEuroParams if name == "oneeuro" else SavGolParams
+    kinds = {f.name: f.type for f in fields(cls)}
+    params: dict = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or key not in kinds:
+            raise InputError(f"--smooth {name}: unknown parameter {item!r}; choose from "
+                             f"{', '.join(kinds)}")
+        try:
+            params[key] = int(value) if kinds[key] in (int, "int") else float(value)
+        except ValueError:
+            raise InputError(f"--smooth {name}: {key} must be a number, got {value!r}") from None
+    cls(**params).validate()
+    return name, params
 
 
 @dataclass
@@ -61,7 +91,9 @@ def methods_for(label: str, model: MeshNet, smoothers: tuple[str, ...] = (),
     its temporal one; with `refine`, also the last of these followed by the keypoint fit."""
     single = label if model.satn is None else f"{label} (single-frame)"
     out = [Method(single, model, False)]
-    out += [Method(f"{single} + {s}", model, False, s) for s in smoothers]
+    for spec in smoothers:
+        name, params = parse_smoother(spec)
+        out.append(Method(f"{single} + {spec}", model, False, name, params or None))
     if model.satn is not None:
         out.append(Method(label, model, True))
     if refine:
@@ -128,15 +160,16 @@ def _sequence_fps(table: FrameTable, s: int) -> float:
     return float(fps) if fps else 30.0
 
 
-def smooth_theta(theta: Theta, table: FrameTable, method: str) -> Theta:
+def smooth_theta(theta: Theta, table: FrameTable, method: str, params: dict | None = None) -> Theta:
     """Each sequence's Θ through a fixed filter: rotations on SO(3), shape and camera as
-    vectors, times from the sequence's frame rate."""
+    vectors, times from the sequence's frame rate. params: the filter's parameters (fields of
+    OneEuroParams / SavGolParams; None = defaults)."""
     from meshvid.geometry.rotations import (matrix_to_quaternion_wxyz, matrix_to_sixd,
                                             quaternion_wxyz_to_matrix)
     from meshvid.smoothing import (OneEuroParams, SavGolParams, filter_rotations, filter_vectors,
                                    sign_continuous)
 
-    params = OneEuroParams() if method == "oneeuro" else SavGolParams()
+    params = (OneEuroParams if method == "oneeuro" else SavGolParams)(**(params or {}))
     quat = matrix_to_quaternion_wxyz(theta.rotmat).numpy().astype(np.float64)
     vec = torch.cat([theta.betas, theta.cam], dim=1).numpy().astype(np.float64)
     for i, rows in enumerate(table.sequences()):
@@ -189,7 +222,7 @@ def _predict(method: Method, table: FrameTable, noise: KeypointNoise, seed: int,
     kp_all = torch.cat(kps) if kps else None
     conf_all = torch.cat(confs) if confs else None
     if method.smoother:
-        return smooth_theta(theta, table, method.smoother), kp_all, conf_all
+        return smooth_theta(theta, table, method.smoother, method.smoother_params), kp_all, conf_all
     if not method.temporal:
         return theta, kp_all, conf_all
     assert model.satn is not None

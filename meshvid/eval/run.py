@@ -95,12 +95,12 @@ def run_eval(dataset: str, weights: list[str], out_dir: Path | None, data_path: 
         The summary (overall / per-group metrics, weights, keypoint source, report path).
     """
     from meshvid.body import load_body_model
-    from meshvid.smoothing import METHODS as SMOOTHERS
     from meshvid.train.export import load_model
 
+    from meshvid.eval.evaluate import parse_smoother
+
     for name in smoothers:
-        if name not in SMOOTHERS:
-            raise InputError(f"--smooth must be one of {', '.join(SMOOTHERS)}; got {name!r}")
+        parse_smoother(name)  # one readable line for an unknown filter or parameter
     models = [(label, load_model(p)) for label, p in parse_weights(weights)]
     if not models:
         raise InputError("give at least one --weights")

@@ -179,6 +179,72 @@ class SampleMaker:
     # --- sequences
 
     def sequence(self, rng: np.random.Generator, length: int, fps: float) -> Sample:
+        draw, betas, out, trans, cams = self._sequence_scene(rng, length, fps)
+        width, height = cams[0].width, cams[0].height
+        background = bgs.sample_background(rng, width, height)
+        lighting = sample_lighting(rng)
+        colors = sample_colors(rng, self.regions)
+        degrade = _sample_degradation(rng)
+        truncate, scale, shift = self._sequence_framing(rng)
+        pans = _background_pans(cams, rng)
+        occluders: list[Occluder] = []
+        images, frames = [], []
+        for k, cam in enumerate(cams):
+            verts_c = cam.to_camera(out.vertices[k].double().numpy() + trans[k])
+            uv = cam.project(verts_c)
+            bbox = np.array([*uv.min(0), *uv.max(0)])
+            box = crop_box(rng, bbox, self.policy, truncate=truncate, scale=scale, shift=shift,
+                           jitter=0.015)
+            if k == 0:
+                occluders = sample_occluders(rng, box, p=0.2 if self.library.augment else 0.0,
+                                             max_count=1)
+            shifted = [Occluder(o.polygon - np.asarray(pans[k]), o.color, o.texture_seed, o.shade)
+                       for o in occluders]
+            image, frame = self._render_frame(cam, trans[k], box, out, k, draw, verts_c, colors,
+                                              lighting, background, shifted, pans[k], degrade, rng)
+            images.append(image)
+            frames.append(frame)
+        person = self._person_labels(draw, betas, background)
+        person["fps"] = float(fps)
+        stacked = {key: np.stack([f[key] for f in frames]) for key in frames[0]}
+        return Sample(np.stack(images), stacked, person)
+
+    def sequence_labels(self, rng: np.random.Generator, length: int, fps: float) -> Sample:
+        """The labels of a sequence without rendering it (SATN's skeleton sequences): the same
+        motion windows, bodies, cameras (static / panning / travelling, `_sequence_cameras`)
+        and per-frame crop boxes as `sequence`, but no occluders (every in-crop joint is
+        labelled visible). `images` is empty (N, 0, 0, 3); person labels hold betas, clip_id,
+        fps and the camera mode ("static" / "pan" / "travel")."""
+        draw, betas, out, trans, cams = self._sequence_scene(rng, length, fps)
+        truncate, scale, shift = self._sequence_framing(rng)
+        s = self.size
+        frames = []
+        verts = out.vertices.double().numpy()
+        for k, cam in enumerate(cams):
+            uv = cam.project(cam.to_camera(verts[k] + trans[k]))
+            bbox = np.array([*uv.min(0), *uv.max(0)])
+            box = crop_box(rng, bbox, self.policy, truncate=truncate, scale=scale, shift=shift,
+                           jitter=0.015)
+            intr = cam.crop_intrinsics(box, s)
+            inside = _inside_frame_mask(box, s, cam.width, cam.height)
+            frames.append(self._frame_labels(cam, trans[k], box, out, k, draw, intr,
+                                             np.zeros((s, s), dtype=bool), inside))
+        stacked = {key: np.stack([f[key] for f in frames]) for key in frames[0]}
+        static = all(c is cams[0] for c in cams)
+        person = {"betas": betas.astype(np.float32), "clip_id": int(draw.clip_id),
+                  "fps": float(fps), "camera": "static" if static else "moving"}
+        return Sample(np.zeros((len(cams), 0, 0, 3), np.uint8), stacked, person)
+
+    def _sequence_framing(self, rng: np.random.Generator) -> tuple[bool, float, np.ndarray]:
+        """A sequence's crop framing: truncated or not, box scale, box shift."""
+        truncate = rng.random() < 0.5 * self.policy.truncation_p
+        scale = rng.uniform(*(self.policy.truncation_scale if truncate else self.policy.scale))
+        shift = (rng.uniform(-1, 1, 2) * self.policy.truncation_shift) if truncate else np.zeros(2)
+        return truncate, scale, shift
+
+    def _sequence_scene(self, rng: np.random.Generator, length: int, fps: float):
+        """A sequence's motion, body and cameras: (draw, betas, posed body output, per-frame
+        world translation (N, 3), cameras (N,))."""
         draw = self.library.draw_window(rng, length, fps)
         betas = sample_betas(rng, heldout=not self.library.augment)
         ratio = self._leg_ratio(betas)
@@ -203,35 +269,7 @@ class SampleMaker:
         travel = float(np.linalg.norm((hi - lo)[[0, 2]]))
         width, height = sample_frame_size(rng)
         cams = self._sequence_cameras(rng, verts_w, per_frame_extent, travel, width, height)
-        background = bgs.sample_background(rng, width, height)
-        lighting = sample_lighting(rng)
-        colors = sample_colors(rng, self.regions)
-        degrade = _sample_degradation(rng)
-        truncate = rng.random() < 0.5 * self.policy.truncation_p
-        scale = rng.uniform(*(self.policy.truncation_scale if truncate else self.policy.scale))
-        shift = (rng.uniform(-1, 1, 2) * self.policy.truncation_shift) if truncate else np.zeros(2)
-        pans = _background_pans(cams, rng)
-        occluders: list[Occluder] = []
-        images, frames = [], []
-        for k, cam in enumerate(cams):
-            verts_c = cam.to_camera(out.vertices[k].double().numpy() + trans[k])
-            uv = cam.project(verts_c)
-            bbox = np.array([*uv.min(0), *uv.max(0)])
-            box = crop_box(rng, bbox, self.policy, truncate=truncate, scale=scale, shift=shift,
-                           jitter=0.015)
-            if k == 0:
-                occluders = sample_occluders(rng, box, p=0.2 if self.library.augment else 0.0,
-                                             max_count=1)
-            shifted = [Occluder(o.polygon - np.asarray(pans[k]), o.color, o.texture_seed, o.shade)
-                       for o in occluders]
-            image, frame = self._render_frame(cam, trans[k], box, out, k, draw, verts_c, colors,
-                                              lighting, background, shifted, pans[k], degrade, rng)
-            images.append(image)
-            frames.append(frame)
-        person = self._person_labels(draw, betas, background)
-        person["fps"] = float(fps)
-        stacked = {key: np.stack([f[key] for f in frames]) for key in frames[0]}
-        return Sample(np.stack(images), stacked, person)
+        return draw, betas, out, trans, cams
 
     def _sequence_cameras(self, rng: np.random.Generator, verts_w: np.ndarray, extent: float,
                           travel: float, width: int, height: int) -> list[FrameCamera]:

@@ -336,14 +336,17 @@ def window_index(seq_rows: list[torch.Tensor], window: int, stride: int = 1) -> 
 
 def train_satn(recipe: Recipe, model: MeshNet, table: FrameTable, features: torch.Tensor,
                body, folder: Path, info: D.DistInfo, log: CSVLog,
-               progress: ProgressFn | None = None) -> StageResult:
+               progress: ProgressFn | None = None,
+               split: tuple[list[int], list[int]] | None = None) -> StageResult:
+    """Stage 3. features: (draws, N, F) DSD features of the table's rows. split: explicit
+    (training, validation) sequence ids; default `validation_split` by the recipe."""
     spec = recipe.satn
     assert spec is not None and model.satn is not None
     satn = model.satn
     cfg = recipe.model.satn
     assert cfg is not None
     sequences = table.sequences()
-    train_ids, val_ids = validation_split(table, spec.validation_fraction, recipe.seed)
+    train_ids, val_ids = split or validation_split(table, spec.validation_fraction, recipe.seed)
     windows = window_index([sequences[i] for i in train_ids], cfg.window, spec.window_stride)
     if len(windows) == 0:
         raise ValueError("no training sequences for SATN")
@@ -364,8 +367,12 @@ def train_satn(recipe: Recipe, model: MeshNet, table: FrameTable, features: torc
         # features: (draws, N, F); each frame of each window takes one draw
         if features.shape[0] == 1:
             x = features[0, rows]
+        elif spec.window_draws:  # one draw per window: its temporal noise stays coherent
+            pick = torch.randint(0, features.shape[0], (len(rows), 1), generator=gen)
+            x = features[pick.expand_as(rows), rows]
         else:
             x = features[torch.randint(0, features.shape[0], rows.shape, generator=gen), rows]
+        x = x.float()
         if spec.feature_noise > 0:
             x = x + spec.feature_noise * torch.randn(x.shape, generator=gen)
         perm = None
@@ -453,7 +460,7 @@ def validation_pa_mpjpe(satn, features: torch.Tensor, table: FrameTable,
     for rows in sequences:
         if len(rows) == 0:
             continue
-        theta = satn.forward_sequence(features[rows])
+        theta = satn.forward_sequence(features[rows].float())
         pred = body.forward_rotmat(theta.rotmat, theta.betas).lsp14[:, valid]
         total += float(M.pa_mpjpe(pred, table.joints3d[rows][:, valid, :3]).sum())
         frames += len(rows)

@@ -50,19 +50,39 @@ def export_shipped(model: MeshNet, folder: Path, metadata: dict | None = None) -
         "format": FORMAT, "config": json.dumps(dsd_cfg.to_dict()), "metadata": meta}))
     sizes = {"dsd.safetensors": (folder / "dsd.safetensors").stat().st_size}
     if model.satn is not None:
-        satn_state = {k: v for k, v in model.state_dict().items()
-                      if k.startswith("satn.") and not k.startswith(_SORTER)}
-        if satn_head_is_dsd_head(model):  # a frozen residual head: stored once, in dsd.safetensors
-            satn_state = {k: v for k, v in satn_state.items() if not k.startswith(_SATN_HEAD)}
-            metadata["satn_head"] = "dsd"
-            meta = json.dumps(metadata, default=str)
-        atomic_write_bytes(folder / "satn.safetensors", save(_half(satn_state), metadata={
-            "format": SATN_FORMAT, "config": json.dumps(full.to_dict()), "metadata": meta}))
-        sizes["satn.safetensors"] = (folder / "satn.safetensors").stat().st_size
+        sizes["satn.safetensors"] = export_satn(model, folder, metadata)
+    else:
+        import yaml
+
+        atomic_write_bytes(folder / "config.yaml",
+                           yaml.safe_dump(full.to_dict(), sort_keys=False).encode())
+    return sizes
+
+
+def export_satn(model: MeshNet, folder: Path, metadata: dict | None = None) -> int:
+    """Write satn.safetensors (float16, without the sorting module; the Θ head left out when it
+    is DSD's) and config.yaml into `folder`, leaving dsd.safetensors as it is (a SATN retrained
+    on a shipped DSD). Returns the file's size in bytes."""
+    from safetensors.torch import save
+
+    if model.satn is None:
+        raise InputError("the model has no SATN to export")
+    full = ModelConfig.from_dict(model.cfg.to_dict())
+    full.discriminator = None
+    metadata = dict(metadata or {})
+    satn_state = {k: v for k, v in model.state_dict().items()
+                  if k.startswith("satn.") and not k.startswith(_SORTER)}
+    if satn_head_is_dsd_head(model):  # a frozen residual head: stored once, in dsd.safetensors
+        satn_state = {k: v for k, v in satn_state.items() if not k.startswith(_SATN_HEAD)}
+        metadata["satn_head"] = "dsd"
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(folder / "satn.safetensors", save(_half(satn_state), metadata={
+        "format": SATN_FORMAT, "config": json.dumps(full.to_dict()),
+        "metadata": json.dumps(metadata, default=str)}))
     import yaml
 
     atomic_write_bytes(folder / "config.yaml", yaml.safe_dump(full.to_dict(), sort_keys=False).encode())
-    return sizes
+    return (folder / "satn.safetensors").stat().st_size
 
 
 _BACKBONE = "dsd.backbone."

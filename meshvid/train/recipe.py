@@ -116,6 +116,9 @@ class SATNStage(OptimSpec):
     # noise, and every training frame picks one at random: with a single draw SATN memorises
     # one noise realisation of its few thousand frames (docs/training.md).
     feature_draws: int = 1
+    # Every window takes all its frames from one draw (instead of one draw per frame): for
+    # draws whose detector noise is correlated in time (meshvid.train.skeleton_sequences).
+    window_draws: bool = False
     # Hold out this fraction of the training sequences (whole motion clips) to pick the best
     # epoch by PA-MPJPE, the start included: SATN then never ends worse than its residual base
     # on clips it did not train on (0 = no validation, train to the last epoch).
