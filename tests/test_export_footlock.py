@@ -155,3 +155,32 @@ def test_export_command_locks_feet_by_default_and_reports_it(tmp_path):
     bad = runner.invoke(app, ["export", str(tmp_path / "missing.npz"), "-f", "bvh", "--rig",
                               "nope"])
     assert isinstance(bad.exception, InputError) and "unknown rig 'nope'" in str(bad.exception)
+
+
+def test_floor_from_chunked_skinning_equals_all_frames_at_once():
+    """estimate_floor skins SKIN_CHUNK frames at a time (memory); its floor is the one from
+    every sampled mesh at once, also when the lowest frames are in the last chunk."""
+    from meshvid.export import floor as floor_mod
+    from meshvid.export.rig import estimate_camera_up, person_fk, skin
+
+    body = ToyBody()
+    sinking = standing(2, 150, x0=1.0, jitter=0.01, seed=7)
+    sinking.transl[:, 1] += np.linspace(0.0, 0.5, 150)  # camera y down: lowest at the end
+    result = result_of(standing(1, 30), sinking)
+    assert len(sinking) > 3 * floor_mod.SKIN_CHUNK
+    weights = body.lbs_weights.numpy().astype(np.float64)
+    meshes, rots = [], []
+    for person in result.persons:
+        rest_v, rest_j = rest_shape(body, person.betas)
+        world_rot, joints = person_fk(person, rest_j)
+        rots.append(world_rot)
+        sel = slice(None, None, max(1, len(person) // 120))
+        meshes.append(skin(rest_v, rest_j, weights, world_rot[sel], joints[sel]))
+    up = estimate_camera_up(rots)
+    expect = [-np.percentile(np.concatenate([(m @ axis).min(axis=1) for m in meshes]), 2.0)
+              for axis in (floor_mod.LEVEL_UP, up)]
+    got = estimate_floor(result, body)
+    np.testing.assert_allclose(got.up, up, atol=1e-12)
+    np.testing.assert_allclose([got.height, got.height_levelled], expect, atol=1e-9)
+    # the sinking person's last frames set the floor: dropping a chunk would move it
+    assert got.height > estimate_floor(result_of(standing(1, 30)), body).height + 0.3

@@ -16,6 +16,7 @@ import numpy as np
 from meshvid.export.motion import Floor, MotionResult
 
 LEVEL_UP = np.array([0.0, -1.0, 0.0])  # a level OpenCV camera's up direction
+SKIN_CHUNK = 16  # frames skinned at once (a (16, V, 12) float64 buffer: ~11 MB for anny24)
 
 
 def rest_shape(body_model, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,18 +54,26 @@ def estimate_floor(result: MotionResult, body_model, *, ground_frames: int = 120
 
         raise InputError("cannot estimate a floor: the result holds no tracked person")
     weights = body_model.lbs_weights.detach().cpu().numpy().astype(np.float64)
-    fk, lowest_verts = [], []
+    posed = []
     for person in result.persons:
         rest_v, rest_j = rest_shape(body_model, person.betas)
         world_rot, joints = person_fk(person, rest_j)
-        fk.append(world_rot)
-        sel = slice(None, None, max(1, len(person) // ground_frames))
-        lowest_verts.append(skin(rest_v, rest_j, weights, world_rot[sel], joints[sel]))
-    up = estimate_camera_up(fk)
-    heights = []
-    for axis in (LEVEL_UP, up):
-        lows = np.concatenate([(v @ axis).min(axis=1) for v in lowest_verts])
-        heights.append(-float(np.percentile(lows, percentile)))
+        posed.append((rest_v, rest_j, world_rot, joints))
+    up = estimate_camera_up([p[2] for p in posed])
+    # Per sampled frame, the lowest vertex along both axes. Meshes are skinned a few frames
+    # at a time and reduced at once: holding every person's sampled meshes took ~0.7 GB on
+    # vtest.avi (21 people), the peak of the whole `meshvid infer` run.
+    axes = np.stack([LEVEL_UP, up], axis=1)  # (3, 2)
+    lows = []
+    for rest_v, rest_j, world_rot, joints in posed:
+        sel = slice(None, None, max(1, len(world_rot) // ground_frames))
+        world_rot, joints = world_rot[sel], joints[sel]
+        for i in range(0, len(world_rot), SKIN_CHUNK):
+            verts = skin(rest_v, rest_j, weights, world_rot[i:i + SKIN_CHUNK],
+                         joints[i:i + SKIN_CHUNK])  # (F, V, 3)
+            lows.append((verts @ axes).min(axis=1))  # (F, 2)
+    lows_all = np.concatenate(lows)
+    heights = [-float(np.percentile(lows_all[:, k], percentile)) for k in range(2)]
     return Floor(up=up, height=heights[0], height_levelled=heights[1])
 
 

@@ -391,6 +391,7 @@ class InferOptions:
     min_height: float = MIN_PERSON_HEIGHT  # tracks whose median box is lower are not meshed
     focal: float | None = None
     device: str = "cpu"
+    dsd_backend: str = "auto"  # auto | openvino | torch: where the DSD backbone runs on CPU
     batch_size: int = 16
     temporal: bool = True
     camera_fit: bool = True  # perspective translation fitted to the keypoints (geometry/camfit)
@@ -496,7 +497,7 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     single_image = Path(input_path).is_file() and Path(input_path).suffix.lower() in IMAGE_EXTS
     # load everything that can fail on a missing file before the long work starts
     body = load_body_model(opts.body_model, smpl_dir=opts.smpl_dir, device="cpu")
-    regressor = MeshRegressor(opts.weights, device=device)
+    regressor = MeshRegressor(opts.weights, device=device, backend=opts.dsd_backend)
     if opts.exports:
         from meshvid.export.blender import check_bpy
         from meshvid.export.exporter import BLENDER_FORMATS, parse_formats

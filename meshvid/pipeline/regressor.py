@@ -50,8 +50,20 @@ def theta_from_vector(vec: torch.Tensor) -> Theta:
 
 
 class MeshRegressor:
+    """The shipped (or given) DSD-SATN weights, ready for inference.
+
+    Args:
+        weights: a weights folder or checkpoint (default: weights/dsd_satn_cpu).
+        device: torch device for the networks.
+        optimize: apply model.inference.optimize_for_inference (batch-norm folding etc.).
+        backend: where the DSD backbone runs on CPU: "auto" (OpenVINO when it works, else
+            PyTorch, see model/openvino_backbone.py), "openvino" or "torch". On other devices
+            it always runs in PyTorch. `self.backend` says which one runs, `self.fallback_reason`
+            why `auto` fell back (None when it did not).
+    """
+
     def __init__(self, weights: str | Path | None = None, *, device: str = "cpu",
-                 optimize: bool = True) -> None:
+                 optimize: bool = True, backend: str = "auto") -> None:
         from meshvid.model.inference import optimize_for_inference
         from meshvid.train.export import load_model
 
@@ -72,18 +84,39 @@ class MeshRegressor:
         self.crop_size = int(cfg.backbone.image_size)
         self.uses_keypoints = model.dsd.needs_keypoints
         self.has_temporal = model.satn is not None
+        self._ov = None
+        self.fallback_reason: str | None = None
+        if self.device.type == "cpu" and model.dsd.uses_image:
+            from meshvid.model.openvino_backbone import make_openvino_backbone
+
+            self._ov, self.fallback_reason = make_openvino_backbone(
+                model.dsd.backbone, self.crop_size, backend,
+                pooled=not model.dsd.needs_feature_map)
+        self.backend = "openvino" if self._ov is not None else "torch"
 
     @torch.inference_mode()
     def single_frame(self, crops: np.ndarray, keypoints_norm: np.ndarray | None,
                      keypoint_scores: np.ndarray | None) -> FrameEstimate:
-        """crops (N, S, S, 3) uint8 RGB; keypoints (N, 17, 2) crop-normalised; scores (N, 17)."""
-        images = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device)
-        images = images.permute(0, 3, 1, 2).float().div_(255.0)
+        """DSD on a batch of crops.
+
+        Args:
+            crops: (N, S, S, 3) uint8 RGB.
+            keypoints_norm: (N, 17, 2) crop-normalised keypoints (external skeleton), or None.
+            keypoint_scores: (N, 17), or None.
+        Returns:
+            FrameEstimate with features (N, 512) and Θ vectors (N, 157).
+        """
         kp = conf = None
         if self.uses_keypoints:
             kp = torch.from_numpy(np.asarray(keypoints_norm, np.float32)).to(self.device)
             conf = torch.from_numpy(np.asarray(keypoint_scores, np.float32)).to(self.device)
-        out = self.model.dsd(images, kp, conf)
+        if self._ov is not None:  # the backbone on OpenVINO, the heads in PyTorch
+            feats = torch.from_numpy(self._ov(crops))
+            out = self.model.dsd.forward_features(feats, kp, conf)
+        else:
+            images = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device)
+            images = images.permute(0, 3, 1, 2).float().div_(255.0)
+            out = self.model.dsd(images, kp, conf)
         return FrameEstimate(out.feature.float().cpu().numpy(),
                              out.theta.vector().float().cpu().numpy())
 
