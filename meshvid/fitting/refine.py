@@ -76,31 +76,23 @@ class RefineResult:
 def rig_keypoints(pose: torch.Tensor, rig: torch.Tensor, rest_joints: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """pose (N, 24, 3), rig (N, 17, 24, 4), rest joints (N, 24, 3) -> COCO-17 (N, 17, 3) and
-    joints (N, 24, 3), both without translation."""
+    joints (N, 24, 3), both without translation (one rig per row; the fit itself groups rows
+    by person, `_grouped_keypoints`)."""
+    from meshvid.body.lbs import forward_kinematics, skinning_transforms
     from meshvid.geometry.rotations import axis_angle_to_matrix
 
-    return rig_keypoints_rotmat(axis_angle_to_matrix(pose), rig, rest_joints)
-
-
-def rig_keypoints_rotmat(rotmats: torch.Tensor, rig: torch.Tensor, rest_joints: torch.Tensor
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
-    """rig_keypoints with local rotations (N, 24, 3, 3)."""
-    from meshvid.body.lbs import forward_kinematics, skinning_transforms
-
-    rot, joints = forward_kinematics(rotmats, rest_joints, SMPL_24_PARENTS)
+    rot, joints = forward_kinematics(axis_angle_to_matrix(pose), rest_joints, SMPL_24_PARENTS)
     maps = skinning_transforms(rot, joints, rest_joints)  # (N, 24, 3, 4)
     return torch.einsum("njrc,nkjc->nkr", maps, rig), joints
-
-
-def _project(points: torch.Tensor, focal: float, center: torch.Tensor) -> torch.Tensor:
-    return focal * points[..., :2] / points[..., 2:3].clamp(min=0.1) + center
 
 
 def keypoint_error(points: torch.Tensor, inp: RefineInput, min_score: float) -> float:
     """Mean distance / box height over keypoints with score > min_score (the yardstick of
     `meshvid bench align`)."""
+    from meshvid.geometry.camfit import project
+
     center = torch.tensor(inp.center, dtype=points.dtype)
-    d = (_project(points, inp.focal, center) - inp.keypoints).norm(dim=-1) / inp.box_height[:, None]
+    d = (project(points, points.new_zeros(len(points), 3), inp.focal, center) - inp.keypoints).norm(dim=-1) / inp.box_height[:, None]
     ok = inp.scores > min_score
     return float(d[ok].mean()) if ok.any() else float("nan")
 
@@ -158,6 +150,7 @@ def _rotations(rot0_root: torch.Tensor, pose0_body: torch.Tensor, delta: torch.T
 
 def _refine(inp: RefineInput, opts: RefineOptions, prior) -> RefineResult:
     from meshvid.body.lbs import forward_kinematics, skinning_transforms
+    from meshvid.geometry.camfit import project
     from meshvid.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
     dtype = torch.float32
@@ -196,8 +189,7 @@ def _refine(inp: RefineInput, opts: RefineOptions, prior) -> RefineResult:
     for _ in range(opts.iterations):
         optim.zero_grad(set_to_none=True)
         coco, joints = posed(_rotations(rot0_root, pose0_body, delta))
-        coco = coco + transl[:, None]
-        r = (_project(coco, inp.focal, center) - kp).norm(dim=-1) / box[:, None]
+        r = (project(coco, transl, inp.focal, center) - kp).norm(dim=-1) / box[:, None]
         data = (w * (r * r * s2 / (r * r + s2))).sum() / w_sum / s2
         body_pose = torch.cat([pose0[:, :1], pose0_body + delta[:, 1:]], dim=1)  # root unused
         loss = data + opts.w_prior * prior.energy(body_pose).mean()

@@ -198,20 +198,23 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
                                [s[2] for s in staged],
                                [s[3][torch.from_numpy(e.key)] for s, e in zip(staged, estimates)],
                                body, fps=fps, focal=focal, image_size=image_size)
-        refined = []
-        for (theta, pose, betas, transl), e, (key_pose, key_transl) in zip(staged, estimates, fitted):
+        for i, (e, (key_pose, key_transl)) in enumerate(zip(estimates, fitted)):
+            theta, _, betas, transl = staged[i]
             pose, transl = _fill_between_keys(e.track.frame_ids, e.key, key_pose, key_transl, transl)
-            # the fit may not move the root faster than a person moves (issue 14: no depth
-            # step above 0.15 m): the same smoothing as after the camera fit, at the full rate
-            transl = smooth_track_depth(e.track, _posed_points(body, pose, betas)[0], transl, fps,
-                                        e.key)
-            refined.append((theta, pose, betas, transl))
-        staged = refined
+            staged[i] = (theta, pose, betas, transl)
         times.refine += time.perf_counter() - t0
     persons = []
     for est, (theta, pose, betas, transl) in zip(estimates, staged):
         t0 = time.perf_counter()
         joints, coco = _posed_points(body, pose, betas)
+        if refine:
+            # the fit may not move the root faster than a person moves (issue 14: no depth
+            # step above 0.15 m): the camera fit's smoothing again, at the full rate, trusting
+            # the detected rows the fit saw
+            track = est.track
+            reliable = (est.key & ~np.asarray(track.interpolated, bool)
+                        & ((np.asarray(track.keypoint_scores) > 0.3).sum(1) >= 4))
+            transl = smooth_track_depth(track, joints, transl, fps, reliable)
         with torch.inference_mode():
             rest_joints = body.rest_shape(betas[None])[1][0]
         track = est.track
@@ -324,16 +327,12 @@ def refine_tracks(tracks: list[Track], poses: list[torch.Tensor], betas: list[to
 
 
 def smooth_track_depth(track: Track, joints: torch.Tensor, transl: torch.Tensor, fps: float,
-                       key: np.ndarray | None = None) -> torch.Tensor:
-    """The camera fit's depth smoothing (geometry.camfit.smooth_depth) applied to a track's
-    translation (T, 3) given its posed joints (T, 24, 3, no translation); frames that were
-    detected (and, with `key`, seen by the networks) with 4+ confident keypoints count as
-    reliable."""
+                       reliable: np.ndarray) -> torch.Tensor:
+    """geometry.camfit.smooth_depth applied to a track's translation (T, 3) given its posed
+    joints (T, 24, 3, no translation); `reliable` (T,) marks the frames whose depth the others
+    follow (all frames count when none is)."""
     from meshvid.geometry.camfit import smooth_depth
 
-    reliable = (~np.asarray(track.interpolated, bool)) & ((np.asarray(track.keypoint_scores) > 0.3).sum(1) >= 4)
-    if key is not None:
-        reliable &= key
     root = (joints[:, 0] + transl).double().numpy()
     smoothed = smooth_depth(root, np.asarray(track.frame_ids, np.float64) / fps, track.frame_ids,
                             reliable if reliable.any() else None)
@@ -355,7 +354,7 @@ def fit_track_camera(track: Track, joints: torch.Tensor, coco: torch.Tensor, t0:
     Returns:
         (T, 3) translation and (T,) bool, the frames whose depth came from the fit.
     """
-    from meshvid.geometry.camfit import fit_translation, smooth_depth
+    from meshvid.geometry.camfit import fit_translation
 
     boxes = torch.as_tensor(np.asarray(track.boxes, np.float64))
     fit = fit_translation(coco, torch.as_tensor(track.keypoints),
@@ -363,11 +362,7 @@ def fit_track_camera(track: Track, joints: torch.Tensor, coco: torch.Tensor, t0:
                           box_height=(boxes[:, 3] - boxes[:, 1]).clamp(min=1.0))
     transl = fit.transl.to(t0.dtype)
     reliable = fit.fitted.numpy() & ~np.asarray(track.interpolated, bool)
-    root = (joints[:, 0] + transl).double().numpy()
-    times = np.asarray(track.frame_ids, np.float64) / fps
-    smoothed = smooth_depth(root, times, track.frame_ids, reliable if reliable.any() else None)
-    transl = transl + torch.from_numpy(smoothed - root).to(transl.dtype)
-    return transl, reliable
+    return smooth_track_depth(track, joints, transl, fps, reliable), reliable
 
 
 def resolve_focal(focal: float | None, image_size: tuple[int, int]) -> float:
