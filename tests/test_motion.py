@@ -395,3 +395,46 @@ def test_motion_library_takes_captures_per_split(tmp_path: Path, rest: np.ndarra
     rng = np.random.default_rng(0)
     kinds = {SOURCE_KINDS[d.kind] for d in (held.draw_frame(rng) for _ in range(40)) if d.clip_id == k}
     assert kinds == {"mocap"}
+
+
+def test_only_motions_library_and_corpus_mix(tmp_path: Path, rest: np.ndarray) -> None:
+    """A held-out set of one corpus (`synth --only-motions`) has no built-in clip, and a corpus
+    mix gives each corpus its share of the draws whatever its number of clips."""
+    from meshvid.errors import InputError
+    from meshvid.synth.sources import MotionLibrary, clip_probabilities, library_clip_names
+    from meshvid.synth.motion import MotionClip
+
+    corpus = tmp_path / "cmu8"
+    corpus.mkdir()
+    _write_cmu8(corpus, rest, elbow_rad=0.5)
+    motions = (str(corpus),)
+    only = MotionLibrary.build("heldout", rest, motions, builtin=False)
+    assert only.clip_names == ["cmu8/test/clip_1"]
+    assert only.clip_names == library_clip_names("heldout", rest, motions, builtin=False)
+    with pytest.raises(InputError, match="no heldout motion clips"):
+        MotionLibrary.build("heldout", rest, (), builtin=False)
+
+    rot = np.tile(np.eye(3), (2, 24, 1, 1))
+    clips = [MotionClip(f"{c}/{i}", f"{c}/{i}", 30.0, rot, np.zeros((2, 3)))
+             for c, n in (("bandai", 30), ("deepmimic", 3)) for i in range(n)]
+    p = clip_probabilities(clips, {"deepmimic": 3.0, "bandai": 1.0})
+    assert p.sum() == pytest.approx(1.0)
+    assert p[30:].sum() == pytest.approx(0.75) and p[:30].sum() == pytest.approx(0.25)
+    assert clip_probabilities(clips, {"deepmimic": 1.0})[:30].sum() == 0.0
+    with pytest.raises(InputError, match="names none of the corpora"):
+        clip_probabilities(clips, {"cmu": 1.0})
+    held = MotionLibrary.build("heldout", rest, motions)  # DeepMimic's 3 + the capture
+    mixed = MotionLibrary.build("heldout", rest, motions, corpus_mix={"cmu8": 1.0})
+    rng = np.random.default_rng(0)
+    k = held.clip_names.index("cmu8/test/clip_1")
+    assert {mixed.draw_frame(rng).clip_id for _ in range(30)} == {k}
+
+
+def test_synth_only_motions_needs_motions(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from meshvid.cli.main import app
+
+    res = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "o"), "--split", "heldout",
+                                   "--only-motions"])
+    assert res.exit_code != 0 and "--only-motions needs" in str(res.exception)  # one line at the entry point

@@ -173,3 +173,21 @@ def test_crop_dataset_masks_and_coordinates(tmp_path):
     item = CropDataset(load_lsp(lsp), load_images=False)[0]
     assert item["has_3d"] == 0 and item["has_smpl"] == 0
     assert torch.all(item["keypoints"][:5, 2] == 0)  # COCO face points: not in LSP
+
+
+def test_skeleton_rows_in_chunks_do_not_depend_on_the_worker_count(monkeypatch) -> None:
+    """With a corpus mix the skeleton rows are made in seeded chunks over worker processes: the
+    same rows for 1 or 2 workers, and only from the corpora of the mix."""
+    import numpy as np
+
+    from meshvid.train import skeleton_samples as ss
+
+    monkeypatch.setattr(ss, "CHUNK", 3)
+    mix = {"anny-walkcycle": 1.0}
+    one = ss.make_rows_parallel(5, 4, 64, corpus_mix=mix, workers=1)
+    two = ss.make_rows_parallel(5, 4, 64, corpus_mix=mix, workers=2)
+    assert one["pose"].shape == (5, 24, 3)
+    for k in one:
+        np.testing.assert_array_equal(one[k], two[k])
+    other = ss.make_rows_parallel(5, 4, 64, corpus_mix={"deepmimic": 1.0}, workers=1)
+    assert not np.allclose(one["pose"], other["pose"])

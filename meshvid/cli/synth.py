@@ -31,6 +31,7 @@ def synth(
     shard_size: int | None = typer.Option(None, "--shard-size", min=1, help="Samples per shard (default 256 crops / 16 sequences)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (one renderer each)."),
     motions: list[Path] = typer.Option([], "--motions", help="Motion-capture file or folder (BVH, ASF+AMC, cmu8 text); repeatable. Its clips of --split join DeepMimic's (docs/motion.md)."),
+    only_motions: bool = typer.Option(False, "--only-motions", help="Leave out the built-in clips (DeepMimic, the anny walk): only the --motions clips, e.g. a held-out set of one corpus."),
     preview: bool = typer.Option(False, "--preview", help="Also write preview.png (and preview_labels.png) contact sheets."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
@@ -40,13 +41,16 @@ def synth(
         return
     if out is None:
         raise typer.BadParameter("--out DIR is required", param_hint="--out")
+    from meshvid.errors import InputError
     from meshvid.synth.build import SynthConfig, build, default_shard_size
     from meshvid.synth.preview import contact_sheet
 
     cfg = SynthConfig(kind=kind, split=split, seed=seed, crop_size=crop_size,
                       shard_size=shard_size or default_shard_size(kind), seq_len=seq_len, fps=fps,
-                      motions=tuple(str(m.resolve()) for m in motions))
+                      motions=tuple(str(m.resolve()) for m in motions), builtin=not only_motions)
     cfg.validate()
+    if only_motions and not motions:
+        raise InputError("--only-motions needs at least one --motions PATH")
     if motions:
         _report_motions(cfg, quiet)
     command = "meshvid synth " + " ".join(shlex.quote(a) for a in sys.argv[2:])

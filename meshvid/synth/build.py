@@ -35,6 +35,7 @@ class SynthConfig:
     fps: float = 10.0  # sequence frame rate
     body: str = "anny24"
     motions: tuple[str, ...] = ()  # motion-capture files / folders (meshvid.motion), beside DeepMimic
+    builtin: bool = True  # False: only the --motions clips (a held-out set of one corpus)
 
     def validate(self) -> None:
         if self.kind not in KINDS:
@@ -71,7 +72,7 @@ def _init_worker(cfg: SynthConfig, queue) -> None:
     torch.set_num_threads(1)
     from meshvid.synth.generate import SampleMaker  # noqa: PLC0415
 
-    _MAKER = SampleMaker(cfg.split, cfg.crop_size, cfg.body, motions=cfg.motions)
+    _MAKER = SampleMaker(cfg.split, cfg.crop_size, cfg.body, motions=cfg.motions, builtin=cfg.builtin)
     _QUEUE = queue
 
 
@@ -216,6 +217,8 @@ def config_dict(cfg: SynthConfig) -> dict:
         d["motions"] = [str(m) for m in d["motions"]]
     else:
         d.pop("motions")
+    if d["builtin"]:
+        d.pop("builtin")  # likewise: only a set without the built-in clips says so
     return d
 
 
@@ -242,7 +245,7 @@ def make_card(cfg: SynthConfig, counts: list[int], command: str, count_root: Pat
     from meshvid.synth.sources import HELD_OUT_RULE, SOURCE_KINDS, library_clip_names  # noqa: PLC0415
 
     rest = _rest_joints(cfg.body)
-    clips = library_clip_names(cfg.split, rest, cfg.motions)
+    clips = library_clip_names(cfg.split, rest, cfg.motions, cfg.builtin)
     photos = [{"name": p, "path": str(backgrounds.OPENCV_EXAMPLES / p), "licence": backgrounds.PHOTO_LICENCE}
               for p in backgrounds.available_photos()]
     card = {
@@ -256,8 +259,8 @@ def make_card(cfg: SynthConfig, counts: list[int], command: str, count_root: Pat
         "motion": {
             "split": cfg.split,
             "clips": clips,
-            "held_out": [f"deepmimic/{n}" for n in deepmimic.HELD_OUT] + (
-                library_clip_names("heldout", rest, cfg.motions)[len(deepmimic.HELD_OUT):] if cfg.motions else []),
+            "held_out": ([f"deepmimic/{n}" for n in deepmimic.HELD_OUT] if cfg.builtin else []) + (
+                library_clip_names("heldout", rest, cfg.motions, builtin=False) if cfg.motions else []),
             "split_rule": ("train: every DeepMimic clip except the held-out ones, the anny walk "
                            "cycle, the joint-limit pose sampler and the training clips of any "
                            "--motions corpora, with augmentations (mirror, speed 0.8-1.25x, joint "

@@ -60,9 +60,11 @@ class Sample:
 class SampleMaker:
     def __init__(self, split: str = "train", crop_size: int = 224, body_name: str = "anny24",
                  policy: CropPolicy | None = None, motions: tuple[str, ...] = (),
-                 render: bool = True) -> None:
+                 render: bool = True, builtin: bool = True,
+                 corpus_mix: dict[str, float] | None = None) -> None:
         """motions: capture files / folders joining the motion library (meshvid.motion);
-        render=False: labels only (`crop_labels`), no renderer or background photos."""
+        render=False: labels only (`crop_labels`), no renderer or background photos;
+        builtin / corpus_mix: see MotionLibrary.build."""
         from meshvid.body import load_body_model  # noqa: PLC0415
 
         self.split = split
@@ -74,7 +76,7 @@ class SampleMaker:
         self.rest_joints = rest_j[0].double().numpy()
         self.regions = BodyRegions.from_body(
             rest_v[0].double().numpy(), self.rest_joints, self.body.lbs_weights.double().numpy())
-        self.library = MotionLibrary.build(split, self.rest_joints, motions)
+        self.library = MotionLibrary.build(split, self.rest_joints, motions, builtin, corpus_mix)
         self.faces = np.asarray(self.body.faces)
         self.renderer: BodyRenderer | None = None
         self.photo_names: list[str] = []

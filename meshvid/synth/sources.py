@@ -115,13 +115,16 @@ def mocap_reports(motions, rest_joints: np.ndarray) -> list:
 _MOCAP_MEMO: dict = {}
 
 
-def library_clip_names(split: str, rest_joints: np.ndarray, motions: tuple[str, ...] = ()) -> list[str]:
+def library_clip_names(split: str, rest_joints: np.ndarray, motions: tuple[str, ...] = (),
+                       builtin: bool = True) -> list[str]:
     """Every clip name a sample of this split can refer to, in MotionLibrary's order (the data
     card lists these; a sample's clip_id indexes them)."""
     from meshvid.synth import annywalk  # noqa: PLC0415
 
     names = deepmimic.clip_names()
-    if split == "train":
+    if not builtin:
+        out = []
+    elif split == "train":
         out = [f"deepmimic/{n}" for n in names if not held_out(f"deepmimic/{n}")] + annywalk.clip_names()
     else:
         out = [f"deepmimic/{n}" for n in deepmimic.HELD_OUT]
@@ -129,6 +132,25 @@ def library_clip_names(split: str, rest_joints: np.ndarray, motions: tuple[str, 
     return out + ([SAMPLER_CLIP] if split == "train" else [])
 
 SAMPLER_CLIP = "sampler/joint-limits"
+
+
+def corpus_of(clip_name: str) -> str:
+    """A clip's corpus: the first part of its id ("cmu/asfamc/subjects/01/01_01" -> "cmu")."""
+    return clip_name.split("/", 1)[0]
+
+
+def clip_probabilities(clips: list[MotionClip], corpus_mix: dict[str, float]) -> np.ndarray:
+    """Per-clip draw probabilities giving each corpus of `corpus_mix` its share (weights are
+    normalised over the corpora present), evenly over that corpus's clips."""
+    corpora = [corpus_of(c.name) for c in clips]
+    present = {k: float(w) for k, w in corpus_mix.items() if k in corpora and w > 0}
+    if not present:
+        raise InputError(f"corpus mix {corpus_mix} names none of the corpora present: "
+                         f"{sorted(set(corpora))}")
+    total = sum(present.values())
+    counts = {k: corpora.count(k) for k in present}
+    p = np.array([present.get(c, 0.0) / total / counts[c] if c in present else 0.0 for c in corpora])
+    return p / p.sum()
 
 _J = {n: i for i, n in enumerate(SMPL_24)}
 _LEAVES = ("left_wrist", "right_wrist", "left_hand", "right_hand", "left_foot", "right_foot")
@@ -154,30 +176,50 @@ class MotionLibrary:
     split: str
     clips: list[MotionClip]
     clip_names: list[str]  # every name a sample can refer to (clips + the sampler)
+    # Probability of drawing each clip (None: uniform over clips). Set from a corpus mix, so a
+    # corpus's share of the draws is chosen, not implied by how many files it has.
+    clip_p: np.ndarray | None = None
 
     @classmethod
-    def build(cls, split: str, rest_joints: np.ndarray, motions: tuple[str, ...] = ()) -> "MotionLibrary":
+    def build(cls, split: str, rest_joints: np.ndarray, motions: tuple[str, ...] = (),
+              builtin: bool = True, corpus_mix: dict[str, float] | None = None) -> "MotionLibrary":
         """The clips of a split: DeepMimic (+ the anny walk cycle for train) and, from
-        `motions` (motion files / folders), the captures of that split."""
+        `motions` (motion files / folders), the captures of that split.
+
+        builtin=False leaves DeepMimic and the walk cycle out (a held-out set of one corpus).
+        corpus_mix: {corpus: weight} (corpus = the clip id's first part: deepmimic,
+        anny-walkcycle, cmu, cmu8, bandai, ...); each listed corpus gets that share of the clip
+        draws, split evenly over its clips; a corpus not listed is never drawn."""
         if split not in SPLITS:
             raise InputError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
-        names = deepmimic.clip_names()
-        missing = [n for n in deepmimic.HELD_OUT if n not in names]
-        if missing:
-            raise InputError(f"held-out DeepMimic clips not found: {missing}; reinstall pybullet")
-        if split == "train":
-            chosen = [n for n in names if n not in deepmimic.HELD_OUT]
-        else:
-            chosen = list(deepmimic.HELD_OUT)
-        clips = [deepmimic.load_clip(n, rest_joints) for n in chosen]
-        if split == "train":
-            from meshvid.synth import annywalk  # noqa: PLC0415
+        clips: list[MotionClip] = []
+        if builtin:
+            names = deepmimic.clip_names()
+            missing = [n for n in deepmimic.HELD_OUT if n not in names]
+            if missing:
+                raise InputError(f"held-out DeepMimic clips not found: {missing}; reinstall pybullet")
+            if split == "train":
+                chosen = [n for n in names if n not in deepmimic.HELD_OUT]
+            else:
+                chosen = list(deepmimic.HELD_OUT)
+            clips = [deepmimic.load_clip(n, rest_joints) for n in chosen]
+            if split == "train":
+                from meshvid.synth import annywalk  # noqa: PLC0415
 
-            clips.extend(annywalk.load_clips(rest_joints))
+                clips.extend(annywalk.load_clips(rest_joints))
         clips.extend(mocap_clips(motions, rest_joints, split))
-        lib = cls(split, clips, [c.name for c in clips] + ([SAMPLER_CLIP] if split == "train" else []))
+        if not clips:
+            raise InputError(f"no {split} motion clips: give --motions with clips of that split "
+                             "(docs/motion.md has the held-out rule)")
+        lib = cls(split, clips, [c.name for c in clips] + ([SAMPLER_CLIP] if split == "train" else []),
+                  clip_probabilities(clips, corpus_mix) if corpus_mix else None)
         lib.check_split()
         return lib
+
+    def _pick(self, rng: np.random.Generator) -> int:
+        if self.clip_p is None:
+            return int(rng.integers(len(self.clips)))
+        return int(rng.choice(len(self.clips), p=self.clip_p))
 
     def check_split(self) -> None:
         leaked = [n for n in self.clip_names if held_out(n)]
@@ -194,7 +236,7 @@ class MotionLibrary:
 
     def draw_frame(self, rng: np.random.Generator) -> MotionDraw:
         if not self.augment:
-            k = int(rng.integers(len(self.clips)))
+            k = self._pick(rng)
             clip = self.clips[k]
             t = rng.uniform(0.0, clip.duration)
             rot, pos = sample_times(clip, np.array([t]))
@@ -205,13 +247,13 @@ class MotionLibrary:
             rot[0, 0] = sample_root(rng)
             draw = MotionDraw(rot, np.zeros((1, 3)), SOURCE_SAMPLER, len(self.clips))
         else:
-            k = int(rng.integers(len(self.clips)))
+            k = self._pick(rng)
             clip = self.clips[k]
             t = rng.uniform(0.0, clip.duration)
             rot, pos = sample_times(clip, np.array([t]))
             draw = MotionDraw(rot, pos, _kind(clip), k, time=float(t))
             if u > 0.9:  # blend with a frame of another clip
-                k2 = int(rng.integers(len(self.clips)))
+                k2 = self._pick(rng)
                 c2 = self.clips[k2]
                 rot2, _ = sample_times(c2, np.array([rng.uniform(0.0, c2.duration)]))
                 w = rng.uniform(0.25, 0.75)
@@ -222,7 +264,7 @@ class MotionLibrary:
     # --- windows (sequences)
 
     def draw_window(self, rng: np.random.Generator, length: int, fps: float) -> MotionDraw:
-        k = int(rng.integers(len(self.clips)))
+        k = self._pick(rng)
         clip = self.clips[k]
         speed = float(rng.uniform(0.8, 1.25)) if self.augment else 1.0
         span = (length - 1) * speed / fps
@@ -234,7 +276,7 @@ class MotionLibrary:
         rot, pos = sample_times(clip, times)
         draw = MotionDraw(rot, pos, _kind(clip), k, time=float(t0), speed=speed)
         if self.augment and rng.random() < 0.1:
-            k2 = int(rng.integers(len(self.clips)))
+            k2 = self._pick(rng)
             c2 = self.clips[k2]
             a = MotionClip("a", "a", fps, rot, pos)
             t2 = rng.uniform(0.0, max(1e-6, c2.duration - (span if not c2.loop else 0.0)))

@@ -69,6 +69,11 @@ class DataSpec:
     # Motion-capture files / folders (meshvid.motion readers) whose training-split clips join
     # the skeleton-only rows' motion library (the held-out rule of synth/sources.py applies).
     motions: list[str] = field(default_factory=list)
+    # {corpus: share} of the skeleton rows' motion draws (corpora: deepmimic, anny-walkcycle,
+    # cmu, cmu8, bandai; MotionLibrary.build). None: uniform over clips, so a corpus weighs as
+    # many files as it has. Chosen by measurement (docs/training.md, "Corpus mix").
+    corpus_mix: dict[str, float] | None = None
+    skeleton_workers: int = 1  # processes making the skeleton rows (with a corpus mix)
     max_frames: int | None = None  # cap on single training crops (time budget)
     max_sequences: int | None = None  # cap on training sequences
     loader_workers: int = 0

@@ -27,14 +27,17 @@ BATCH = 256
 
 def make_rows(n: int, seed: int, crop_size: int = 224, split: str = "train",
               progress: Callable[[int, int], None] | None = None,
-              motions: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+              motions: tuple[str, ...] = (),
+              corpus_mix: dict[str, float] | None = None) -> dict[str, np.ndarray]:
     """n crops' labels: keypoints (n, 17, 3) crop-normalised COCO-17 + visibility, joints3d
-    (n, 14, 3) LSP-14 camera-space metres, pose (n, 24, 3) axis-angle, betas (n, 10)."""
+    (n, 14, 3) LSP-14 camera-space metres, pose (n, 24, 3) axis-angle, betas (n, 10).
+    corpus_mix: each corpus's share of the motion draws (MotionLibrary.build)."""
     from meshvid.synth.generate import SampleMaker
 
     from meshvid.synth.scene import sample_betas
 
-    maker = SampleMaker(split=split, crop_size=crop_size, render=False, motions=motions)
+    maker = SampleMaker(split=split, crop_size=crop_size, render=False, motions=motions,
+                        corpus_mix=corpus_mix)
     rng = np.random.default_rng(seed)
     kp = np.zeros((n, 17, 3), np.float32)
     j3 = np.zeros((n, 14, 3), np.float32)
@@ -64,19 +67,67 @@ def make_rows(n: int, seed: int, crop_size: int = 224, split: str = "train",
     return {"keypoints": kp, "joints3d": j3, "pose": pose, "betas": betas}
 
 
+def _chunk_rows(args) -> dict[str, np.ndarray]:
+    n, seed, crop_size, motions, corpus_mix = args
+    torch.set_num_threads(1)
+    return make_rows(n, seed, crop_size, motions=motions, corpus_mix=corpus_mix)
+
+
+def make_rows_parallel(n: int, seed: int, crop_size: int, motions: tuple[str, ...] = (),
+                       corpus_mix: dict[str, float] | None = None, workers: int = 1,
+                       progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+    """make_rows in chunks of CHUNK rows over `workers` processes. Chunk c is drawn with seed
+    (seed, c), so the rows do not depend on the number of workers."""
+    import multiprocessing as mp
+
+    sizes = [min(CHUNK, n - s) for s in range(0, n, CHUNK)]
+    jobs = [(m, int(np.random.SeedSequence([seed, c]).generate_state(1)[0]), crop_size, motions,
+             corpus_mix) for c, m in enumerate(sizes)]
+    parts, done = [], 0
+    if workers <= 1:
+        results = map(_chunk_rows, jobs)
+        pool = None
+    else:
+        pool = mp.get_context("spawn").Pool(workers)
+        results = pool.imap(_chunk_rows, jobs)
+    try:
+        for part in results:
+            parts.append(part)
+            done += len(part["pose"])
+            if progress:
+                progress(done, n)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+CHUNK = 4096
+
+
 def skeleton_table(n: int, seed: int, crop_size: int, cache_dir: Path,
                    feature_dim: int = FEATURE_DIM,
                    progress: Callable[[int, int], None] | None = None,
-                   motions: tuple[str, ...] = ()) -> FrameTable:
-    """A FrameTable of n skeleton-only rows (cached in cache_dir by n, seed, crop size and the
-    motion folders), drawn from the training split of the motion library (+ `motions`)."""
+                   motions: tuple[str, ...] = (),
+                   corpus_mix: dict[str, float] | None = None, workers: int = 1) -> FrameTable:
+    """A FrameTable of n skeleton-only rows (cached in cache_dir by n, seed, crop size, the
+    motion folders and the corpus mix), drawn from the training split of the motion library
+    (+ `motions`). Without a corpus mix the rows are those of earlier versions (one stream);
+    with one they are made in chunks over `workers` processes."""
     import hashlib
+    import json
 
     tag = hashlib.sha1("|".join(motions).encode()).hexdigest()[:8] if motions else "builtin"
+    if corpus_mix:
+        tag += "-mix" + hashlib.sha1(json.dumps(corpus_mix, sort_keys=True).encode()).hexdigest()[:8]
     path = cache_dir / f"skeleton-{n}-{seed}-{crop_size}-{tag}.safetensors"
     if path.is_file():
         return FrameTable.load(path)
-    rows = make_rows(n, seed, crop_size, progress=progress, motions=motions)
+    if corpus_mix:
+        rows = make_rows_parallel(n, seed, crop_size, motions, corpus_mix, workers, progress)
+    else:
+        rows = make_rows(n, seed, crop_size, progress=progress, motions=motions)
     j3 = np.concatenate([rows["joints3d"], np.ones((n, 14, 1), np.float32)], -1)
     table = FrameTable(
         keypoints=torch.from_numpy(rows["keypoints"]), joints3d=torch.from_numpy(j3),

@@ -165,7 +165,7 @@ def table_cache_key(data: DataSpec, dsd_cfg, extra: str = "") -> str:
                                 "crop": data.crop_size, "max_frames": data.max_frames,
                                 "max_sequences": data.max_sequences,
                                 "skeleton": [data.skeleton_samples, data.skeleton_seed,
-                                             data.motions]},
+                                             data.motions] + ([data.corpus_mix] if data.corpus_mix else [])},
                        "backbone": dsd_cfg.backbone.__dict__, "extra": extra}, sort_keys=True,
                       default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
@@ -198,7 +198,8 @@ def training_table(data: DataSpec, dsd: DSDNet, keypoints_set: str, cache_dir: P
         feat_dim = tables[0].features.shape[1] if tables[0].features is not None else 1280
         report = (lambda d, t: progress("skeleton rows", d, t, {})) if progress else None
         tables.append(skeleton_table(data.skeleton_samples, data.skeleton_seed, data.crop_size,
-                                     cache_dir, feat_dim, report, tuple(data.motions)))
+                                     cache_dir, feat_dim, report, tuple(data.motions),
+                                     data.corpus_mix, data.skeleton_workers))
     table = concat_tables(tables)
     table.save(path)
     return table
