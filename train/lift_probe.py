@@ -83,7 +83,7 @@ def evaluate(net: nn.Module, tables: dict) -> dict:
             q = net(lifter_input(te.keypoints[..., :2], torch.where(vis > 0, 1.0, 0.0))).view(-1, 14, 3)
             res[name] = {"frames": len(gt),
                          "pa_mpjpe_detector": float(M.pa_mpjpe(p, gt).mean()),
-                         "mpjpe_detector": float(M.mpjpe(p, gt).mean()),
+                         "mpjpe_detector": float(M.mpjpe(p, gt, "lsp14").mean()),
                          "pa_mpjpe_exact": float(M.pa_mpjpe(q, gt).mean())}
     return res
 

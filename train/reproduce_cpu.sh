@@ -21,6 +21,11 @@ if [ ! -d data/mocap/data/CMU ] || [ ! -d data/mocap/cmu8 ]; then
   for a in cmu_amc cmu8; do tar -xJf "$MOCAP_ARCHIVES/$a.tar.xz" -C data/mocap/; done
   cp "$MOCAP_ARCHIVES/cmu8_skeleton.json" data/mocap/
 fi
+# Bandai Namco (CC BY-NC 4.0) is optional: only the corpus table's "+ Bandai" row and the opt-in
+# non-commercial weights use it; the default weights never do.
+if [ ! -d data/mocap/dataset ] && [ -f "$MOCAP_ARCHIVES/bandai.tar.xz" ]; then
+  tar -xJf "$MOCAP_ARCHIVES/bandai.tar.xz" -C data/mocap/
+fi
 
 # 1. Synthetic data (docs/synth.md) and the detector's keypoints on every render (eval and
 # training feed the skeleton branch what inference feeds it). Held-out clips: dance_b,
@@ -29,6 +34,14 @@ $MESHVID synth --kind crops --split train --frames "$CROPS" --seed 0 --workers "
 $MESHVID synth --kind sequences --split train --frames "$SEQ_FRAMES" --seq-len 16 --fps 10 --seed 1 --workers "$WORKERS" --out "$DATA/train_seq"
 $MESHVID synth --kind sequences --split heldout --frames "$HELD_FRAMES" --seq-len 16 --fps 10 --seed 2 --workers "$WORKERS" --out "$DATA/heldout_seq"
 for d in train_crops train_seq heldout_seq; do $MESHVID synth detect "$DATA/$d"; done
+# Held-out renders of each motion-capture corpus (issue 13; its held-out clips only): one
+# evaluation set per corpus, data/heldout/<corpus>/heldout_seq.
+for c in cmu:data/mocap/data/CMU cmu8:data/mocap/cmu8 bandai:data/mocap/dataset; do
+  [ -d "${c#*:}" ] || continue
+  $MESHVID synth --kind sequences --split heldout --only-motions --motions "${c#*:}" --frames 320 \
+    --seq-len 16 --fps 10 --seed 3 --workers "$WORKERS" --out "data/heldout/${c%%:*}/heldout_seq"
+  $MESHVID synth detect "data/heldout/${c%%:*}/heldout_seq"
+done
 
 # 2. The keypoint-noise model of YOLO11n-pose, measured on the training renders only.
 $PY train/fit_keypoint_noise.py --data "$DATA/train_crops" "$DATA/train_seq" --out weights/keypoint_noise/yolo11n_pose.npz --plots docs/img

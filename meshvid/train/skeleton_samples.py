@@ -119,7 +119,8 @@ def skeleton_table(n: int, seed: int, crop_size: int, cache_dir: Path,
     import json
 
     tag = hashlib.sha1("|".join(motions).encode()).hexdigest()[:8] if motions else "builtin"
-    if corpus_mix:
+    if corpus_mix:  # (newer tables: the same folders named relatively or absolutely share one)
+        tag = hashlib.sha1("|".join(str(Path(m).resolve()) for m in motions).encode()).hexdigest()[:8] if motions else "builtin"
         tag += "-mix" + hashlib.sha1(json.dumps(corpus_mix, sort_keys=True).encode()).hexdigest()[:8]
     path = cache_dir / f"skeleton-{n}-{seed}-{crop_size}-{tag}.safetensors"
     if path.is_file():
