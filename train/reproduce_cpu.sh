@@ -73,9 +73,32 @@ for r in satn_seq_tcn satn_seq_tcn_sa; do
 done
 $PY train/train_satn_seq.py --config train/satn_seq.yaml --set seqdata.rendered="$DATA/train_seq" \
   --ship weights/dsd_satn_cpu
+# The DSD without what it never uses (the wheel's backbone, the detail units that never
+# activate): the same outputs, 43 -> 10 MB (issue 12; the model card has the check).
+$PY train/compact_dsd.py --weights weights/dsd_satn_cpu --data "$DATA"
 $PY train/tune_smoothers.py --config train/satn_seq.yaml --out runs/satn_seq/smoothers.json
 $PY train/satn_seq_report.py --runs runs --data "$DATA" --docs docs
 $MESHVID eval --dataset synthetic --data "$DATA" --weights weights/dsd_satn_cpu \
   $(python3 -c "import json; b=json.load(open('runs/satn_seq/smoothers.json'))['best']; print(' '.join('--smooth ' + v for v in b.values()))") \
   --out weights/dsd_satn_cpu/eval
 $PY train/regression_bounds.py --weights weights/dsd_satn_cpu  # regression.json + card section
+
+# 7. Issue 13: the corpus table. One repaired-DSD run per motion mix of the skeleton-only rows,
+# at one budget, each scored on every corpus's held-out renders (docs/training.md, "Corpus
+# table"); the lifter probe measures a mix in minutes before a DSD run is paid for. The Bandai
+# rows run only when its archive was extracted (CC BY-NC 4.0).
+for r in corpus_dm corpus_cmu corpus_dm_joints; do
+  $MESHVID train --config "train/$r.yaml" --set data.synthetic="$DATA"
+done
+MIXES=("deepmimic=0.9,anny-walkcycle=0.1" "deepmimic=1,anny-walkcycle=0.1,cmu=1,cmu8=1")
+$PY train/lift_probe.py --mix "${MIXES[0]}" --out runs/probe/deepmimic.json
+$PY train/lift_probe.py --mix "${MIXES[1]}" --motions data/mocap/data/CMU --motions data/mocap/cmu8 --out runs/probe/cmu.json
+REPORT=(--weights shipped=weights/dsd_satn_cpu --weights corpus_dm=runs/corpus_dm/dsd.safetensors
+        --weights corpus_cmu=runs/corpus_cmu/dsd.safetensors --weights corpus_dm_joints=runs/corpus_dm_joints/dsd.safetensors)
+if [ -d data/mocap/dataset ]; then
+  $MESHVID train --config train/corpus_bandai.yaml --set data.synthetic="$DATA"
+  $PY train/lift_probe.py --mix "${MIXES[1]},bandai=1" --motions data/mocap/data/CMU --motions data/mocap/cmu8 \
+    --motions data/mocap/dataset --out runs/probe/bandai.json
+  REPORT+=(--weights corpus_bandai=runs/corpus_bandai/dsd.safetensors)
+fi
+$PY train/corpus_report.py "${REPORT[@]}" --out runs/corpus_report
