@@ -60,6 +60,31 @@ def markdown(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(table: dict, path: Path) -> None:
+    """Grouped bars: PA-MPJPE and MPJPE per held-out corpus, one bar per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    sets = [s for s in SETS if any(s in r for r in table.values())]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), dpi=110)
+    width = 0.8 / max(len(table), 1)
+    for ax, metric, name in ((axes[0], "pa_mpjpe", "PA-MPJPE (mm)"), (axes[1], "mpjpe", "MPJPE (mm)")):
+        for i, (label, row) in enumerate(table.items()):
+            vals = [row[s][metric] if s in row else np.nan for s in sets]
+            ax.bar(np.arange(len(sets)) + (i - (len(table) - 1) / 2) * width, vals, width, label=label)
+        ax.set_xticks(np.arange(len(sets)), sets)
+        ax.set_ylabel(name)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("single-frame DSD on each corpus's held-out renders (YOLO11n-pose keypoints)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--weights", action="append", required=True, help="label=path (repeatable)")
@@ -86,6 +111,7 @@ def main() -> None:
     md = markdown(table)
     (out / "table.md").write_text(md)
     (out / "table.json").write_text(json.dumps(table, indent=1))
+    plot(table, out / "corpus_table.png")
     print(md)
 
 
