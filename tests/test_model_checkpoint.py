@@ -92,3 +92,38 @@ def test_yaml_config_round_trip_and_strict_keys(tmp_path) -> None:
     (tmp_path / "rf.yaml").write_text("satn:\n  window: 7\n")
     with pytest.raises(InputError, match="see 9 frames"):
         load_config(tmp_path / "rf.yaml")
+
+
+def test_compacting_dead_detail_units_keeps_the_outputs() -> None:
+    """train/compact_dsd.py: detail units that never come near activating are dropped and the
+    fused feature y stays the same; units that do activate are kept."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "compact_dsd", Path(__file__).resolve().parents[1] / "train" / "compact_dsd.py")
+    compact = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compact)
+
+    torch.manual_seed(0)
+    cfg = cpu_config()
+    cfg.satn = None
+    cfg.dsd.fusion_affine = False
+    cfg.dsd.detail_norm = "none"
+    model = build_model(cfg).eval()
+    lin = model.dsd.detail[0]
+    with torch.no_grad():  # a collapsed branch: all but units 3 and 7 far below zero
+        lin.bias.fill_(-50.0)
+        lin.bias[3] = 0.0
+        lin.bias[7] = 0.0
+        lin.weight.mul_(0.01)
+    feats = torch.randn(300, lin.in_features)
+    small, keep, dead_peak, rows = compact.compact_detail(model, [feats[:100], feats[100:]], 0.5)
+    assert keep.tolist() == [3, 7] and rows == 300 and dead_peak < -40
+    assert small.cfg.dsd.detail_dim == 2
+    kp, conf = torch.rand(300, 17, 2) * 2 - 1, torch.ones(300, 17)
+    with torch.no_grad():
+        a = model.dsd.forward_features(feats, kp, conf).feature
+        b = small.dsd.forward_features(feats, kp, conf).feature
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in model.parameters())

@@ -20,6 +20,43 @@ import json
 from pathlib import Path
 
 
+def compact_detail(model, features, margin: float):
+    """The model with only the detail units whose pre-activation came above -margin on any of
+    `features` (a list of (N, C) pooled backbone features).
+
+    Returns (compact MeshNet, kept unit indices, the pruned units' largest pre-activation, rows
+    measured)."""
+    import torch
+
+    from meshvid.model.config import ModelConfig
+    from meshvid.model.net import MeshNet
+
+    lin = model.dsd.detail[0]
+    peak = torch.full((lin.out_features,), -float("inf"))
+    rows = 0
+    with torch.no_grad():
+        for f in features:
+            for i in range(0, len(f), 8192):
+                pre = lin(f[i:i + 8192].float())
+                peak = torch.maximum(peak, pre.max(0).values)
+                rows += len(pre)
+    keep = (peak > -margin).nonzero().squeeze(1)
+    if len(keep) == 0:
+        keep = peak.argmax().reshape(1)  # keep one unit: a zero-width branch is not a DSD
+    pruned = torch.ones(len(peak), dtype=torch.bool)
+    pruned[keep] = False
+    dead_peak = float(peak[pruned].max()) if bool(pruned.any()) else float("nan")
+    cfg = ModelConfig.from_dict(model.cfg.to_dict())
+    cfg.dsd.detail_dim = len(keep)
+    small = MeshNet(cfg, load_backbone_weights=False).eval()
+    state = model.state_dict()
+    state["dsd.detail.0.weight"] = state["dsd.detail.0.weight"][keep]
+    state["dsd.detail.0.bias"] = state["dsd.detail.0.bias"][keep]
+    state["dsd.fuse.weight"] = state["dsd.fuse.weight"][:, :, keep]
+    small.load_state_dict(state)
+    return small, keep, dead_peak, rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--weights", type=Path, default=Path("weights/dsd_satn_cpu"))
@@ -34,16 +71,15 @@ def main() -> None:
 
     from meshvid.eval.data import synthetic_test_table
     from meshvid.model.backbones import build_backbone
-    from meshvid.model.config import ModelConfig
-    from meshvid.model.net import MeshNet
     from meshvid.paths import cache_dir
     from meshvid.train.export import _dsd_header_metadata, export_satn, export_shipped, load_model
     from meshvid.train.tables import FrameTable
 
     model = load_model(args.weights).eval()
     dsd = model.dsd
-    if dsd.cfg.variant != "dsd" or getattr(dsd, "affine", False) or dsd.cfg.detail_norm != "none":
-        raise SystemExit("only the plain (non-affine, unnormalised) DSD fusion is compacted here")
+    if (dsd.cfg.variant != "dsd" or getattr(dsd, "affine", False) or dsd.cfg.detail_norm != "none"
+            or getattr(dsd.cfg, "fusion_rank", None)):
+        raise SystemExit("only the plain DSD fusion (full-rank, non-affine, no detail norm) is compacted here")
     lin = dsd.detail[0]
     held = synthetic_test_table(args.data, dsd, "coco17", cache_dir() / "features")
     feats = [held.features]
@@ -51,30 +87,11 @@ def main() -> None:
         t = FrameTable.load(path)
         if t.features is not None:
             feats.append(t.features if t.has_image is None else t.features[t.has_image > 0])
-    peak = torch.full((lin.out_features,), -float("inf"))
-    rows = 0
-    with torch.no_grad():
-        for f in feats:
-            for i in range(0, len(f), 8192):
-                pre = lin(f[i:i + 8192].float())
-                peak = torch.maximum(peak, pre.max(0).values)
-                rows += len(pre)
-    keep = (peak > -args.margin).nonzero().squeeze(1)
-    dead_peak = float(peak[peak <= -args.margin].max()) if len(keep) < len(peak) else float("nan")
-    print(f"measured {rows} crops: {len(keep)} of {len(peak)} detail units come within "
+    small, keep, dead_peak, rows = compact_detail(model, feats, args.margin)
+    print(f"measured {rows} crops: {len(keep)} of {lin.out_features} detail units come within "
           f"{args.margin} of activating (kept: {keep.tolist()}); the others peak at {dead_peak:.2f}")
-
-    cfg = ModelConfig.from_dict(model.cfg.to_dict())
-    cfg.dsd.detail_dim = len(keep)
-    small = MeshNet(cfg, load_backbone_weights=False).eval()
-    state = model.state_dict()
-    state["dsd.detail.0.weight"] = state["dsd.detail.0.weight"][keep]
-    state["dsd.detail.0.bias"] = state["dsd.detail.0.bias"][keep]
-    state["dsd.fuse.weight"] = state["dsd.fuse.weight"][:, :, keep]
-    wheel = build_backbone(cfg.dsd.backbone, load_weights=True).state_dict()
-    for k, v in wheel.items():
-        state[f"dsd.backbone.{k}"] = v
-    small.load_state_dict(state)
+    wheel = build_backbone(small.cfg.dsd.backbone, load_weights=True).state_dict()
+    small.dsd.backbone.load_state_dict(wheel)
 
     # The same Θ on the held-out crops (the backbone features differ only by the file's float16
     # rounding of the wheel's weights, which the cached features above already carry).
