@@ -191,15 +191,20 @@ def test_export_into_readonly_folder_is_one_line(capsys, valid_npz, readonly_dir
     assert json.loads(out)["code"] == "output"
 
 
-def test_blender_child_failure_is_one_line(capsys, tmp_path, valid_npz, monkeypatch):
+
+def _fake_blender(tmp_path, monkeypatch, body: str) -> None:
+    """Point meshvid's Blender worker at a shell script standing in for Blender's Python."""
     fake = tmp_path / "fake-python"
-    fake.write_text("#!/bin/sh\n"
-                    "echo 'Traceback (most recent call last):' >&2\n"
-                    "echo '  File \"blender_worker.py\", line 1, in <module>' >&2\n"
-                    "echo \"PermissionError: [Errno 13] Permission denied: '/x/y.fbx'\" >&2\n"
-                    "exit 1\n")
+    fake.write_text("#!/bin/sh\n" + body)
     fake.chmod(0o755)
     monkeypatch.setenv("MESHVID_BPY_PYTHON", str(fake))
+
+def test_blender_child_failure_is_one_line(capsys, tmp_path, valid_npz, monkeypatch):
+    _fake_blender(tmp_path, monkeypatch,
+                  "echo 'Traceback (most recent call last):' >&2\n"
+                  "echo '  File \"blender_worker.py\", line 1, in <module>' >&2\n"
+                  "echo \"PermissionError: [Errno 13] Permission denied: '/x/y.fbx'\" >&2\n"
+                  "exit 1\n")
     code, _, err = cli(capsys, "export", valid_npz, "-f", "fbx", "-o", tmp_path / "x", "--quiet")
     assert_one_line(code, err, "Blender export failed (exit 1): PermissionError")
     assert list(tmp_path.glob("*.fbx")) == [] and list(tmp_path.glob(".*partial*")) == []
@@ -214,12 +219,9 @@ def test_killed_blender_worker_leaves_no_temp_folder(capsys, tmp_path, valid_npz
     tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp))
     monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads $TMPDIR again
-    fake = tmp_path / "fake-python"
-    fake.write_text("#!/bin/sh\n"
-                    "mkdir \"${TMPDIR:-/tmp}/blender_fake\" && touch \"${TMPDIR:-/tmp}/blender_fake/x\"\n"
-                    "kill -9 $$\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("MESHVID_BPY_PYTHON", str(fake))
+    _fake_blender(tmp_path, monkeypatch,
+                  "mkdir \"${TMPDIR:-/tmp}/blender_fake\" && touch \"${TMPDIR:-/tmp}/blender_fake/x\"\n"
+                  "kill -9 $$\n")
     code, _, err = cli(capsys, "export", valid_npz, "-f", "fbx", "-o", tmp_path / "x", "--quiet")
     assert_one_line(code, err, "Blender export failed (exit -9)")
     assert list(tmp.iterdir()) == []
