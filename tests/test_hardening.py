@@ -191,13 +191,13 @@ def test_export_into_readonly_folder_is_one_line(capsys, valid_npz, readonly_dir
     assert json.loads(out)["code"] == "output"
 
 
-
 def _fake_blender(tmp_path, monkeypatch, body: str) -> None:
     """Point meshvid's Blender worker at a shell script standing in for Blender's Python."""
     fake = tmp_path / "fake-python"
     fake.write_text("#!/bin/sh\n" + body)
     fake.chmod(0o755)
     monkeypatch.setenv("MESHVID_BPY_PYTHON", str(fake))
+
 
 def test_blender_child_failure_is_one_line(capsys, tmp_path, valid_npz, monkeypatch):
     _fake_blender(tmp_path, monkeypatch,
