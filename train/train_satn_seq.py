@@ -155,19 +155,14 @@ def build_training(recipe, seq, model, folder: Path):
     dsd_file = Path(seq["dsd_weights"]) / "dsd.safetensors"
     # (keyed on the DSD file's bytes: retrained DSDs of one architecture have the same size)
     dsd_digest = hashlib.sha1(dsd_file.read_bytes()).hexdigest() if dsd_file.is_file() else ""
-    detail_mode = seq.get("skeleton_detail", "borrowed")
-    if detail_mode not in ("borrowed", "zero"):
-        raise SystemExit(f"seqdata.skeleton_detail must be borrowed or zero, not {detail_mode!r}")
     fkey = hashlib.sha1(json.dumps(["borrowed_xd", seq, noise.__dict__, val_clips, recipe.seed,
                                     dsd_digest], default=str).encode()).hexdigest()[:10]
     feat_path = cache / f"satnfeat-{fkey}.safetensors"  # shared by runs on the same data
-    # x_d of skeleton rows. "borrowed" (round-2 DSD): its detail branch has collapsed to one
-    # active unit, but that unit's value (mean 1.28, std 0.46 over training renders) scales the
-    # whole (non-affine) bilinear feature y; the DSD head shrugs it off, a SATN trained with the
-    # mean x_d did not (docs/training.md). So skeleton rows borrow real renders' x_d
-    # trajectories. "zero" (the repaired, affine fusion): a live detail branch describes the
-    # image it saw, so a borrowed x_d would describe another person; x_d = 0 is exactly how
-    # that DSD was trained on skeleton-only rows (the skeleton's linear path alone).
+    # x_d of skeleton rows: the shipped DSD's detail branch has collapsed to one active unit,
+    # but that unit's value (mean 1.28, std 0.46 over training renders) scales the whole
+    # bilinear feature y; the DSD head shrugs it off, a SATN trained with the mean x_d did not
+    # (docs/training.md). So skeleton rows borrow real renders' x_d trajectories. (A DSD with a
+    # live detail branch would need x_d = 0 here, as it was trained on skeleton-only rows.)
     with torch.no_grad():
         x_d_rend = dsd.detail(rend.features.float())
     # The skeleton rows' table
@@ -216,8 +211,6 @@ def build_training(recipe, seq, model, folder: Path):
                         conf[lo:lo + 1024]).feature.half()
                 # x_d borrowed from rendered training sequences (not the validation clips)
                 borrowed = borrowed_detail(x_d_rend, [rseq[i] for i in train_r], n, t, gen)
-                if detail_mode == "zero":
-                    borrowed.zero_()
                 for start in range(0, n, 32):
                     gt = torch.from_numpy(sk["keypoints"][start:start + 32])
                     kp, conf = noise.sample(gt, noise_model, gen)

@@ -23,6 +23,7 @@ from meshvid.train.tables import FrameTable
 
 FEATURE_DIM = 1280  # EfficientNet-Lite0's pooled feature (zeros here; has_image = 0)
 BATCH = 256
+CHUNK = 4096  # rows per job of make_rows_parallel
 
 
 def make_rows(n: int, seed: int, crop_size: int = 224, split: str = "train",
@@ -103,9 +104,6 @@ def make_rows_parallel(n: int, seed: int, crop_size: int, motions: tuple[str, ..
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-CHUNK = 4096
-
-
 def skeleton_table(n: int, seed: int, crop_size: int, cache_dir: Path,
                    feature_dim: int = FEATURE_DIM,
                    progress: Callable[[int, int], None] | None = None,
@@ -118,10 +116,15 @@ def skeleton_table(n: int, seed: int, crop_size: int, cache_dir: Path,
     import hashlib
     import json
 
-    tag = hashlib.sha1("|".join(motions).encode()).hexdigest()[:8] if motions else "builtin"
-    if corpus_mix:  # (newer tables: the same folders named relatively or absolutely share one)
-        tag = hashlib.sha1("|".join(str(Path(m).resolve()) for m in motions).encode()).hexdigest()[:8] if motions else "builtin"
-        tag += "-mix" + hashlib.sha1(json.dumps(corpus_mix, sort_keys=True).encode()).hexdigest()[:8]
+    def digest(text: str) -> str:
+        return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+    # Tables with a corpus mix key the folders resolved (named relatively or absolutely, one
+    # table); the older ones keep their key as given, so their caches stay valid.
+    names = [str(Path(m).resolve()) for m in motions] if corpus_mix else list(motions)
+    tag = digest("|".join(names)) if motions else "builtin"
+    if corpus_mix:
+        tag += "-mix" + digest(json.dumps(corpus_mix, sort_keys=True))
     path = cache_dir / f"skeleton-{n}-{seed}-{crop_size}-{tag}.safetensors"
     if path.is_file():
         return FrameTable.load(path)
