@@ -27,6 +27,11 @@ CORPUS_OF_FAMILY = {"bandai": "bandai", "cmu-asf": "cmu", "cmu-bvh": "cmu", "cmu
 CACHE_VERSION = 1
 
 
+def corpus_of(clip_id: str) -> str:
+    """A clip id's corpus: its first part ("cmu/asfamc/subjects/01/01_01" -> "cmu")."""
+    return clip_id.split("/", 1)[0]
+
+
 def default_rest_joints() -> np.ndarray:
     """(24, 3) rest joints of the default body (anny24, mean shape)."""
     import torch  # noqa: PLC0415
@@ -203,7 +208,7 @@ def summarise(reports: list[ClipReport]) -> dict:
     clip error (mm), split counts."""
     out: dict[str, dict] = {}
     for r in reports:
-        corpus = r.clip_id.split("/", 1)[0] if r.clip_id else "unreadable"
+        corpus = corpus_of(r.clip_id) if r.clip_id else "unreadable"
         s = out.setdefault(corpus, {"clips": 0, "accepted": 0, "rejected": 0, "unreadable": 0,
                                     "frames": 0, "hours": 0.0, "heldout_clips": 0, "errors": []})
         s["clips"] += 1
@@ -305,7 +310,7 @@ def iter_motions(paths: Iterable[str | Path], split: str = "train", fps: float |
                 yield MotionItem(pose=clip.axis_angle().astype(np.float32),
                                  transl=clip.root_pos.astype(np.float32), fps=clip.fps,
                                  clip_id=rep.clip_id + ("#mirror" if k else ""),
-                                 corpus=rep.clip_id.split("/", 1)[0], split=rep.split,
+                                 corpus=corpus_of(rep.clip_id), split=rep.split,
                                  error_mm=float(rep.error_mm or 0.0))
 
 

@@ -134,14 +134,11 @@ def library_clip_names(split: str, rest_joints: np.ndarray, motions: tuple[str, 
 SAMPLER_CLIP = "sampler/joint-limits"
 
 
-def corpus_of(clip_name: str) -> str:
-    """A clip's corpus: the first part of its id ("cmu/asfamc/subjects/01/01_01" -> "cmu")."""
-    return clip_name.split("/", 1)[0]
-
-
 def clip_probabilities(clips: list[MotionClip], corpus_mix: dict[str, float]) -> np.ndarray:
     """Per-clip draw probabilities giving each corpus of `corpus_mix` its share (weights are
     normalised over the corpora present), evenly over that corpus's clips."""
+    from meshvid.motion.corpus import corpus_of  # noqa: PLC0415
+
     corpora = [corpus_of(c.name) for c in clips]
     present = {k: float(w) for k, w in corpus_mix.items() if k in corpora and w > 0}
     if not present:
