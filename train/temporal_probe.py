@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
-from train.lift_probe import HELDOUT, lifter_input, root_relative
+from train.lift_probe import HELDOUT, fit_l1, lifter_input, make_lifter, root_relative
 
 WINDOW = 9
 
@@ -34,11 +33,6 @@ def windows(x: torch.Tensor, half: int = WINDOW // 2) -> torch.Tensor:
     t = x.shape[1]
     idx = (torch.arange(t)[:, None] + torch.arange(-half, half + 1)[None]).clamp(0, t - 1)
     return x[:, idx]
-
-
-def make_net(frames: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(51 * frames, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(),
-                         nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 42))
 
 
 def encode(kp: torch.Tensor, conf: torch.Tensor, frames: int) -> torch.Tensor:
@@ -128,8 +122,7 @@ def main() -> None:
         np.savez(seq_path, **seqs)
     print(f"{args.sequences} sequences in {time.time() - t0:.0f}s", flush=True)
     gt_kp = torch.from_numpy(seqs["keypoints"])  # (S, T, 17, 3)
-    target = torch.from_numpy(seqs["joints3d"])
-    target = target - target[:, :, 2:4].mean(2, keepdim=True)  # root-relative, as root_relative
+    target = root_relative(torch.from_numpy(seqs["joints3d"]).reshape(-1, 14, 3))
     # Temporal noise as calibrated on the rendered training sequences (docs/training.md, issue 15).
     noise = TemporalNoise(persistent=0.06, stick=0.50)
     model = KeypointNoiseModel.load(default_path())
@@ -142,23 +135,19 @@ def main() -> None:
     results = {}
     for kind, x in inputs.items():
         torch.manual_seed(args.seed)
-        net = make_net(1 if kind == "single" else WINDOW)
-        opt = torch.optim.Adam(net.parameters(), 1e-3)
+        net = make_lifter(51 * (1 if kind == "single" else WINDOW))
         g = torch.Generator().manual_seed(args.seed)
-        t1 = time.time()
-        for step in range(args.steps):
+
+        def next_batch(x=x, g=g):
             d = torch.randint(args.draws, (256,), generator=g)
             r = torch.randint(len(y), (256,), generator=g)
-            loss = (net(x[d, r]) - y[r]).abs().mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if step == int(args.steps * 0.8):
-                for grp in opt.param_groups:
-                    grp["lr"] = 1e-4
+            return x[d, r], y[r]
+
+        t1 = time.time()
+        loss = fit_l1(net, next_batch, args.steps)
         net.eval()
         results[kind] = net
-        print(f"{kind}: trained in {time.time() - t1:.0f}s, last loss {loss.item():.4f}", flush=True)
+        print(f"{kind}: trained in {time.time() - t1:.0f}s, last loss {loss:.4f}", flush=True)
     res = {"sequences": args.sequences, "length": args.length, "draws": args.draws,
            "steps": args.steps, "window": WINDOW, "heldout_pa_mpjpe": evaluate(results, sets)}
     text = json.dumps(res, indent=1)
