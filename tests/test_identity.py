@@ -5,6 +5,7 @@ short gap; the same person comes back; two people cross."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from meshvid.perception.appearance import appearance_descriptor, appearance_distance
 from meshvid.perception.tracker import OnlineTracker, TrackBuilder, TrackerConfig
@@ -100,3 +101,95 @@ def test_two_people_crossing_keep_their_clothes():
         xs = 0.5 * (t.boxes[:, 0] + t.boxes[:, 2])
         steps = np.diff(xs[~t.interpolated])
         assert np.all(np.sign(steps) == np.sign(steps[0]))  # never turns round onto the other
+
+
+# --- clear bridges: the evidence that survives a flip against the sun (issue 26) ---------------
+
+def _person(cx, cy, height, score=0.9):
+    """A detection with a plausible standing skeleton of `height` px centred at (cx, cy)."""
+    from meshvid.body.joints import COCO_17
+
+    # fractions of the height from the top, x offsets in heights (a front-facing person)
+    layout = {"nose": (0.06, 0), "left_eye": (0.05, 0.02), "right_eye": (0.05, -0.02),
+              "left_ear": (0.06, 0.04), "right_ear": (0.06, -0.04),
+              "left_shoulder": (0.18, 0.09), "right_shoulder": (0.18, -0.09),
+              "left_elbow": (0.34, 0.11), "right_elbow": (0.34, -0.11),
+              "left_wrist": (0.48, 0.12), "right_wrist": (0.48, -0.12),
+              "left_hip": (0.48, 0.055), "right_hip": (0.48, -0.055),
+              "left_knee": (0.71, 0.06), "right_knee": (0.71, -0.06),
+              "left_ankle": (0.94, 0.06), "right_ankle": (0.94, -0.06)}
+    top = cy - height / 2
+    kp = np.array([[cx + layout[n][1] * height, top + layout[n][0] * height] for n in COCO_17])
+    box = np.array([kp[:, 0].min() - 5, top, kp[:, 0].max() + 5, top + height])
+    return Detection(box=box, score=score, keypoints=kp, keypoint_scores=np.full(17, score))
+
+
+def _tucked(d: Detection, factor: float = 0.5) -> Detection:
+    """The same person with the box squashed (a tuck, a crouch) and the bones unchanged."""
+    box = d.box.copy()
+    box[1] = box[3] - factor * (box[3] - box[1])
+    return Detection(box=box, score=d.score, keypoints=d.keypoints, keypoint_scores=d.keypoint_scores)
+
+
+def _app(shift: float) -> np.ndarray:
+    """Two-half descriptors whose Hellinger distance grows with `shift` in [0, 1]."""
+    from meshvid.perception.appearance import DESCRIPTOR_SIZE, HUE_BINS, SAT_BINS
+
+    n = HUE_BINS * SAT_BINS
+    out = np.zeros(DESCRIPTOR_SIZE, np.float32)
+    for k in range(2):
+        out[k * n] = 1.0 - shift
+        out[k * n + 5] = shift
+    return out
+
+
+def test_body_height_ignores_a_tuck_and_needs_keypoints():
+    from meshvid.perception.tracker import body_height
+
+    d = _person(200, 200, 300)
+    assert body_height(d) == pytest.approx(300, rel=0.1)
+    assert body_height(_tucked(d)) == pytest.approx(body_height(d))  # the box halves, not them
+    blind = Detection(box=d.box, score=0.9, keypoints=d.keypoints, keypoint_scores=np.zeros(17))
+    assert body_height(blind) == pytest.approx(d.box[3] - d.box[1])  # no bones: the box
+
+
+def _obs(frames, make, app):
+    from meshvid.perception.tracker import _Obs
+
+    return [_Obs(f, make(f), app) for f in frames]
+
+
+def test_a_short_isolated_gap_is_bridged_through_a_tuck_and_an_exposure_change():
+    from meshvid.perception.appearance import appearance_distance
+    from meshvid.perception.tracker import bridge_evidence
+
+    cfg = TrackerConfig()
+    a = _obs(range(0, 20, 2), lambda f: _person(100 + 3 * f, 200, 300), _app(0.0))
+    b = _obs(range(28, 40, 2), lambda f: _tucked(_person(100 + 3 * f, 200, 300), 0.55), _app(0.6))
+    assert 0.35 < appearance_distance(_app(0.0), _app(0.6)) < 0.8
+    lone = bridge_evidence(a, b, cfg, isolation=np.inf)
+    assert lone.accepted and lone.clear and lone.size_change < 0.1
+    # the same step with someone else beside the person: colours must agree as before
+    crowded = bridge_evidence(a, b, cfg, isolation=0.4)
+    assert not crowded.accepted and not crowded.clear and "colours" in crowded.reason
+    # unknown surroundings (None) are not clear either
+    assert not bridge_evidence(a, b, cfg).clear
+    # a clearly different person (other clothes) is refused even alone
+    other = _obs(range(28, 40, 2), lambda f: _person(100 + 3 * f, 200, 300), _app(1.0))
+    assert not bridge_evidence(a, other, cfg, isolation=np.inf).accepted
+    # ... and so is a long gap, or a big jump
+    late = _obs(range(60, 70, 2), lambda f: _person(100 + 3 * f, 200, 300), _app(0.6))
+    assert not bridge_evidence(a, late, cfg, isolation=np.inf).clear
+
+
+def test_isolation_counts_only_people_seen_at_the_same_time():
+    from meshvid.perception.tracker import body_height, isolation
+
+    a = _obs(range(0, 10), lambda f: _person(100, 200, 300), None)
+    b = _obs(range(16, 26), lambda f: _person(110, 200, 300), None)
+    inside_gap = _obs(range(11, 15), lambda f: _person(105, 200, 300), None)  # maybe them
+    beside = _obs(range(5, 20), lambda f: _person(400, 200, 300), None)  # someone else, 1 h away
+    assert isolation({1: a, 2: b, 3: inside_gap}, 1, 2) == np.inf
+    # nearest: B's start (x=110) to the one beside (x=400), in body heights
+    expected = 290 / body_height(b[0].det)
+    assert isolation({1: a, 2: b, 3: inside_gap, 4: beside}, 1, 2) == pytest.approx(expected)

@@ -150,3 +150,44 @@ def test_detector_leaves_torch_threads_alone():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_forced_float32_runs_in_float32_and_agrees_with_native(detector):
+    # The precision must never decide what the product does (issue 26): forced float32 (what an
+    # AVX2-only CPU computes) finds the same people as the native precision, a few px apart
+    f32 = PoseDetector(precision="f32")
+    assert f32.precision == "f32" and f32.backend == "openvino"
+    assert detector.precision in ("f32", "bf16")
+    image = next(iter(open_source(assets.bus_jpg()))).image
+    native = sorted((d for d in detector.detect([image], imgsz=640)[0] if d.score > 0.5),
+                    key=lambda d: d.box[0])
+    forced = sorted((d for d in f32.detect([image], imgsz=640)[0] if d.score > 0.5),
+                    key=lambda d: d.box[0])
+    assert len(native) == len(forced) >= 3
+    for a, b in zip(native, forced):
+        assert np.abs(a.box - b.box).max() < 8
+
+
+def test_precision_is_checked(monkeypatch):
+    from meshvid.perception.detector import PRECISION_ENV, requested_precision
+
+    assert requested_precision("F32") == "f32"
+    monkeypatch.setenv(PRECISION_ENV, "bf16")
+    assert requested_precision() == "bf16"
+    monkeypatch.setenv(PRECISION_ENV, "int4")
+    with pytest.raises(InputError, match=PRECISION_ENV):
+        requested_precision()
+    with pytest.raises(InputError, match="precision"):
+        PoseDetector(precision="fp8")
+
+
+def test_cpu_flags_decide_the_native_precision():
+    from meshvid.cpu import CpuInfo, _parse_cpuinfo, cpu_info
+
+    model, flags = _parse_cpuinfo("processor\t: 0\nmodel name\t: AMD EPYC 9B14\n"
+                                  "flags\t\t: fpu sse avx avx2 fma avx512f avx512_bf16\n")
+    assert model == "AMD EPYC 9B14" and {"avx2", "avx512_bf16"} <= flags
+    assert CpuInfo("x", 2, ("avx2", "fma")).native_precision == "f32"
+    assert CpuInfo("x", 2, ("avx2", "amx_bf16")).native_precision == "bf16"
+    here = cpu_info()
+    assert here.cores >= 1 and here.model and here.native_precision in ("f32", "bf16")

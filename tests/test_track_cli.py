@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -12,14 +13,15 @@ import pytest
 
 from meshvid import assets
 from meshvid.io import VideoWriter
+from meshvid.perception.detector import PRECISION_ENV
 from meshvid.perception.tracks_io import load_tracks
 
 MESHVID = [sys.executable, "-m", "meshvid.cli.main"]
 
 
-def meshvid(*args, timeout=600):
+def meshvid(*args, timeout=600, env=None):
     return subprocess.run([*MESHVID, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=None if env is None else {**os.environ, **env})
 
 
 # --- the sports2d clip: two people, 230 frames --------------------------------------------------
@@ -42,26 +44,40 @@ def who(frame: int, box: np.ndarray) -> str:
 
 @pytest.fixture(scope="module")
 def sports2d_run(tmp_path_factory):
+    """The detector in this CPU's native precision (bfloat16 where the CPU has it)."""
     out = tmp_path_factory.mktemp("sports2d")
     res = meshvid("track", assets.sports2d_demo(), "-o", out, "--render", "--json", "--quiet")
     assert res.returncode == 0, res.stderr
     return out, json.loads(res.stdout)
 
 
-def test_sports2d_two_people_two_tracks(sports2d_run):
-    out, summary = sports2d_run
+@pytest.fixture(scope="module")
+def sports2d_run_f32(tmp_path_factory):
+    """The detector forced to float32: what a CPU without bfloat16 (AVX2 only) computes."""
+    out = tmp_path_factory.mktemp("sports2d_f32")
+    res = meshvid("track", assets.sports2d_demo(), "-o", out, "--json", "--quiet",
+                  env={PRECISION_ENV: "f32"})
+    assert res.returncode == 0, res.stderr
+    return out, json.loads(res.stdout)
+
+
+@pytest.mark.parametrize("run", ["sports2d_run", "sports2d_run_f32"])
+def test_sports2d_two_people_two_tracks(run, request):
+    out, summary = request.getfixturevalue(run)
     info, tracks, doc = load_tracks(out / "tracks.json")
     assert summary["num_frames"] == 230 and info.num_frames == 230
-    # Two people. The man is lost by the tracker for ~25 frames in mid-jump and comes back with
-    # other colours and a changed box: the identity rule (docs/perception.md, "Identity across
-    # gaps") will not bridge that without evidence, so he may end as two tracks; never one
-    # track over two people (checked below).
-    assert 2 <= len(tracks) <= 3
+    if run.endswith("f32"):
+        assert doc["meta"]["precision"] == "f32"
+    # Two people, two tracks, in either precision. The man is lost by the tracker in mid-flip
+    # (frames ~157-191: his box halves, the camera's exposure swings against the sun); the
+    # pieces are joined as clear bridges (short gaps, small steps, nobody else near:
+    # docs/perception.md, "Identity across gaps"). Never one track over two people (below).
+    assert len(tracks) == 2
     owner: dict[str, dict[int, int]] = {"man": {}, "woman": {}}
     for t in tracks:
         for f, box in zip(t.frame_ids, t.boxes):
             owner[who(int(f), box)].setdefault(int(f), t.track_id)
-    for person, visible, min_main in (("man", MAN_VISIBLE, 0.6), ("woman", WOMAN_VISIBLE, 0.9)):
+    for person, visible, min_main in (("man", MAN_VISIBLE, 0.95), ("woman", WOMAN_VISIBLE, 0.9)):
         ids = [owner[person].get(f) for f in visible]
         seen = [i for i in ids if i is not None]
         assert sum(i is not None for i in ids) / len(visible) >= 0.85, person  # all their tracks

@@ -65,6 +65,7 @@ def bench_track(
     from meshvid import assets
     from meshvid.cli.track import parse_auto_int
     from meshvid.io.video import open_source
+    from meshvid.cpu import cpu_info
     from meshvid.perception.detector import PoseDetector
     from meshvid.perception.run import TrackOptions, run_tracking
 
@@ -86,7 +87,7 @@ def bench_track(
         n = result.num_frames
         n_det = (n + result.det_stride - 1) // result.det_stride
         rows.append({
-            "backend": det.backend, "imgsz": result.imgsz, "det_stride": result.det_stride,
+            "backend": det.backend, "precision": det.precision, "imgsz": result.imgsz, "det_stride": result.det_stride,
             "batch": batch, "frames": n, "seconds": round(result.wall_time, 2),
             "fps": round(result.fps, 1),
             "cpu_seconds": round(result.cpu_time, 1),
@@ -101,8 +102,8 @@ def bench_track(
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     if not quiet:
         table = Table(title=f"meshvid bench track: {Path(path).name} "
-                            f"(load average {load:.1f} on {os.cpu_count()} cores)")
-        cols = ["backend", "imgsz", "det_stride", "frames", "fps", "decode_fps", "detect_fps",
+                            f"(load average {load:.1f}; {cpu_info().summary()})")
+        cols = ["backend", "precision", "imgsz", "det_stride", "frames", "fps", "decode_fps", "detect_fps",
                 "track_fps", "crop_fps", "tracks", "peak_rss_mb"]
         for c in cols:
             table.add_column(c, justify="right")
@@ -117,7 +118,7 @@ def bench_track(
                       "average.", highlight=False)
     if json_out:
         emit_json({"input": str(path), "load_average": load, "cpus": os.cpu_count(),
-                   "runs": rows})
+                   "cpu": cpu_info().as_dict(), "runs": rows})
 
 
 def _baseline(path: Path, max_frames: int | None) -> dict:

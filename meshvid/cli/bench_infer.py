@@ -30,7 +30,14 @@ def bench_infer(
 
     from meshvid import assets
     from meshvid.cli.bench import peak_rss_mb
+    from meshvid.cpu import cpu_info
+    from meshvid.perception.detector import requested_precision
     from meshvid.pipeline.infer import InferOptions, run_infer
+
+    cpu = cpu_info()
+    precision = requested_precision()
+    # OpenVINO's "auto" is the CPU's native precision; the DSD backbone always runs in float32
+    detector_precision = cpu.native_precision if precision == "auto" else precision
 
     clip = Path(input) if input else assets.sports2d_demo()
     with tempfile.TemporaryDirectory(prefix="meshvid-bench-") as tmp:
@@ -54,7 +61,8 @@ def bench_infer(
                "wall_seconds": s["wall_seconds"], "end_to_end_fps": s["processing_fps"],
                "stage_seconds": stages,
                "stage_fps": {k: round(n / v, 1) for k, v in stages.items() if v > 0},
-               "peak_rss_mb": round(peak_rss_mb(), 1)}
+               "peak_rss_mb": round(peak_rss_mb(), 1),
+               "cpu": cpu.as_dict(), "detector_precision": detector_precision}
     if not quiet:
         table = Table(title=f"meshvid infer: {n} frames, {summary['people']} people, "
                             f"render={render}")
@@ -64,6 +72,7 @@ def bench_infer(
             table.add_row(k, f"{v:.2f}", f"{summary['stage_fps'].get(k, 0):.1f}")
         table.add_row("[bold]end to end", f"{s['wall_seconds']:.2f}", f"{s['processing_fps']}")
         console.print(table)
-        console.print(f"peak memory {summary['peak_rss_mb']:.0f} MB")
+        console.print(f"peak memory {summary['peak_rss_mb']:.0f} MB; CPU: {cpu.summary()}; "
+                      f"detector in {detector_precision}", highlight=False)
     if json_out:
         emit_json(summary)

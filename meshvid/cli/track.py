@@ -106,7 +106,7 @@ def track(
         result = run_tracking(source, det, options, on_frame=tick)
         progress.update(task, total=result.num_frames, completed=result.num_frames)
 
-    meta = {"detector": str(det.weights), "backend": det.backend, "imgsz": result.imgsz,
+    meta = {"detector": str(det.weights), "backend": det.backend, "precision": det.precision, "imgsz": result.imgsz,
             "det_stride": result.det_stride, "tracker": tracker, "max_gap": max_gap,
             "min_track_len": min_track_len, "max_people": max_people,
             "processing_fps": round(result.fps, 2),

@@ -29,6 +29,20 @@ TARGET_PERSON_PX = 200  # median person height at network scale (see choose_imgs
 MIN_IMGSZ, MAX_IMGSZ, PROBE_IMGSZ = 640, 1280, 960  # never below ultralytics' 640
 DEFAULT_IMGSZ = 640
 BACKENDS = ("auto", "openvino", "torch")
+PRECISIONS = ("auto", "f32", "bf16")
+PRECISION_ENV = "MESHVID_DETECTOR_PRECISION"  # overrides "auto" (tests force "f32" with it)
+
+
+def requested_precision(precision: str | None = None) -> str:
+    """The detector precision asked for: the argument, else $MESHVID_DETECTOR_PRECISION, else
+    "auto" (OpenVINO's own choice: bfloat16 on CPUs with AVX512-BF16 or AMX, float32 elsewhere).
+    """
+    value = (precision or os.environ.get(PRECISION_ENV) or "auto").strip().lower()
+    if value not in PRECISIONS:
+        raise InputError(f"unknown detector precision {value!r}"
+                         f"{' (from $' + PRECISION_ENV + ')' if not precision else ''}: use one of "
+                         f"{', '.join(PRECISIONS)}")
+    return value
 
 
 def openvino_available() -> bool:
@@ -138,21 +152,24 @@ class PoseDetector:
 
     `detect` takes a list of frames (a batch); person class only; boxes and keypoints are in
     frame pixels. `backend` says which runtime runs ("openvino", "torch" or "exported"), and
-    `fallback_reason` why `auto` fell back to PyTorch (None when it did not).
+    `fallback_reason` why `auto` fell back to PyTorch (None when it did not). `precision` is
+    the arithmetic the network actually runs in ("f32" or "bf16"): `precision="f32"` (or
+    $MESHVID_DETECTOR_PRECISION=f32) makes a bfloat16 CPU compute what an AVX2-only CPU
+    computes.
     """
 
     def __init__(self, weights: str | Path | None = None, *, imgsz: int = DEFAULT_IMGSZ,
                  conf: float = 0.1, iou: float = 0.6, max_det: int = 100,
-                 device: str = "cpu", backend: str = "auto") -> None:
+                 device: str = "cpu", backend: str = "auto", precision: str | None = None) -> None:
         import torch
-
-        from meshvid import assets
 
         # Loading ultralytics drops torch to one intra-op thread as a side effect; the DSD that
         # runs after detection needs its threads back (it ran at 2/3 speed in `meshvid infer`).
         self._torch_threads = torch.get_num_threads()
+        self.requested_precision = requested_precision(precision)
         try:
             self._init(weights, imgsz, conf, iou, max_det, device, backend)
+            self.precision = self._apply_precision(self.requested_precision)
         finally:
             torch.set_num_threads(self._torch_threads)
 
@@ -194,6 +211,53 @@ class PoseDetector:
         # single-class person models (e.g. pose) have names {0: 'person'}; if no class is called
         # person, keep every class (a custom one-class detector)
         self.classes = persons or None
+
+    def _openvino_backend(self):
+        """The ultralytics OpenVINO backend object once the predictor exists (None otherwise)."""
+        predictor = getattr(self.model, "predictor", None)
+        auto = getattr(predictor, "model", None)
+        backend = getattr(auto, "backend", None) if auto is not None else None
+        return backend if hasattr(backend, "ov_compiled_model") else None
+
+    def _apply_precision(self, precision: str) -> str:
+        """Run OpenVINO in the requested precision -> the precision it runs in.
+
+        ultralytics compiles the OpenVINO model when its predictor is first set up, with the CPU
+        plugin's default precision (bf16 where the CPU has it). To ask for another, set the
+        predictor up on a tiny frame, then compile the same IR again with
+        INFERENCE_PRECISION_HINT. PyTorch on the CPU always computes in float32."""
+        if self.backend not in ("openvino", "exported") or self.device != "cpu":
+            return "f32"
+        import functools
+
+        self.model.predict(np.zeros((64, 64, 3), np.uint8), imgsz=64, verbose=False,
+                           device=self.device)  # sets the predictor (and its compile) up
+        backend = self._openvino_backend()
+        if backend is None:  # an .onnx export: onnxruntime, float32
+            return "f32"
+        if precision != "auto":
+            import openvino as ov
+
+            compile_fn = backend.compile_model
+            core = getattr(compile_fn, "func", None)
+            core = getattr(core, "__self__", None)
+            xml = next(Path(self.model_path).glob("*.xml"), None) if Path(self.model_path).is_dir() \
+                else Path(self.model_path)
+            if core is None or xml is None or not xml.is_file():
+                raise InputError(f"cannot set the detector's precision to {precision} for "
+                                 f"{self.model_path}: use --backend torch for float32")
+            config = dict(compile_fn.keywords.get("config") or {})
+            config["INFERENCE_PRECISION_HINT"] = ov.Type.f32 if precision == "f32" else ov.Type.bf16
+            backend.compile_model = functools.partial(
+                core.compile_model, device_name=compile_fn.keywords.get("device_name", "CPU"),
+                config=config)
+            backend.ov_compiled_model = backend.compile_model(
+                core.read_model(model=str(xml), weights=str(xml.with_suffix(".bin"))))
+        try:
+            hint = backend.ov_compiled_model.get_property("INFERENCE_PRECISION_HINT")
+        except Exception:  # noqa: BLE001 - a device without the property computes in f32
+            return "f32"
+        return "bf16" if "bf16" in str(hint).lower() else "f32"
 
     @staticmethod
     def _check_torch_file(path: Path) -> None:

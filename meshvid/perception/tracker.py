@@ -57,6 +57,16 @@ class TrackerConfig:
     max_size_change: float = 0.35  # ... and its box height differs by at most this fraction
     max_appearance: float = 0.35  # ... and its colours by at most this (appearance_distance;
     #                               same-person windows on vtest.avi: median 0.17, 99th pct 0.32)
+    # A "clear" bridge: a short gap, a small step, and nobody else near either end. Colours and
+    # box size mislead in exactly the cases that make a tracker lose someone (a flip against
+    # the sun: exposure swings, the body tucks), and with nobody else near there is no one to
+    # confuse the person with; only a clearly different person (other clothes) is refused.
+    clear_gap: int = 15  # frames
+    clear_dist: float = 0.5  # body heights from where the person was heading or stood
+    clear_isolation: float = 1.0  # nobody else within this many body heights of either end,
+    clear_ratio: float = 3.0  # ... nor within this many times the step itself
+    max_size_change_clear: float = 0.4
+    max_appearance_clear: float = 0.8  # drawn figures in other clothes: > 0.8 (test_identity)
 
 
 class _DetArray:
@@ -149,10 +159,36 @@ class Bridge:
     start_box: np.ndarray | None = None  # (4,) box of that first detection
     track_id: int | None = None  # final id of the earlier piece (None: dropped), set by build
     new_track_id: int | None = None  # final id of the later piece, set by build
+    isolation: float | None = None  # body heights to the nearest other person beside either end
+    clear: bool = False  # a short, small, isolated step: judged by the clear-bridge thresholds
 
     def as_dict(self) -> dict:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()
                 if not k.endswith("_box")}
+
+
+ISOLATION_WINDOW = 3  # detections at each end of a bridge searched for other people
+
+
+def isolation(tracks: dict[int, list[_Obs]], a: int, b: int) -> float:
+    """Body heights from the bridge a -> b to the nearest other person: any other piece seen in
+    the same frame as one of A's last or B's first ISOLATION_WINDOW detections (seen at the same
+    time, so someone else), measured from that detection. inf when nobody else is seen there.
+    Pieces seen only inside the gap are not counted: they may be the person themselves."""
+    ends = tracks[a][-ISOLATION_WINDOW:] + tracks[b][:ISOLATION_WINDOW]
+    by_frame = {o.frame: o for o in ends}
+    best = np.inf
+    for c, obs in tracks.items():
+        if c in (a, b):
+            continue
+        for o in obs:
+            mine = by_frame.get(o.frame)
+            if mine is None:
+                continue
+            ca, ha = _centre_height(mine.det)
+            cb, hb = _centre_height(o.det)
+            best = min(best, float(np.linalg.norm(ca - cb)) / max(ha, hb))
+    return best
 
 
 def _find_track(tracks: list[Track], frame: int, box: np.ndarray | None) -> int | None:
@@ -231,8 +267,41 @@ class TrackBuilder:
         return tracks
 
 
-def _centre_height(box: np.ndarray) -> tuple[np.ndarray, float]:
-    return 0.5 * (box[:2] + box[2:]), float(max(box[3] - box[1], 1.0))
+# Standing height as a multiple of COCO-17 bone lengths, measured on the anny24 body (mean
+# shape, rest pose): torso (shoulder-hip) 0.30, thigh 0.23, shin 0.23, upper arm 0.156,
+# forearm 0.143 of the height. Shoulder and hip widths are left out (they shrink side-on).
+_BONE_FRACTIONS: tuple[tuple[int, int, float], ...] = (
+    (5, 11, 0.30), (6, 12, 0.30), (11, 13, 0.23), (12, 14, 0.23), (13, 15, 0.23),
+    (14, 16, 0.23), (5, 7, 0.156), (6, 8, 0.156), (7, 9, 0.143), (8, 10, 0.143))
+_BONE_MIN_SCORE = 0.5
+
+
+def body_height(det: Detection) -> float:
+    """A person's size in pixels that a change of pose does not change: the standing height
+    implied by their confident 2D bones (the second largest estimate: foreshortening only
+    shortens a bone, and one bad keypoint may lengthen one). A box halves when someone tucks
+    into a flip or crouches on landing; their thighs do not. Falls back to the box height when
+    fewer than 3 bones are confident (a detect-only model, a person mostly hidden), and never
+    goes below the box height (a standing person's box is their height).
+
+    Args:
+        det: a detection with (17, 2) COCO-17 keypoints and (17,) scores.
+
+    Returns:
+        the height in pixels (>= 1).
+    """
+    kp, ks = np.asarray(det.keypoints, float), np.asarray(det.keypoint_scores, float)
+    box_h = float(max(det.box[3] - det.box[1], 1.0))
+    if kp.shape != (17, 2) or ks.shape != (17,):
+        return box_h
+    est = sorted(float(np.linalg.norm(kp[i] - kp[j])) / f for i, j, f in _BONE_FRACTIONS
+                 if ks[i] >= _BONE_MIN_SCORE and ks[j] >= _BONE_MIN_SCORE)
+    return max(est[-2], box_h) if len(est) >= 3 else box_h
+
+
+def _centre_height(det: Detection) -> tuple[np.ndarray, float]:
+    box = np.asarray(det.box, float)
+    return 0.5 * (box[:2] + box[2:]), body_height(det)
 
 
 def _mean_app(obs: list[_Obs]) -> np.ndarray | None:
@@ -241,21 +310,26 @@ def _mean_app(obs: list[_Obs]) -> np.ndarray | None:
 
 
 def _median_height(obs: list[_Obs]) -> float:
-    return float(np.median([max(o.det.box[3] - o.det.box[1], 1.0) for o in obs]))
+    return float(np.median([body_height(o.det) for o in obs]))
 
 
 def bridge_evidence(obs_a: list[_Obs], obs_b: list[_Obs], cfg: TrackerConfig,
-                    max_dist: float | None = None) -> Bridge:
+                    max_dist: float | None = None, isolation: float | None = None) -> Bridge:
     """Is the piece `obs_b` (starting after `obs_a` ends) the same person? Motion (distance from
-    where A was heading or stood, in body heights), size (box height change over the last /
-    first 3 detections) and appearance (colours over the last / first 5) must all agree."""
+    where A was heading or stood, in body heights), size (body height change over the last /
+    first 3 detections) and appearance (colours over the last / first 5) must all agree.
+
+    `isolation`: how far (body heights) the nearest other person seen beside either end is
+    (None: unknown). A short gap with a small step and nobody else within
+    `cfg.clear_isolation` body heights or `cfg.clear_ratio` times the step is a clear bridge: size and colours then only refuse a clearly
+    different person (`max_size_change_clear`, `max_appearance_clear`)."""
     end, start = obs_a[-1], obs_b[0]
     gap = start.frame - end.frame
-    c_end, h_a = _centre_height(end.det.box)
+    c_end, h_a = _centre_height(end.det)
     back = obs_a[max(0, len(obs_a) - 6)]
     span = end.frame - back.frame
-    vel = (c_end - _centre_height(back.det.box)[0]) / span if span > 0 else np.zeros(2)
-    c_start, h_b = _centre_height(start.det.box)
+    vel = (c_end - _centre_height(back.det)[0]) / span if span > 0 else np.zeros(2)
+    c_start, h_b = _centre_height(start.det)
     h = max(h_a, h_b)
     predicted = np.linalg.norm(c_start - (c_end + vel * gap)) / h
     static = np.linalg.norm(c_start - c_end) / h
@@ -266,15 +340,20 @@ def bridge_evidence(obs_a: list[_Obs], obs_b: list[_Obs], cfg: TrackerConfig,
     from meshvid.perception.appearance import appearance_distance
 
     app = appearance_distance(app_a, app_b) if app_a is not None and app_b is not None else None
+    clear = (gap <= cfg.clear_gap and dist <= cfg.clear_dist and isolation is not None
+             and isolation >= max(cfg.clear_isolation, cfg.clear_ratio * dist))
+    max_size = cfg.max_size_change_clear if clear else cfg.max_size_change
+    max_app = cfg.max_appearance_clear if clear else cfg.max_appearance
     reasons = []
     if dist > (cfg.stitch_dist if max_dist is None else max_dist):
         reasons.append(f"moved {dist:.2f} body heights")
-    if size > cfg.max_size_change:
+    if size > max_size:
         reasons.append(f"size changed {100 * size:.0f} %")
-    if app is not None and app > cfg.max_appearance:
+    if app is not None and app > max_app:
         reasons.append(f"colours differ ({app:.2f})")
     return Bridge(end.frame, start.frame, dist, size, app, not reasons, "; ".join(reasons),
-                  end_box=np.asarray(end.det.box, float), start_box=np.asarray(start.det.box, float))
+                  end_box=np.asarray(end.det.box, float), start_box=np.asarray(start.det.box, float),
+                  isolation=isolation, clear=clear)
 
 
 def stitch(tracks: dict[int, list[_Obs]], max_gap: int, max_dist: float,
@@ -293,7 +372,7 @@ def stitch(tracks: dict[int, list[_Obs]], max_gap: int, max_dist: float,
             gap = tracks[b][0].frame - tracks[a][-1].frame
             if gap <= 0 or gap > max_gap:
                 continue
-            ev = bridge_evidence(tracks[a], tracks[b], cfg, max_dist)
+            ev = bridge_evidence(tracks[a], tracks[b], cfg, max_dist, isolation(tracks, a, b))
             if ev.accepted:
                 candidates.append((ev.distance + (ev.appearance or 0.0), gap, a, b, ev))
             elif ev.distance <= max_dist and log is not None:
