@@ -46,6 +46,10 @@ class Track:
     keypoints: np.ndarray  # (T, 17, 2)
     keypoint_scores: np.ndarray  # (T, 17)
     interpolated: np.ndarray = field(default=None)  # (T,) bool: bridged gap, not detected
+    # (T,) bool: inside a bridged gap, where the detector looked and did not find the person
+    # (a subset of `interpolated`: the frames between detection-stride frames are not gaps).
+    # No evidence there: overlays draw no mesh; exports keep the interpolated motion.
+    gap: np.ndarray = field(default=None)
 
     def __len__(self) -> int:
         return len(self.frame_ids)

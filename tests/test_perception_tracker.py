@@ -140,3 +140,22 @@ def test_tracks_json_round_trip(tmp_path):
     (tmp_path / "bad.json").write_text('{"format": "other"}')
     with pytest.raises(InputError):
         load_tracks(tmp_path / "bad.json")
+
+
+def test_gap_flags_mark_frames_where_the_detector_saw_nobody(tmp_path):
+    # stride 2: odd frames are filled between detections (interpolated, not a gap); frames
+    # 20-27 are a real gap (the detector ran on 20, 22, 24, 26 and missed the person)
+    frames = [[] if 20 <= f < 28 else [det(100 + 2 * f, 200)] for f in range(50)]
+    (t,) = run(frames, stride=2)
+    assert len(t) == 49  # frames 0..48: the tail after the last detection is not extrapolated
+    gap = dict(zip(t.frame_ids.tolist(), t.gap.tolist()))
+    interp = dict(zip(t.frame_ids.tolist(), t.interpolated.tolist()))
+    assert [f for f, g in gap.items() if g] == list(range(19, 28))
+    assert interp[1] and not gap[1]
+    # tracks.json keeps them
+    info = VideoInfo(path="x.mp4", width=640, height=480, fps=30.0, num_frames=50)
+    doc = tracks_document(info, [t], num_frames=50, timestamps=np.arange(50) / 30)
+    path = tmp_path / "tracks.json"
+    save_tracks(path, doc)
+    _, (back,), _ = load_tracks(path)
+    np.testing.assert_array_equal(back.gap, t.gap)

@@ -251,7 +251,7 @@ class TrackBuilder:
                 pieces[tid * 100000 + k] = obs[a:b]
         self.bridges = []
         chains = stitch(pieces, cfg.stitch_gap, cfg.stitch_dist, cfg=cfg, log=self.bridges)
-        tracks = [_assemble(tid, obs, ts, cfg.max_gap) for tid, obs in chains.items()]
+        tracks = [_assemble(tid, obs, ts, cfg.max_gap, stride) for tid, obs in chains.items()]
         # a clip shorter than min_len (a single image, say) keeps whoever was seen throughout
         min_len = min(cfg.min_len, self.num_frames)
         tracks = [t for t in tracks if len(t) >= min_len]
@@ -403,18 +403,22 @@ def prominence(track: Track) -> float:
     return float((wh[:, 0] * wh[:, 1]).sum())
 
 
-def _assemble(track_id: int, obs: list[_Obs], timestamps: np.ndarray, max_gap: int) -> Track:
+def _assemble(track_id: int, obs: list[_Obs], timestamps: np.ndarray, max_gap: int,
+              stride: int = 1) -> Track:
+    """Observations -> a Track: short gaps filled linearly (`interpolated`); frames filled
+    across more than one detection stride are also flagged `gap` (the detector ran there and
+    did not find the person)."""
     obs = sorted(obs, key=lambda o: o.frame)
     # one observation per frame (a tracker never gives two, but be safe)
     uniq: dict[int, _Obs] = {}
     for o in obs:
         uniq.setdefault(o.frame, o)
     obs = list(uniq.values())
-    frames, boxes, scores, kps, kss, interp = [], [], [], [], [], []
+    frames, boxes, scores, kps, kss, interp, gaps = [], [], [], [], [], [], []
 
-    def push(f, box, score, kp, ks, filled):
+    def push(f, box, score, kp, ks, filled, gap=False):
         frames.append(f); boxes.append(box); scores.append(score)  # noqa: E702
-        kps.append(kp); kss.append(ks); interp.append(filled)  # noqa: E702
+        kps.append(kp); kss.append(ks); interp.append(filled); gaps.append(gap)  # noqa: E702
 
     for i, o in enumerate(obs):
         if i > 0:
@@ -426,7 +430,8 @@ def _assemble(track_id: int, obs: list[_Obs], timestamps: np.ndarray, max_gap: i
                     lerp = lambda x, y: (1 - a) * x + a * y  # noqa: E731
                     push(f, lerp(prev.det.box, o.det.box), 0.0,
                          lerp(prev.det.keypoints, o.det.keypoints),
-                         np.minimum(prev.det.keypoint_scores, o.det.keypoint_scores), True)
+                         np.minimum(prev.det.keypoint_scores, o.det.keypoint_scores), True,
+                         o.frame - prev.frame > stride)
         d = o.det
         push(o.frame, d.box, d.score, d.keypoints, d.keypoint_scores, False)
     fids = np.asarray(frames, dtype=np.int64)
@@ -435,7 +440,7 @@ def _assemble(track_id: int, obs: list[_Obs], timestamps: np.ndarray, max_gap: i
                  scores=np.asarray(scores, dtype=np.float64),
                  keypoints=np.asarray(kps, dtype=np.float64).reshape(-1, 17, 2),
                  keypoint_scores=np.asarray(kss, dtype=np.float64).reshape(-1, 17),
-                 interpolated=np.asarray(interp, dtype=bool))
+                 interpolated=np.asarray(interp, dtype=bool), gap=np.asarray(gaps, dtype=bool))
 
 
 def split_on_gaps(track: Track) -> list[Track]:
@@ -449,5 +454,6 @@ def split_on_gaps(track: Track) -> list[Track]:
                             timestamps=track.timestamps[idx], boxes=track.boxes[idx],
                             scores=track.scores[idx], keypoints=track.keypoints[idx],
                             keypoint_scores=track.keypoint_scores[idx],
-                            interpolated=track.interpolated[idx]))
+                            interpolated=track.interpolated[idx],
+                            gap=None if track.gap is None else track.gap[idx]))
     return pieces

@@ -39,6 +39,7 @@ def track_to_dict(t: Track) -> dict[str, Any]:
         "keypoints": _r(t.keypoints, 2),
         "keypoint_scores": _r(t.keypoint_scores, 4),
         "interpolated": [int(x) for x in interp],
+        "gap": [int(x) for x in (t.gap if t.gap is not None else np.zeros(len(t), bool))],
     }
 
 
@@ -51,7 +52,9 @@ def track_from_dict(d: dict[str, Any]) -> Track:
                  scores=np.asarray(d["scores"], dtype=np.float64),
                  keypoints=np.asarray(d["keypoints"], dtype=np.float64).reshape(n, 17, 2),
                  keypoint_scores=np.asarray(d["keypoint_scores"], dtype=np.float64).reshape(n, 17),
-                 interpolated=np.asarray(d["interpolated"], dtype=bool))
+                 interpolated=np.asarray(d["interpolated"], dtype=bool),
+                 # tracks.json written before issue 27 has no gap flags: none known
+                 gap=np.asarray(d.get("gap", np.zeros(n, int)), dtype=bool))
 
 
 def tracks_document(info: VideoInfo, tracks: list[Track], *, num_frames: int,
