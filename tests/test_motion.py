@@ -136,7 +136,7 @@ def test_name_fallback_maps_an_unknown_skeleton() -> None:
              "Bip01 R Calf", "Bip01 R Foot", "Bip01 Neck", "Bip01 Head", "Bip01 L Clavicle",
              "Bip01 L UpperArm", "Bip01 L Forearm", "Bip01 L Hand", "Bip01 R Clavicle",
              "Bip01 R UpperArm", "Bip01 R Forearm", "Bip01 R Hand")
-    m = map_by_names(names)
+    m = map_by_names(names).mapping
     assert m["left_hip"] == "Bip01 L Thigh" and m["right_elbow"] == "Bip01 R Forearm"
     assert m["left_ankle"] == "Bip01 L Foot" and m["pelvis"] == "Bip01 Pelvis"
     with pytest.raises(InputError, match="cannot map"):

@@ -1,7 +1,7 @@
 """BVH reader (Biovision hierarchy): any skeleton, any channel order.
 
 Rules implemented (the de-facto BVH conventions, as Blender and most tools read them):
-- HIERARCHY: ROOT / JOINT blocks with OFFSET (x y z) and CHANNELS (n names); "End Site" blocks
+- HIERARCHY: ROOT / JOINT blocks (the name is the rest of the line, spaces included) with OFFSET (x y z) and CHANNELS (n names); "End Site" blocks
   carry only an OFFSET and become points named "<parent>_end".
 - A joint's local transform is a translation then its rotation channels composed in the order
   listed (intrinsic: "Zrotation Xrotation Yrotation" -> Rz @ Rx @ Ry), angles in degrees.
@@ -25,7 +25,13 @@ from meshvid.motion.capture import Capture, axis_rotation, detect_unit
 _TOKEN = re.compile(r"[{}]|[^\s{}]+")
 
 
+_NAME_LINE = re.compile(r"^(\s*(?:ROOT|JOINT)\s+)(.+?)(\s*\{)?\s*$", re.MULTILINE | re.IGNORECASE)
+_SPACE = "\x01"  # stands for a space inside a joint name while the hierarchy is tokenised
+
+
 def _parse_hierarchy(text: str, path: Path) -> tuple[list[str], list[int], list[np.ndarray], list[list[str]]]:
+    # A joint's name is the rest of its line ("Bip01 L Thigh" keeps its spaces).
+    text = _NAME_LINE.sub(lambda m: m.group(1) + m.group(2).replace(" ", _SPACE) + (m.group(3) or ""), text)
     tokens = _TOKEN.findall(text)
     names: list[str] = []
     parents: list[int] = []
@@ -39,7 +45,7 @@ def _parse_hierarchy(text: str, path: Path) -> tuple[list[str], list[int], list[
             tok = tokens[i]
             up = tok.upper()
             if up in ("ROOT", "JOINT"):
-                pending = (tokens[i + 1], stack[-1] if stack else -1)
+                pending = (tokens[i + 1].replace(_SPACE, " "), stack[-1] if stack else -1)
                 if up == "ROOT" and stack:
                     raise InputError(f"{path}: a second ROOT inside a joint")
                 i += 2
@@ -105,10 +111,10 @@ def read_bvh(path: str | Path) -> Capture:
         raise InputError(f"{path}: BVH MOTION section lacks 'Frames:' or 'Frame Time:'")
     n_frames, frame_time = int(fm.group(1)), float(tm.group(1))
     n_ch = sum(len(c) for c in channels)
-    try:
-        values = np.array(motion[tm.end():].split(), dtype=np.float64)
-    except ValueError:
-        raise InputError(f"{path}: non-numeric values in the BVH motion data") from None
+    body = motion[tm.end():]
+    values = np.fromstring(body, dtype=np.float64, sep=" ")  # text mode: stops at the first non-number
+    if len(values) < len(body.split()):
+        raise InputError(f"{path}: non-numeric values in the BVH motion data")
     rows = len(values) // n_ch if n_ch else n_frames
     if n_ch and len(values) % n_ch:
         values = values[: rows * n_ch]  # a truncated last row is dropped
@@ -128,31 +134,44 @@ def read_bvh(path: str | Path) -> Capture:
 
 
 def _forward_kinematics(names, parents, offsets, channels, data: np.ndarray, path: Path) -> np.ndarray:
+    """World positions (T, J, 3) of every joint. Each joint's rotation channels compose in the
+    listed order (intrinsic); joints sharing a channel order are converted in one batch."""
     t = len(data)
-    pos = np.zeros((t, len(names), 3))
-    world = np.zeros((t, len(names), 3, 3))
+    trans = np.broadcast_to(np.stack(offsets), (t, len(names), 3)).copy()
+    groups: dict[str, tuple[list[int], list[list[int]]]] = {}
     col = 0
     for j, chans in enumerate(channels):
-        rot = np.broadcast_to(np.eye(3), (t, 3, 3))
-        trans = np.broadcast_to(offsets[j], (t, 3)).copy()
-        has_pos = False
+        axes, cols, has_pos = "", [], False
         for c in chans:
-            v = data[:, col]
-            col += 1
             if c.endswith("rotation") and c[0] in "xyz":
-                rot = rot @ axis_rotation(c[0], np.deg2rad(v))
+                axes += c[0]
+                cols.append(col)
             elif c.endswith("position") and c[0] in "xyz":
                 if not has_pos:
-                    trans[:] = 0.0
+                    trans[:, j] = 0.0
                     has_pos = True
-                trans[:, "xyz".index(c[0])] = v
+                trans[:, j, "xyz".index(c[0])] = data[:, col]
             else:
                 raise InputError(f"{path}: unknown BVH channel {c!r} on joint {names[j]}")
-        p = parents[j]
+            col += 1
+        if axes:
+            g = groups.setdefault(axes, ([], []))
+            g[0].append(j)
+            g[1].append(cols)
+    local = np.broadcast_to(np.eye(3), (t, len(names), 3, 3)).copy()
+    for axes, (joints, cols) in groups.items():
+        ang = np.deg2rad(data[:, np.array(cols)])  # (T, G, len(axes))
+        rot = axis_rotation(axes[0], ang[..., 0])
+        for k in range(1, len(axes)):
+            rot = rot @ axis_rotation(axes[k], ang[..., k])
+        local[:, joints] = rot
+    pos = np.zeros((t, len(names), 3))
+    world = np.zeros((t, len(names), 3, 3))
+    for j, p in enumerate(parents):
         if p < 0:
-            world[:, j] = rot
-            pos[:, j] = trans
+            world[:, j] = local[:, j]
+            pos[:, j] = trans[:, j]
         else:
-            world[:, j] = world[:, p] @ rot
-            pos[:, j] = pos[:, p] + np.einsum("tij,tj->ti", world[:, p], trans)
+            world[:, j] = world[:, p] @ local[:, j]
+            pos[:, j] = pos[:, p] + np.einsum("tij,tj->ti", world[:, p], trans[:, j])
     return pos

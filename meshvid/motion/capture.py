@@ -37,6 +37,7 @@ class Capture:
         unit: metres per file unit (declared by the format or detected).
         unit_name: how `unit` was decided, e.g. "cm (detected)".
         info: extra per-format facts for `motion info`.
+        up: the file's up axis when it declares one (FBX: "+y" after conversion), else None.
     """
 
     name: str
@@ -49,6 +50,7 @@ class Capture:
     unit: float
     unit_name: str
     info: dict = field(default_factory=dict)
+    up: str | None = None  # the up axis when the file declares it ("+y"), else detected
 
     @property
     def num_frames(self) -> int:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,10 +23,15 @@ from meshvid.errors import InputError, MeshvidError
 from meshvid.motion.capture import Capture
 from meshvid.motion.retarget import MAX_ERROR_MM, Retargeted, retarget
 
-SUFFIXES = (".bvh", ".amc", ".txt")
+SUFFIXES = (".bvh", ".amc", ".txt", ".fbx")
 CORPUS_OF_FAMILY = {"bandai": "bandai", "cmu-asf": "cmu", "cmu-bvh": "cmu", "cmu8": "cmu8",
                     "mixamo": "mixamo", "deepmimic": "deepmimic", "bvh": "bvh"}
-CACHE_VERSION = 1
+# CMU's trial naming, <subject>_<trial> ("07_01", "137_05"): a Daz-named skeleton with it is a
+# clip of the CMU database (cgspeed's "Daz-friendly" BVH release and the FBX library converted
+# from it), so it joins corpus "cmu" and its held-out rule.
+CMU_TRIAL = re.compile(r"^\d{1,3}_\d{1,3}$")
+CMU_FAMILIES = ("daz", "cmu-bvh")
+CACHE_VERSION = 2
 
 
 def corpus_of(clip_id: str) -> str:
@@ -77,6 +84,10 @@ def read_capture(path: Path) -> Capture:
         from meshvid.motion.asfamc import read_asf_amc  # noqa: PLC0415
 
         return read_asf_amc(path)
+    if suffix == ".fbx":
+        from meshvid.motion.fbx import read_fbx  # noqa: PLC0415
+
+        return read_fbx(path)
     if suffix == ".txt":
         from meshvid.motion import cmu8  # noqa: PLC0415
 
@@ -87,7 +98,7 @@ def read_capture(path: Path) -> Capture:
         if cmu8.is_cmu8_text(path):
             return cmu8.read_cmu8(path)
         raise InputError(f"{path}: a .txt that is neither a cmu8 exp-map clip nor a DeepMimic clip")
-    raise InputError(f"{path}: unknown motion format (expected .bvh, .amc, .txt)")
+    raise InputError(f"{path}: unknown motion format (expected .bvh, .fbx, .amc, .txt)")
 
 
 def read_deepmimic(path: str | Path) -> Capture:
@@ -118,6 +129,8 @@ class ClipReport:
     up_axis: str = ""
     unit: str = ""
     joint_map: dict[str, str] = field(default_factory=dict)
+    method: str = ""  # how the map was found: family, names, shape
+    tpose_frame0: bool = False  # a T-pose frame 0 was dropped
     status: str = "ok"  # ok | rejected | unreadable
     reason: str = ""
 
@@ -126,8 +139,17 @@ class ClipReport:
         return self.frames / self.fps if self.fps else 0.0
 
 
+def corpus_for(family: str, path: Path) -> str:
+    """The corpus a file belongs to: its skeleton family's (CORPUS_OF_FAMILY), "cmu" for a
+    CMU-numbered file of a family CMU conversions use (CMU_TRIAL), else its format ("bvh",
+    "fbx")."""
+    if family in CMU_FAMILIES and CMU_TRIAL.match(path.stem):
+        return "cmu"
+    return CORPUS_OF_FAMILY.get(family) or path.suffix.lower().lstrip(".") or "bvh"
+
+
 def clip_id_for(cap: Capture, family: str, root: Path, path: Path) -> str:
-    corpus = CORPUS_OF_FAMILY.get(family, "bvh")
+    corpus = corpus_for(family, path)
     rel = path.relative_to(root) if root.is_dir() else Path(path.name)
     return f"{corpus}/{rel.with_suffix('').as_posix()}"
 
@@ -144,9 +166,12 @@ def load_clip(path: Path, root: Path, rest_joints: np.ndarray,
 
     rep = ClipReport(path=str(path))
     try:
+        from meshvid.motion.retarget import prepare  # noqa: PLC0415
+
         cap = read_capture(path)
         cap.fps = _round_fps(cap.fps)
-        res = retarget(cap, rest_joints)
+        cap, jm = prepare(cap)
+        res = retarget(cap, rest_joints, jmap=jm)
     except (MeshvidError, ValueError, np.linalg.LinAlgError) as err:
         rep.status, rep.reason = "unreadable", str(err).splitlines()[0]
         return None, rep
@@ -156,6 +181,7 @@ def load_clip(path: Path, root: Path, rest_joints: np.ndarray,
     rep.frames, rep.fps = cap.num_frames, cap.fps
     rep.error_mm, rep.error_p95_mm = round(res.error_mm, 1), round(res.error_p95_mm, 1)
     rep.scale, rep.up_axis, rep.unit, rep.joint_map = round(res.scale, 4), res.up_axis, cap.unit_name, res.joint_map
+    rep.method, rep.tpose_frame0 = res.method, bool(cap.info.get("tpose_frame0"))
     if res.problems:
         rep.status, rep.reason = "rejected", "; ".join(res.problems)
         return None, rep
@@ -166,9 +192,89 @@ def load_clip(path: Path, root: Path, rest_joints: np.ndarray,
     return res, rep
 
 
+def _files(paths: Iterable[str | Path], reports: list[ClipReport],
+           on_clip: Callable[[ClipReport], None] | None) -> list[tuple[Path, Path]]:
+    """(file, root folder) of every motion file under `paths`; an unreadable root becomes a
+    report."""
+    out = []
+    for p in paths:
+        root = Path(p)
+        try:
+            out += [(f, root) for f in discover(root)]
+        except InputError as err:
+            rep = ClipReport(path=str(root), status="unreadable", reason=str(err))
+            reports.append(rep)
+            if on_clip:
+                on_clip(rep)
+    return out
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(state: dict) -> None:
+    """Pool initializer: one thread per worker process, and the job's fixed arguments."""
+    import signal  # noqa: PLC0415
+
+    import torch  # noqa: PLC0415
+
+    # The parent (the CLI) owns Ctrl-C and SIGTERM; a worker just ends when the pool ends it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    torch.set_num_threads(1)
+    _WORKER.update(state)
+
+
+def worker_pool(workers: int, state: dict):
+    """A process pool for per-file work: forked (no re-import of the caller's script), each
+    worker on one torch thread first (_init_worker; as torch's DataLoader workers do: a forked
+    child entering the parent's OpenMP thread pool hangs)."""
+    import multiprocessing as mp  # noqa: PLC0415
+
+    return mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(state,))
+
+
+def _load_in_worker(job: tuple[Path, Path]) -> tuple[Retargeted | None, ClipReport]:
+    res, rep = load_clip(job[0], job[1], _WORKER["rest"], _WORKER["max_error_mm"])
+    if res is not None and not _WORKER["keep"]:
+        res = None
+    elif res is not None:  # what crosses back: the clip and its report (not the diagnostics)
+        res = replace(res, targets=np.zeros((0, 24, 3)), fitted=np.zeros((0, 24, 3)))
+    return res, rep
+
+
+def default_workers() -> int:
+    """Worker processes for a scan: $MESHVID_MOTION_WORKERS, else the CPUs this process may use."""
+    import multiprocessing as mp  # noqa: PLC0415
+
+    if mp.current_process().daemon or "fork" not in mp.get_all_start_methods():
+        return 1  # a pool's worker cannot start processes of its own; no fork: one process
+    env = os.environ.get("MESHVID_MOTION_WORKERS", "")
+    if env.strip().isdigit():
+        return max(1, int(env))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def load_all(jobs: list[tuple[Path, Path]], rest: np.ndarray, max_error_mm: float, keep: bool,
+             workers: int | None = None) -> Iterator[tuple[Retargeted | None, ClipReport]]:
+    """load_clip over (file, root) jobs, in order, in `workers` processes (1: here).
+    A clip coming back from a worker has no `targets` / `fitted` diagnostics."""
+    workers = min(default_workers(), workers or default_workers())
+    if workers <= 1 or len(jobs) < 8:
+        for f, root in jobs:
+            res, rep = load_clip(f, root, rest, max_error_mm)
+            yield (res if keep else None), rep
+        return
+    with worker_pool(workers, {"rest": rest, "max_error_mm": max_error_mm, "keep": keep}) as pool:
+        yield from pool.imap(_load_in_worker, jobs, chunksize=4)
+        pool.close()
+        pool.join()
+
+
 def scan(paths: Iterable[str | Path], rest_joints: np.ndarray | None = None,
          max_error_mm: float = MAX_ERROR_MM, on_clip: Callable[[ClipReport], None] | None = None,
-         keep: bool = True) -> tuple[list[Retargeted], list[ClipReport]]:
+         keep: bool = True, workers: int | None = 1,
+         on_files: Callable[[int], None] | None = None) -> tuple[list[Retargeted], list[ClipReport]]:
     """Read and retarget every motion file under `paths`.
 
     Args:
@@ -177,29 +283,24 @@ def scan(paths: Iterable[str | Path], rest_joints: np.ndarray | None = None,
         max_error_mm: reject clips whose mean retarget error exceeds this.
         on_clip: called with each file's report as it is done (progress, one-line errors).
         keep: keep the retargeted clips (False: reports only, less memory).
+        workers: processes (None: default_workers(); 1: this one). Clips from workers carry
+            no targets / fitted diagnostics.
+        on_files: called once with the number of files found (a progress bar's total).
     Returns:
-        (accepted clips, one report per file).
+        (accepted clips, one report per file), in file order.
     """
     rest = default_rest_joints() if rest_joints is None else rest_joints
     clips: list[Retargeted] = []
     reports: list[ClipReport] = []
-    for p in paths:
-        root = Path(p)
-        try:
-            files = discover(root)
-        except InputError as err:
-            rep = ClipReport(path=str(root), status="unreadable", reason=str(err))
-            reports.append(rep)
-            if on_clip:
-                on_clip(rep)
-            continue
-        for f in files:
-            res, rep = load_clip(f, root, rest, max_error_mm)
-            reports.append(rep)
-            if res is not None and keep:
-                clips.append(res)
-            if on_clip:
-                on_clip(rep)
+    jobs = _files(paths, reports, on_clip)
+    if on_files:
+        on_files(len(jobs))
+    for res, rep in load_all(jobs, rest, max_error_mm, keep, workers):
+        reports.append(rep)
+        if res is not None and keep:
+            clips.append(res)
+        if on_clip:
+            on_clip(rep)
     return clips, reports
 
 
@@ -227,6 +328,7 @@ def summarise(reports: list[ClipReport]) -> dict:
         e = np.array(s.pop("errors"), dtype=np.float64)
         s["error_median_mm"] = round(float(np.median(e)), 1) if len(e) else None
         s["error_p95_mm"] = round(float(np.percentile(e, 95)), 1) if len(e) else None
+        s["error_max_mm"] = round(float(e.max()), 1) if len(e) else None
         s["hours"] = round(s["hours"], 3)
     return out
 
@@ -251,7 +353,8 @@ class MotionItem:
 def iter_motions(paths: Iterable[str | Path], split: str = "train", fps: float | None = 30.0,
                  mirror: bool = False, rest_joints: np.ndarray | None = None,
                  max_error_mm: float = MAX_ERROR_MM, builtin: bool = False,
-                 on_clip: Callable[[ClipReport], None] | None = None) -> Iterator[MotionItem]:
+                 on_clip: Callable[[ClipReport], None] | None = None,
+                 workers: int | None = None) -> Iterator[MotionItem]:
     """Iterate the clips of a split over corpora folders (held-out rule applied).
 
     Args:
@@ -264,6 +367,7 @@ def iter_motions(paths: Iterable[str | Path], split: str = "train", fps: float |
         builtin: also include the DeepMimic clips shipped in pybullet (same retargeting) and
             the anny walk cycle (its own IK retargeting, meshvid.synth.annywalk; train split).
         on_clip: called with every file's report (bad files included).
+        workers: processes reading and retargeting (None: default_workers()).
     Yields:
         MotionItem per accepted clip (and mirror).
     """
@@ -297,8 +401,7 @@ def iter_motions(paths: Iterable[str | Path], split: str = "train", fps: float |
             continue
         if builtin and root == roots[-1]:
             files = [f for f in files if f.name.startswith("humanoid3d_")]
-        for f in files:
-            res, rep = load_clip(f, root, rest, max_error_mm)
+        for res, rep in load_all([(f, root) for f in files], rest, max_error_mm, True, workers):
             if on_clip:
                 on_clip(rep)
             if res is None or (split != "all" and rep.split != split):

@@ -29,14 +29,21 @@ Joints no capture defines (hands without a hand point, toes) keep their rest rot
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from meshvid.body.joints import SMPL_24, SMPL_24_PARENTS
 from meshvid.errors import InputError
 from meshvid.motion.capture import Capture
-from meshvid.motion.skeletons import FAMILY_UP, detect_family, joint_map
+from meshvid.motion.skeletons import (
+    FAMILY_UP,
+    JointMap,
+    detect_family,
+    explicit_family,
+    joint_map,
+    map_by_names,
+)
 from meshvid.synth.motion import MotionClip, rotmat_power, shortest_arc
 
 J = {n: i for i, n in enumerate(SMPL_24)}
@@ -63,6 +70,7 @@ class Retargeted:
         fitted: (T, 24, 3) our FK joints.
         frame_error_mm: (T,) mean error over the error joints per frame.
         scale: source metres -> our metres; up_axis: detected source up axis, e.g. "+y".
+        method: how the joint map was found ("family", "names", "shape", "given").
     """
 
     clip: MotionClip
@@ -76,6 +84,7 @@ class Retargeted:
     up_axis: str
     unit_name: str
     problems: tuple[str, ...] = ()  # failed plausibility checks (the clip is then rejected)
+    method: str = "family"  # how the joint map was found: family, names, shape (or given)
 
     @property
     def error_mm(self) -> float:
@@ -167,23 +176,80 @@ _SEGMENTS = (("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("right_hip
              ("right_elbow", "right_wrist"))
 
 
+def map_capture(cap: Capture) -> JointMap:
+    """The joint map of a capture, from the one mapping layer: an explicit family's map
+    (skeletons.FAMILIES) when the names fit one, else the name resolver
+    (skeletons.map_by_names), else the skeleton's shape (shape.map_by_shape).
+
+    Raises:
+        InputError: "<path>: not a humanoid skeleton: ..." when neither names nor shape decide.
+    """
+    from meshvid.motion.shape import map_by_shape  # noqa: PLC0415
+
+    family = explicit_family(cap.joints, cap.family)
+    if family is not None:
+        return joint_map(family, cap.joints)
+    try:
+        return map_by_names(cap.joints, cap.parents)
+    except InputError:
+        pass
+    try:
+        return map_by_shape(cap.joints, cap.parents, cap.positions)
+    except InputError as err:
+        raise InputError(f"{cap.path}: {err}") from None
+
+
+def prepare(cap: Capture) -> tuple[Capture, JointMap]:
+    """Map a capture and settle what the file does not declare: its unit (from its legs,
+    shape.detect_unit_from_legs) and a T-pose frame 0 that is not part of the motion (dropped;
+    cap.info["tpose_frame0"]; the T-pose's hips -> shoulders axis is then the capture's up axis
+    unless the file declares one).
+
+    Returns:
+        (the capture, possibly without its frame 0 and with its unit set, its joint map).
+    """
+    from meshvid.motion.shape import detect_unit_from_legs, leg_length, tpose_frame0  # noqa: PLC0415
+
+    jm = map_capture(cap)
+    index = {ours: cap.index(theirs) for ours, theirs in jm.mapping.items()}
+    if cap.unit_name.endswith(("(detected)", "(assumed)")):
+        unit, unit_name = detect_unit_from_legs(leg_length(cap.positions, index))
+        cap = replace(cap, unit=unit, unit_name=unit_name)
+    if tpose_frame0(cap.positions, index):
+        up = cap.up or _nearest_axis(0.5 * (cap.positions[0, index["left_shoulder"]] + cap.positions[0, index["right_shoulder"]])
+                                     - 0.5 * (cap.positions[0, index["left_hip"]] + cap.positions[0, index["right_hip"]]))
+        cap = replace(cap, positions=cap.positions[1:], info={**cap.info, "tpose_frame0": True}, up=up)
+    return cap, jm
+
+
+def _nearest_axis(v: np.ndarray) -> str:
+    """'+y', '-z', ...: the signed axis nearest the direction v (3,)."""
+    k = int(np.argmax(np.abs(v)))
+    return f"{'-' if v[k] < 0 else '+'}{'xyz'[k]}"
+
+
 def retarget(cap: Capture, rest_joints: np.ndarray, family: str | None = None,
-             jmap: dict[str, str] | None = None) -> Retargeted:
+             jmap: dict[str, str] | JointMap | None = None) -> Retargeted:
     """Retarget a capture onto our skeleton.
 
     Args:
         cap: the capture (positions (T, P, 3) in file units).
         rest_joints: (24, 3) rest joints of our body (metres, y up, facing +z).
-        family: skeleton family (default: detected from the point names).
-        jmap: our joint -> source point name (default: the family's map / the name fallback).
+        family: skeleton family (default: from the mapping layer, `prepare`).
+        jmap: our joint -> source point name, or a JointMap (default: `prepare`'s; given, the
+            capture is used as it is: no unit or T-pose handling).
     Returns:
-        Retargeted (clip named cap.name, source cap.family, at cap.fps).
+        Retargeted (clip named cap.name, at cap.fps).
     Raises:
         InputError: the skeleton cannot be mapped.
     """
     rest = np.asarray(rest_joints, dtype=np.float64)
+    method = "given"
+    if jmap is None:
+        cap, jmap = prepare(cap)
+    if isinstance(jmap, JointMap):
+        family, method, jmap = family or jmap.family, jmap.method, jmap.mapping
     family = family or detect_family(cap.joints, cap.family)
-    jmap = jmap or joint_map(family, cap.joints)
     m = {ours: cap.index(theirs) for ours, theirs in jmap.items()}
     pts = cap.positions * cap.unit
     if not np.isfinite(pts).all():
@@ -191,7 +257,7 @@ def retarget(cap: Capture, rest_joints: np.ndarray, family: str | None = None,
     head_like = m.get("head", m.get("neck", m.get("head_top")))
     if head_like is None:
         raise InputError(f"{cap.path}: no head or neck point to find the up axis from")
-    rot_up, up_name = up_axis(pts, head_like, (m["left_ankle"], m["right_ankle"]), FAMILY_UP.get(family))
+    rot_up, up_name = up_axis(pts, head_like, (m["left_ankle"], m["right_ankle"]), FAMILY_UP.get(family) or cap.up)
     pts = pts @ rot_up.T
     t = len(pts)
 
@@ -308,7 +374,7 @@ def retarget(cap: Capture, rest_joints: np.ndarray, family: str | None = None,
     clip = MotionClip(name=cap.name, source=family, fps=cap.fps, rotmats=local,
                       root_pos=pos[:, 0] + shift)
     return Retargeted(clip, family, dict(jmap), targets, fitted, frame_err, err_names, scale, up_name,
-                      cap.unit_name, problems)
+                      cap.unit_name, problems, method)
 
 
 def _plausibility(src, f_pelvis: np.ndarray, f_chest: np.ndarray) -> tuple[str, ...]:

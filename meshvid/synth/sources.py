@@ -34,10 +34,12 @@ from meshvid.synth.poses import sample_pose, sample_root
 SPLITS = ("train", "heldout")
 
 HELD_OUT_RULE = ("held out (never trained on): DeepMimic dance_b, cartwheel, getup_faceup; CMU "
-                 "subject 03 (ASF/AMC or BVH, files 03_*); the cmu8 test/ folder; Bandai Namco "
+                 "subject 03 and every CMU subject whose number ends in 7 (07, 17, ..., 137; "
+                 "ASF/AMC, BVH or FBX, files <subject>_<trial>); the cmu8 test/ folder; Bandai Namco "
                  "style 'musical' (dataset 1) and 'youthful' (dataset 2)")
 _HELD_OUT_PATTERNS = (
     re.compile(r"^cmu/(.*/)?03_[^/]*$"),
+    re.compile(r"^cmu/(.*/)?\d*7_\d+[^/]*$"),  # the CMU library: subjects 07, 17, ..., 137
     re.compile(r"^cmu8/(.*/)?test/"),
     re.compile(r"^bandai/(.*/)?dataset-1_[^/]*_musical_[^/]*$"),
     re.compile(r"^bandai/(.*/)?dataset-2_[^/]*_youthful_[^/]*$"),
@@ -73,34 +75,24 @@ MOCAP_MAX_FPS = 30.0  # captures above this rate are kept resampled to it (draws
 def mocap_clips(motions: tuple[str, ...] | list[str], rest_joints: np.ndarray, split: str) -> list[MotionClip]:
     """The accepted clips of a split from motion files / folders (meshvid.motion: read,
     retargeted by joint positions, rejected above the error threshold), in scan order, kept at
-    <= 30 fps with float32 rotations (Bandai's 3.9 h are then ~360 MB). Scans are memoised per
-    process (the card and the library see the same clips)."""
+    <= 30 fps with float32 rotations (Bandai's 3.9 h are then ~360 MB). The scan is cached on
+    disk (meshvid.motion.library.ClipLibrary) and memoised per process (the card and the
+    library see the same clips)."""
     if not motions:
         return []
     key = (tuple(str(m) for m in motions), rest_joints.tobytes())
     if key not in _MOCAP_MEMO:
-        from pathlib import Path  # noqa: PLC0415
+        from meshvid.motion.library import ClipLibrary  # noqa: PLC0415
 
-        from meshvid.motion.corpus import ClipReport, discover, load_clip  # noqa: PLC0415
-        from meshvid.synth.motion import resample  # noqa: PLC0415
-
-        clips, reports = [], []
-        for m in motions:
-            root = Path(m)
-            try:
-                files = discover(root)
-            except InputError as err:
-                reports.append(ClipReport(path=str(root), status="unreadable", reason=str(err)))
-                continue
-            for f in files:
-                res, rep = load_clip(f, root, rest_joints)
-                reports.append(rep)
-                if res is None:
-                    continue
-                clip = res.clip
-                if clip.fps > MOCAP_MAX_FPS + 1e-6:
-                    clip = resample(clip, MOCAP_MAX_FPS)
-                clips.append(replace(clip, rotmats=clip.rotmats.astype(np.float32)))
+        # Retargeted once and cached on disk (meshvid.motion.library), in parallel processes:
+        # the whole CMU library is ~1 min the first time, ~seconds after, in every process.
+        lib = ClipLibrary.build(motions, fps=None, max_fps=MOCAP_MAX_FPS, rest_joints=rest_joints)
+        clips, reports = [], lib.reports
+        for c in range(lib.num_clips):
+            a, b = lib.start[c], lib.start[c + 1]
+            clips.append(MotionClip(name=str(lib.ids[c]), source=str(lib.corpus[c]), fps=float(lib.fps[c]),
+                                    rotmats=rotvec_to_rotmat(lib.pose[a:b]).astype(np.float32),
+                                    root_pos=lib.transl[a:b].astype(np.float64)))
         _MOCAP_MEMO.clear()
         _MOCAP_MEMO[key] = (clips, reports)
     return [c for c in _MOCAP_MEMO[key][0] if split_of(c.name) == split]
