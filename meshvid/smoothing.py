@@ -292,8 +292,10 @@ def smooth_result(
 ) -> MotionResult:
     """Smooth every track. 3D joints are recomputed from the smoothed pose (forward kinematics
     on the track's rest joints, from the NPZ or the body model); the weak-perspective camera,
-    boxes and 2D keypoints are observations and are left as they were."""
-    from meshvid.export.rig import person_fk
+    boxes and 2D keypoints are observations and are left as they were. A moving camera's
+    result is smoothed in its world frame (meshvid/scene/world.py) and returned in camera
+    space."""
+    from meshvid.scene.kinematics import person_fk
 
     method = method.lower().replace("-", "").replace("_", "")
     if method not in METHODS:
@@ -306,6 +308,12 @@ def smooth_result(
     params.validate()
     if max_gap < 0:
         raise InputError(f"--max-gap must be >= 0 frames, got {max_gap}")
+    from meshvid.scene.world import is_moving, result_in_camera, result_in_world
+
+    if is_moving(result):  # smooth the motion in the world, not the camera's own turning
+        smoothed = smooth_result(result_in_world(result), method, params, max_gap=max_gap,
+                                 body_model=body_model)
+        return result_in_camera(smoothed, result.camera)
     persons = []
     for person in result.persons:
         smoothed = smooth_person(person, result.fps, method, params, max_gap)

@@ -64,6 +64,9 @@ def test_demo_clip_gives_two_tracks_with_meshes_on_the_people(demo_run):
                   (v > p.boxes[:, 1]) & (v < p.boxes[:, 3]))
         assert inside.mean() > 0.95
     assert summary["num_frames"] == 60 and len(summary["tracks"]) == 2
+    # the demo's camera is still: detected, and the world is the camera frame exactly
+    assert summary["camera_motion"]["mode"] == "static"
+    assert result.camera is not None and result.camera.is_static
 
 
 def test_demo_overlay_video_and_exports(demo_run):

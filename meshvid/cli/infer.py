@@ -79,6 +79,12 @@ def infer(
     mesh_rate: str = typer.Option("model", "--mesh-rate", help="model: the networks run at "
                                   "SATN's 10 fps training rate and the frames between are "
                                   "interpolated (slerp); every: DSD on every frame (slower)."),
+    camera_motion: str = typer.Option("auto", "--camera-motion", help="auto: estimate the "
+                                      "camera's rotation from the background and use it when "
+                                      "the camera moved (a still camera, or a background too "
+                                      "bare to track, is left still, saying so); estimate: "
+                                      "the same without that fallback; static: assume a "
+                                      "still camera (docs/camera-motion.md)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Only the first N "
                                           "frames."),
@@ -106,6 +112,11 @@ def infer(
         raise InputError(f"--render must be one of {', '.join(RENDER_MODES)}, not {render!r}")
     if camera not in ("fit", "network"):
         raise InputError(f"--camera must be fit or network, not {camera!r}")
+    from meshvid.scene.camera_motion import CAMERA_MOTION_MODES
+
+    if camera_motion not in CAMERA_MOTION_MODES:
+        raise InputError(f"--camera-motion must be one of {', '.join(CAMERA_MOTION_MODES)}, "
+                         f"not {camera_motion!r}")
     get_preset(preset)
     device = check_device(device)
     exports = tuple(e.strip() for e in export.split(",") if e.strip())
@@ -114,7 +125,7 @@ def infer(
                         focal=focal, device=device, temporal=not no_temporal, render=render,
                         keypoints=keypoints, exports=exports, preset=preset,
                         max_frames=max_frames, mesh_rate=mesh_rate, image_fps=image_fps,
-                        keep_partial=keep_partial)
+                        keep_partial=keep_partial, camera_motion=camera_motion)
     if not Path(input).exists():
         raise InputError(f"{input} does not exist: give a video file, an image or an image "
                          "folder")
@@ -127,6 +138,12 @@ def infer(
     if not result.motion.persons:
         console.print(f"[yellow]warning:[/] no people found in {input}; wrote an empty "
                       f"{result.npz_path}", highlight=False)
+    cam = result.camera_motion
+    if cam is not None and cam.mode == "fallback":
+        console.print(f"[yellow]warning:[/] camera motion: {cam.reason}", highlight=False)
+    elif cam is not None and not quiet and not cam.is_static:
+        console.print(f"camera motion: turned up to {cam.diagnostics.get('max_angle_deg', 0):.1f}"
+                      " deg; root motion and exports are in the world frame", highlight=False)
     if not quiet:
         console.print(f"{plural(len(result.motion.persons), 'person', 'people')}, "
                       f"{plural(result.num_frames, 'frame')} in "

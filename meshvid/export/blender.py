@@ -151,7 +151,11 @@ def write_job(scene: RigScene, outputs: list[dict], job_dir: Path) -> None:
             "focal_px": scene.camera.focal_px,
             "image_size": list(scene.camera.image_size),
             "length_scale": scene.preset.length_scale,
+            "animated": scene.camera.rotations is not None,
         }
+        if scene.camera.rotations is not None:  # a moving camera: one key per scene frame
+            arrays["camera_rotations"] = np.asarray(scene.camera.rotations, np.float64)
+            arrays["camera_positions"] = np.asarray(scene.camera.positions, np.float64)
     job = {
         "fps": scene.fps,
         "frame_start": scene.frame_start,

@@ -214,7 +214,7 @@ def visibility_keys(action, data_path, group, frames, frame_range) -> None:
     _keyframes(action, data_path, group, times, values, interpolation=_CONSTANT)
 
 
-def build_camera(bpy, spec) -> None:
+def build_camera(bpy, spec, arrays=None) -> None:
     import numpy as np
     from mathutils import Matrix
 
@@ -235,6 +235,34 @@ def build_camera(bpy, spec) -> None:
     scene.camera = cam
     scene.render.resolution_x = int(width)
     scene.render.resolution_y = int(height)
+    if arrays is not None and spec.get("animated") and "camera_rotations" in arrays:
+        animate_camera(bpy, cam, arrays["camera_rotations"], arrays["camera_positions"],
+                       scene.frame_start)
+
+
+def animate_camera(bpy, cam, rotations, positions, frame_start) -> None:
+    """Key the camera object on every frame: (N, 3, 3) Blender camera axes in the world and
+    (N, 3) positions for frames frame_start .. frame_start + N - 1 (a moving video camera)."""
+    import numpy as np
+    from mathutils import Matrix
+
+    quats = np.empty((len(rotations), 4))
+    prev = None
+    for i, rot in enumerate(rotations):
+        q = Matrix(np.asarray(rot).tolist()).to_quaternion()
+        if prev is not None:
+            q.make_compatible(prev)  # no sign flips between keys
+        quats[i] = (q.w, q.x, q.y, q.z)
+        prev = q
+    cam.rotation_mode = "QUATERNION"
+    frames = frame_start + np.arange(len(rotations), dtype=np.float64)
+    action = bpy.data.actions.new("video_camera")
+    _keyframes(action, "rotation_quaternion", "video_camera", frames, quats)
+    _keyframes(action, "location", "video_camera", frames, np.asarray(positions, np.float64))
+    cam.animation_data_create()
+    cam.animation_data.action = action
+    if getattr(cam.animation_data, "action_slot", None) is None and len(action.slots):
+        cam.animation_data.action_slot = action.slots[0]
 
 
 def rescale_glb_times(path, end_seconds) -> None:
@@ -346,7 +374,7 @@ def run(job_dir: Path) -> None:
         build_person(bpy, arrays, f"p{i}", spec, parents, located, job["object_matrix"],
                      (scene.frame_start, scene.frame_end))
     if job.get("camera"):
-        build_camera(bpy, job["camera"])
+        build_camera(bpy, job["camera"], arrays)
     scene.frame_set(scene.frame_start)
     say(stage="scene", seconds=round(time.perf_counter() - t0, 3))
 

@@ -120,8 +120,9 @@ def export_motion(
     """
     from meshvid.export.blender import check_bpy, run_blender_jobs
     from meshvid.export.bvh import BVH_FIRST_FRAME, write_bvh
-    from meshvid.export.floor import with_floor
     from meshvid.export.rig import build_rig
+    from meshvid.scene.floor import with_floor
+    from meshvid.scene.world import result_in_world
     from meshvid.export.skeletons import rig_spec
 
     formats = parse_formats(formats)
@@ -139,7 +140,11 @@ def export_motion(
         body_model = load_body_model(result.body_model, smpl_dir)
     seconds["body_model"] = time.perf_counter() - t0
     t1 = time.perf_counter()
-    result = with_floor(result, body_model).select_tracks(track_ids)  # one floor for any subset
+    # everything below works in the world frame (meshvid/scene/world.py): the camera frame
+    # itself for a still camera; for a moving one, the video camera follows `camera_path`
+    camera_path = result.camera
+    # one floor for any subset
+    result = with_floor(result_in_world(result), body_model).select_tracks(track_ids)
     seconds["floor"] = time.perf_counter() - t1
     notes: dict[str, float] = {}
     if foot_lock and not _already_locked(result):
@@ -150,7 +155,8 @@ def export_motion(
         notes.update(stats)
         seconds["foot_lock"] = time.perf_counter() - t1
     t1 = time.perf_counter()
-    scene = build_rig(result, body_model, chosen, level=level, with_camera=with_camera, rig=spec)
+    scene = build_rig(result, body_model, chosen, level=level, with_camera=with_camera, rig=spec,
+                      camera_path=camera_path)
     seconds["rig"] = time.perf_counter() - t1
     if on_stage:
         on_stage("rig")
@@ -165,7 +171,7 @@ def export_motion(
             # glTF is Y up and metres by specification: the GLB is always made from the metric
             # scene (Blender's glTF exporter converts Z up to Y up), whatever the preset.
             glb_scene = build_rig(result, body_model, get_preset("blender"), level=level,
-                                  with_camera=with_camera, rig=spec)
+                                  with_camera=with_camera, rig=spec, camera_path=camera_path)
             jobs.append((glb_scene, {"glb": targets["glb"]}))
         rest = {f: p for f, p in targets.items() if f != "glb" or chosen.name == "blender"}
         if rest:

@@ -2,7 +2,7 @@
 its rest mesh and skinning weights).
 
 Works on saved motion in camera space (meshvid/export/motion.py), against the result's one
-floor (meshvid/export/floor.py), so `meshvid export` (on by default, `--no-foot-lock`) and
+floor (meshvid/scene/floor.py), so `meshvid export` (on by default, `--no-foot-lock`) and
 `meshvid smooth --foot-lock` apply the same correction.
 
 Per person and frame, each foot has two contact points: the heel (the ankle joint) and the toe
@@ -106,7 +106,7 @@ def foot_state(person: PersonMotion, rest_v: np.ndarray, rest_j: np.ndarray,
         weights: (V, 24) skinning weights.
         regions: `_foot_regions(weights)`.
     """
-    from meshvid.export.rig import person_fk, skin
+    from meshvid.scene.kinematics import person_fk, skin
 
     world_rot, joints = person_fk(person, rest_j)
     t = len(person)
@@ -435,7 +435,8 @@ def foot_lock_result(result: MotionResult, body_model, *, level: bool = False,
     """Foot-lock every person of `result` against its floor (estimated now if absent).
 
     Args:
-        result: people to correct (camera space).
+        result: people to correct (camera space; with a moving camera they are locked in the
+            world frame, meshvid/scene/world.py, and returned in camera space).
         body_model: the result's body model.
         level: use the levelled floor plane (as `meshvid export --level`).
         params: thresholds.
@@ -446,8 +447,13 @@ def foot_lock_result(result: MotionResult, body_model, *, level: bool = False,
         floor contacts; `foot_contact_frames` (frames x feet in contact), of which
         `foot_ledge_contact_frames` stand on a raised surface, not the floor).
     """
-    from meshvid.export.floor import rest_shape, with_floor
+    from meshvid.scene.floor import rest_shape, with_floor
+    from meshvid.scene.world import is_moving, result_in_camera, result_in_world
 
+    if is_moving(result):  # the floor is a plane of the world, not of a turning camera
+        locked, stats = foot_lock_result(result_in_world(result), body_model, level=level,
+                                         params=params)
+        return result_in_camera(locked, result.camera), stats
     result = with_floor(result, body_model)
     up, cam_height = result.floor.plane(level)
     weights = body_model.lbs_weights.detach().cpu().numpy().astype(np.float64)

@@ -13,6 +13,10 @@ Conventions
 * `transl` is the body model's translation argument: `BodyModel.forward(pose, betas, transl)`
   gives camera-space vertices and joints, so the root joint sits at `rest_joints[0] + transl`.
 * `joints3d` is `BodyOutput.joints` for that call: camera-space posed SMPL_24 joints.
+* `MotionResult.camera` is the video camera's world -> camera path per frame
+  (meshvid/scene/records.py, world frame: meshvid/scene/world.py); per-person values stay in
+  camera space, and `meshvid.scene.world.result_in_world` gives the world-frame view that the
+  floor, foot lock and the exporters use. None (files from before) means a still camera.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 
 from meshvid.body.joints import NUM_BETAS, NUM_JOINTS
 from meshvid.errors import InputError
+from meshvid.scene.records import CameraPath
 
 
 @dataclass
@@ -98,15 +103,17 @@ class PersonMotion:
 
 @dataclass(frozen=True)
 class Floor:
-    """The ground of a result, estimated once from all its people (meshvid/export/floor.py) and
+    """The ground of a result, estimated once from all its people (meshvid/scene/floor.py) and
     stored in the NPZ, so every export of any subset of the people uses the same floor.
 
-    Camera space (OpenCV axes, metres). A point p is `up @ p + height` above the floor, where
+    World frame (meshvid/scene/world.py: the camera's own frame for a still camera; the first
+    frame's camera, levelled, for a moving one), OpenCV axes, metres. A point p is
+    `up @ p + height` above the floor, where
     (`up`, `height`) is `plane(level)`: the level camera's up (0, -1, 0) with `height`, or, for
     `--level`, the people's mean up direction `up` with `height_levelled`.
     """
 
-    up: np.ndarray  # (3,) unit "up" (gravity) in camera space, estimated from the people
+    up: np.ndarray  # (3,) unit "up" (gravity) in the world frame, estimated from the people
     height: float  # camera height above the floor measured along (0, -1, 0), metres
     height_levelled: float  # camera height above the floor measured along `up`, metres
 
@@ -130,6 +137,9 @@ class MotionResult:
     meshvid_version: str = ""
     extra: dict[str, str] = field(default_factory=dict)  # free-form provenance (e.g. smoothing)
     floor: Floor | None = None  # estimated from every person; None in NPZs written before it
+    # world -> camera per source frame (meshvid/scene/world.py); None: a still camera (the
+    # world is the camera frame), as in every result from before camera motion
+    camera: CameraPath | None = None
 
     def __post_init__(self) -> None:
         self.fps = float(self.fps)
@@ -144,6 +154,11 @@ class MotionResult:
         ids = [p.track_id for p in self.persons]
         if len(set(ids)) != len(ids):
             raise InputError(f"duplicate track ids in result: {ids}")
+        if self.camera is not None and self.persons:
+            last = max(int(p.frame_ids[-1]) for p in self.persons)
+            if last >= self.camera.num_frames:
+                raise InputError(f"the camera path covers {self.camera.num_frames} frames but "
+                                 f"a track reaches frame {last}")
 
     @property
     def track_ids(self) -> list[int]:

@@ -20,9 +20,13 @@ from meshvid.body.joints import COCO_17, SMPL_24
 from meshvid.errors import InputError
 from meshvid.export.atomic import atomic_output, write_text_atomic
 from meshvid.export.motion import Floor, MotionResult, PersonMotion
+from meshvid.scene.records import CameraPath
 
 FORMAT_NAME = "meshvid.motion"
-SCHEMA_VERSION = 1
+# v2 (camera motion, issue 25): + per frame `cam_R`, `cam_t`; + per row `joints3d_world`,
+# `transl_world`, `global_orient_world`. v1 files still load (as a still camera).
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 # Optional per-row fields: NPZ key -> PersonMotion attribute.
 _OPTIONAL_ROWS = {
@@ -74,6 +78,7 @@ def to_arrays(result: MotionResult) -> dict[str, np.ndarray]:
     arrays["timestamp"] = rows(lambda p: p.timestamps, np.float64, ())
     arrays["pose"] = rows(lambda p: p.pose, np.float32, (24, 3))
     arrays["transl"] = rows(lambda p: p.transl, np.float32, (3,))
+    arrays.update(_world_arrays(result, rows))
     for key, attr in _OPTIONAL_ROWS.items():
         present = [getattr(p, attr) for p in persons if getattr(p, attr) is not None]
         if not present:
@@ -87,6 +92,32 @@ def to_arrays(result: MotionResult) -> dict[str, np.ndarray]:
 
         arrays[key] = rows(get, dtype, shape)
     return arrays
+
+
+def _camera_path(result: MotionResult) -> CameraPath:
+    """The result's camera path, or a still one covering its frames (v2 files always hold one)."""
+    if result.camera is not None:
+        return result.camera
+    last = max((int(p.frame_ids[-1]) for p in result.persons), default=0)
+    return CameraPath.still(last + 1)
+
+
+def _world_arrays(result: MotionResult, rows) -> dict[str, np.ndarray]:
+    """Schema v2's camera path (per frame) and world-frame rows (meshvid/scene/world.py).
+
+    The world rows are derived from the camera-space rows and the path when the file is
+    written (and not read back: the loader derives them again), so they can never disagree.
+    """
+    from meshvid.scene.world import world_rows
+
+    path = _camera_path(result)
+    per_person = [world_rows(p, path) for p in result.persons]
+    out = {"cam_R": path.R.astype(np.float64), "cam_t": path.t.astype(np.float64)}
+    for key, shape in (("joints3d_world", (24, 3)), ("transl_world", (3,)),
+                       ("global_orient_world", (3,))):
+        parts = [w[key] for w in per_person]
+        out[key] = np.concatenate(parts) if parts else np.zeros((0, *shape), np.float32)
+    return out
 
 
 def save_npz(result: MotionResult, path: str | os.PathLike, *, summary: bool = True) -> Path:
@@ -145,6 +176,13 @@ def summarize(result: MotionResult, npz_path: str | os.PathLike | None = None) -
         out["floor"] = {"camera_height_m": round(result.floor.height, 4),
                         "camera_height_levelled_m": round(result.floor.height_levelled, 4),
                         "up": [round(float(v), 6) for v in result.floor.up]}
+    path = _camera_path(result) if result.persons else None
+    if path is not None:
+        from meshvid.scene.camera_motion import rotation_angle
+
+        out["camera"] = {"static": path.is_static, "num_frames": path.num_frames,
+                         "max_rotation_deg": round(float(np.degrees(rotation_angle(
+                             path.R[:1].swapaxes(-1, -2) @ path.R).max())), 4)}
     if npz_path is not None:
         out["npz"] = Path(npz_path).name
     if result.extra:
@@ -174,11 +212,12 @@ def load_npz(path: str | os.PathLike) -> MotionResult:
             "entry); expected one written by `meshvid infer` (format: docs/formats.md)"
         )
     version = int(_scalar(data, "schema_version")) if "schema_version" in data else -1
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         written_by = str(_scalar(data, "meshvid_version")) if "meshvid_version" in data else "?"
+        readable = " and ".join(f"v{v}" for v in READABLE_VERSIONS)
         raise InputError(
             f"{path} uses meshvid motion schema v{version} (written by meshvid {written_by}), "
-            f"but this meshvid reads v{SCHEMA_VERSION}; re-run `meshvid infer` with this version "
+            f"but this meshvid reads {readable}; re-run `meshvid infer` with this version "
             "or use the meshvid version that wrote it"
         )
     missing = [k for k in _REQUIRED if k not in data]
@@ -226,7 +265,14 @@ def _from_arrays(data: dict[str, np.ndarray]) -> MotionResult:
         floor = Floor(up=data["floor_up"].astype(np.float64).reshape(3),
                       height=float(_scalar(data, "floor_height")),
                       height_levelled=float(_scalar(data, "floor_height_levelled")))
+    camera = None
+    if "cam_R" in data and "cam_t" in data:
+        try:
+            camera = CameraPath(R=data["cam_R"], t=data["cam_t"])
+        except ValueError as err:
+            raise InputError(str(err)) from None
     return MotionResult(
+        camera=camera,
         persons=persons,
         fps=float(_scalar(data, "fps")),
         body_model=str(_scalar(data, "body_model")),

@@ -6,7 +6,7 @@ Worlds and frames
 * Camera space (meshvid/geometry/camera.py): OpenCV, x right, y down, z forward.
 * Export world: Blender's, right-handed, Z up. A level camera maps x -> X, y (down) -> -Z and
   z (forward) -> +Y, so the video camera looks along +Y and people facing it face -Y (Blender's
-  "front" view). The floor is put at Z = 0 (the result's one floor, meshvid/export/floor.py,
+  "front" view). The floor is put at Z = 0 (the result's one floor, meshvid/scene/floor.py,
   estimated from the lowest points of all its bodies) and the camera stands above the origin. With `level=True` the camera's pitch/roll is also
   estimated from the people's mean "up" direction and removed, so people stand upright even
   when the video camera looked down at them.
@@ -31,6 +31,9 @@ from meshvid.body.joints import SMPL_24, SMPL_24_PARENTS
 from meshvid.export.motion import MotionResult, PersonMotion
 from meshvid.export.presets import ExportPreset
 from meshvid.export.skeletons import RigSpec, person_bone_names, rig_spec
+from meshvid.scene.kinematics import (axis_angle_to_matrix, forward_kinematics,  # noqa: F401
+                                      person_fk, skin)
+from meshvid.scene.world import estimate_up, rotation_between  # noqa: F401
 
 # Level OpenCV camera -> export world (Z up): (x, y, z) -> (x, z, -y).
 CAMERA_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
@@ -63,10 +66,14 @@ class RigPerson:
 
 @dataclass
 class RigCamera:
-    position: np.ndarray  # (3,) world, scene units
-    rotation: np.ndarray  # (3, 3) Blender camera axes in the world
+    position: np.ndarray  # (3,) world, scene units (the first frame's, for a moving camera)
+    rotation: np.ndarray  # (3, 3) Blender camera axes in the world (likewise)
     focal_px: float
     image_size: tuple[int, int]
+    # a moving camera (meshvid/scene/world.py): per frame of the scene range (frame_start ..
+    # frame_end), (N, 3) positions and (N, 3, 3) Blender camera axes; None for a still camera
+    positions: np.ndarray | None = None
+    rotations: np.ndarray | None = None
 
 
 @dataclass
@@ -92,37 +99,10 @@ class RigScene:
         return world * self.preset.length_scale
 
 
-def axis_angle_to_matrix(pose: np.ndarray) -> np.ndarray:
-    """(..., 3) axis-angle -> (..., 3, 3)."""
-    flat = pose.reshape(-1, 3).astype(np.float64)
-    return Rotation.from_rotvec(flat).as_matrix().reshape(*pose.shape[:-1], 3, 3)
 
 
-def forward_kinematics(
-    rotmats: np.ndarray, rest_joints: np.ndarray, parents: tuple[int, ...] = SMPL_24_PARENTS
-) -> tuple[np.ndarray, np.ndarray]:
-    """numpy twin of meshvid/body/lbs.forward_kinematics for one rest skeleton.
-
-    rotmats (T, J, 3, 3) local rotations, rest_joints (J, 3) -> world rotations (T, J, 3, 3) and
-    posed joints (T, J, 3) (root at its rest position: add `transl`).
-    """
-    t = rotmats.shape[0]
-    world_rot = np.empty_like(rotmats, dtype=np.float64)
-    joints = np.empty((t, len(parents), 3), dtype=np.float64)
-    for j, p in enumerate(parents):
-        if p < 0:
-            world_rot[:, j] = rotmats[:, j]
-            joints[:, j] = rest_joints[j]
-        else:
-            world_rot[:, j] = world_rot[:, p] @ rotmats[:, j]
-            joints[:, j] = joints[:, p] + world_rot[:, p] @ (rest_joints[j] - rest_joints[p])
-    return world_rot, joints
 
 
-def person_fk(person: PersonMotion, rest_joints_body: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """World (camera-space) joint rotations (T, 24, 3, 3) and positions (T, 24, 3), metres."""
-    world_rot, joints = forward_kinematics(axis_angle_to_matrix(person.pose), rest_joints_body)
-    return world_rot, joints + person.transl[:, None, :].astype(np.float64)
 
 
 def local_rotations(joint_rot: np.ndarray, parents: tuple[int, ...]) -> np.ndarray:
@@ -211,51 +191,15 @@ def sample_world_joints(person: RigPerson, start: int, end: int,
     return local_forward_kinematics(local, pos, person.rest_joints, parents, located)
 
 
-def skin(rest_vertices: np.ndarray, rest_joints: np.ndarray, weights: np.ndarray,
-         world_rot: np.ndarray, joints: np.ndarray) -> np.ndarray:
-    """Linear blend skinning in numpy: rest mesh (V, 3) -> posed meshes (T, V, 3) for world
-    joint rotations (T, J, 3, 3) and posed joint positions (T, J, 3)."""
-    t = world_rot.shape[0]
-    trans = joints - (world_rot @ rest_joints[..., None])[..., 0]
-    mats = np.concatenate([world_rot.reshape(t, -1, 9), trans], -1)  # (T, J, 12)
-    blended = np.matmul(weights.astype(np.float64)[None], mats)  # (T, V, 12), one BLAS call
-    rot = blended[..., :9].reshape(t, -1, 3, 3)
-    return (rot * rest_vertices[None, :, None, :]).sum(-1) + blended[..., 9:]
 
 
-def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smallest rotation taking unit vector a to unit vector b."""
-    a = a / np.linalg.norm(a)
-    b = b / np.linalg.norm(b)
-    axis = np.cross(a, b)
-    s, c = np.linalg.norm(axis), float(np.dot(a, b))
-    if s < 1e-9:
-        if c > 0:
-            return np.eye(3)
-        perp = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
-        return Rotation.from_rotvec(np.pi * perp / np.linalg.norm(perp)).as_matrix()
-    return Rotation.from_rotvec(axis / s * np.arctan2(s, c)).as_matrix()
 
 
 def estimate_camera_up(world_rots: list[np.ndarray], max_tilt_deg: float = 45.0) -> np.ndarray:
-    """Mean body 'up' (the root's body-frame y axis) in camera space over all frames.
-
-    Standing and walking people keep their pelvis roughly upright, so the mean over people and
-    frames is a good gravity estimate. Returns the level-camera up (0, -1, 0) when the estimate
-    is implausible (more than `max_tilt_deg` away from it, e.g. a lying or acrobatic subject).
-    """
-    level = np.array([0.0, -1.0, 0.0])
-    ups = np.concatenate([r[:, 0, :, 1] for r in world_rots]) if world_rots else np.zeros((0, 3))
-    if len(ups) == 0:
-        return level
-    up = ups.mean(axis=0)
-    norm = np.linalg.norm(up)
-    if norm < 0.5:  # people pointing every which way: no usable consensus
-        return level
-    up /= norm
-    if np.degrees(np.arccos(np.clip(up @ level, -1.0, 1.0))) > max_tilt_deg:
-        return level
-    return up
+    """Mean body 'up' (the root's body-frame y axis) over all frames of joint rotations
+    [(T, 24, 3, 3)], or the level camera's up when implausible (meshvid.scene.world.estimate_up)."""
+    ups = [r[:, 0, :, 1] for r in world_rots]
+    return estimate_up(np.concatenate(ups) if ups else np.zeros((0, 3)), max_tilt_deg)
 
 
 def _bone_tails(rest_joints: np.ndarray, parents: tuple[int, ...]) -> np.ndarray:
@@ -349,6 +293,7 @@ def build_rig(
     with_camera: bool = True,
     rig: str | RigSpec = "smpl",
     root_bone: bool = False,
+    camera_path=None,
 ) -> RigScene:
     """Everything the exporters need, for every person of `result` (select tracks before).
 
@@ -364,10 +309,13 @@ def build_rig(
         with_camera: add the video camera.
         rig: `smpl`, `mixamo`, `ue5` or a RigSpec (meshvid/export/skeletons.py).
         root_bone: add a floor-level root bone carrying the horizontal motion.
+        camera_path: the video camera's world -> camera path (meshvid.scene.records.
+            CameraPath) when `result` is in the world frame of a moving camera
+            (meshvid.scene.world.result_in_world): the camera object follows it.
     Returns:
         RigScene in the preset's units, the floor at Z = 0.
     """
-    from meshvid.export.floor import estimate_floor, rest_shape
+    from meshvid.scene.floor import estimate_floor, rest_shape
 
     if not result.persons:
         from meshvid.errors import InputError
@@ -417,6 +365,7 @@ def build_rig(
             bone_names=person_bone_names(spec, person.track_id, several),
         ))
 
+    start, end = result.frame_range()
     camera = None
     if with_camera:
         camera = RigCamera(
@@ -425,7 +374,12 @@ def build_rig(
             focal_px=result.focal_length,
             image_size=result.image_size,
         )
-    start, end = result.frame_range()
+        if camera_path is not None and not camera_path.is_static:
+            R, t = camera_path.at(np.arange(start, end + 1))
+            centres = -np.einsum("fji,fj->fi", R, t)  # camera centre in the world: -R^T t
+            camera.positions = (centres @ camera_to_world.T + world_offset) * s
+            camera.rotations = camera_to_world @ np.swapaxes(R, -1, -2) @ BLENDER_CAMERA_TO_OPENCV
+            camera.position, camera.rotation = camera.positions[0], camera.rotations[0]
     tilt = float(np.degrees(np.arccos(np.clip(up @ np.array([0.0, -1.0, 0.0]), -1, 1))))
     return RigScene(
         persons=persons, fps=result.fps, frame_start=start, frame_end=end, preset=preset,

@@ -13,6 +13,7 @@ per person-frame: a 512-float feature, Θ and a few boxes, ~3 kB):
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,8 @@ from meshvid.errors import InputError
 from meshvid.geometry.camera import crop_cam_to_frame_translation, default_focal_length
 from meshvid.io.video import IMAGE_EXTS, FrameSource
 from meshvid.perception.crops import make_crops
-from meshvid.records import Track
+from meshvid.records import Frame, Track
+from meshvid.scene.camera_motion import CameraMotion
 
 Tick = Callable[[int], None]
 
@@ -45,6 +47,7 @@ class StageSeconds:
     satn: float = 0.0
     body: float = 0.0
     refine: float = 0.0  # --refine: pose + translation fitted to the keypoints
+    camera_motion: float = 0.0  # the background's feature tracks (inside pass 2's loop)
     render: float = 0.0  # pass 3, decode + draw + encode
     export: float = 0.0
 
@@ -89,9 +92,11 @@ def frame_rows(tracks: list[Track], keys: list[np.ndarray] | None = None
 
 def estimate_frames(source: FrameSource, tracks: list[Track], regressor, *, batch_size: int = 16,
                     keys: list[np.ndarray] | None = None, times: StageSeconds | None = None,
-                    on_frame: Tick | None = None) -> list[TrackEstimate]:
+                    on_frame: Tick | None = None,
+                    on_image: Callable[[Frame], None] | None = None) -> list[TrackEstimate]:
     """Pass 2: crops of the tracked person-frames (every one, or the `keys` rows per track)
-    through the DSD network, batched across people and frames."""
+    through the DSD network, batched across people and frames. `on_image` sees every decoded
+    frame (the camera motion estimate, meshvid/scene/camera_motion.py)."""
     from meshvid.perception.crops import square_boxes
 
     times = times or StageSeconds()
@@ -124,6 +129,8 @@ def estimate_frames(source: FrameSource, tracks: list[Track], regressor, *, batc
     t_dec = time.perf_counter()
     for n, frame in enumerate(source, start=1):
         times.decode += time.perf_counter() - t_dec
+        if on_image is not None:
+            on_image(frame)
         here = rows.get(frame.index, [])
         if here:
             t0 = time.perf_counter()
@@ -400,6 +407,7 @@ class InferOptions:
     max_frames: int | None = None
     image_fps: float = 30.0
     keep_partial: bool = False  # a truncated video: keep the frames before the damage (warned)
+    camera_motion: str = "auto"  # auto | static | estimate (meshvid/scene/camera_motion.py)
 
 
 @dataclass
@@ -411,6 +419,7 @@ class InferResult:
     num_frames: int
     seconds: StageSeconds
     wall_seconds: float
+    camera_motion: CameraMotion | None = None  # the estimate (meshvid/scene/camera_motion.py)
 
     def summary(self) -> dict:
         m = self.motion
@@ -426,6 +435,7 @@ class InferResult:
             "stage_seconds": self.seconds.as_dict(),
             "body_model": m.body_model,
             "focal_length": m.focal_length,
+            "camera_motion": self.camera_motion.summary() if self.camera_motion else None,
             "tracks": [{"id": p.track_id, "first_frame": int(p.frame_ids[0]),
                         "last_frame": int(p.frame_ids[-1]), "num_frames": len(p)}
                        for p in m.persons],
@@ -476,9 +486,14 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     from meshvid.perception.tracker import TrackerConfig
     from meshvid.pipeline.keyframes import MESH_RATES, key_mask
     from meshvid.pipeline.regressor import MeshRegressor, temporal_stride
+    from meshvid.scene.camera_motion import CAMERA_MOTION_MODES, CameraMotionStage
+    from meshvid.scene.world import world_camera
 
     if opts.mesh_rate not in MESH_RATES:
         raise InputError(f"unknown mesh rate {opts.mesh_rate!r}: use one of {', '.join(MESH_RATES)}")
+    if opts.camera_motion not in CAMERA_MOTION_MODES:
+        raise InputError(f"--camera-motion must be one of {', '.join(CAMERA_MOTION_MODES)}, "
+                         f"not {opts.camera_motion!r}")
     from meshvid.export.presets import get_preset
 
     get_preset(opts.preset)  # an unknown preset fails now, exports requested or not
@@ -526,13 +541,21 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     focal = resolve_focal(opts.focal, image_size)
     fps = info.fps if info.fps and info.fps > 0 else opts.image_fps
 
+    all_tracks = list(tracking.tracks)
     if opts.min_height > 0:
         tracking.tracks = [t for t in tracking.tracks if len(t) and float(np.median(
             np.asarray(t.boxes)[:, 3] - np.asarray(t.boxes)[:, 1])) >= opts.min_height]
     progress.start("meshes", tracking.num_frames)
     keys = [key_mask(t.frame_ids, k if model_rate else 1) for t in tracking.tracks]
+    # the camera's rotation from the background, on the frames pass 2 decodes anyway (every
+    # tracked person's box masked, the small ones' too)
+    camera_stage = CameraMotionStage("static" if single_image else opts.camera_motion,
+                                     all_tracks, image_size, focal)
     estimates = estimate_frames(source, tracking.tracks, regressor, batch_size=opts.batch_size,
-                                keys=keys, times=times, on_frame=progress.advance)
+                                keys=keys, times=times, on_frame=progress.advance,
+                                on_image=camera_stage)
+    cam_motion = camera_stage.finish(tracking.num_frames)
+    times.camera_motion = camera_stage.seconds
     progress.advance(tracking.num_frames)  # the frames after the last tracked one need no work
     persons = people_motion(estimates, regressor, body, fps=fps, image_size=image_size,
                             focal=focal, temporal=opts.temporal,
@@ -540,11 +563,13 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     motion = MotionResult(persons=persons, fps=fps, body_model=opts.body_model,
                           image_size=image_size, focal_length=focal, source=str(input_path),
                           meshvid_version=__version__,
-                          extra={"weights": str(regressor.path),
+                          camera=world_camera(cam_motion, persons),
+                          extra={"camera_motion": json.dumps(cam_motion.summary(), sort_keys=True),
+                                 "weights": str(regressor.path),
                                  "temporal": str(bool(opts.temporal and regressor.has_temporal)),
                                  "camera": "keypoint-fit" if opts.camera_fit else "network"})
-    if persons:  # one floor for the result, from every person, reused by every export
-        from meshvid.export.floor import with_floor
+    if persons:  # one floor for the result, from every person (world frame), for every export
+        from meshvid.scene.floor import with_floor
 
         motion = with_floor(motion, body)
     stem = claim.stem
@@ -570,7 +595,7 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
         video_path = render_overlay_video(
             source, persons, body, outdir / f"{stem}_overlay.mp4", focal=focal,
             side_view=opts.render == "side", keypoints=opts.keypoints,
-            audio=opts.max_frames is None, on_frame=progress.advance)
+            audio=opts.max_frames is None, on_frame=progress.advance, camera=motion.camera)
         times.render = time.perf_counter() - t0
         claim.add(video_path)
 
@@ -597,4 +622,5 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     claim.finish()
     return InferResult(motion=motion, npz_path=npz_path, video_path=video_path,
                        export_paths=export_paths, num_frames=tracking.num_frames,
-                       seconds=times, wall_seconds=time.perf_counter() - started)
+                       seconds=times, wall_seconds=time.perf_counter() - started,
+                       camera_motion=cam_motion)

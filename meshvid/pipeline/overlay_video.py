@@ -74,13 +74,17 @@ class _Pipelined:
 
 def render_overlay_video(source: FrameSource, persons, body, path: str | Path, *, focal: float,
                          side_view: bool = False, keypoints: bool = False, audio: bool = True,
-                         on_frame: Callable[[int], None] | None = None) -> Path:
+                         on_frame: Callable[[int], None] | None = None,
+                         camera=None) -> Path:
     """Decode `source` again and draw each PersonMotion's mesh on its frames; atomic MP4.
 
     Sources larger than `OVERLAY_MAX_SIDE` (4K) are decoded straight to that size and the
     overlay is written at it: a full-resolution RGB frame is never made in this pass, and the
     encoder's buffers shrink with the pixels (a 4K clip peaked at 2.7 GB otherwise).
+    The overlay is drawn in the camera's view; with `camera` (a moving camera's
+    meshvid.scene.records.CameraPath) the side view is in the world frame.
     """
+    moving = camera is not None and not camera.is_static
     full_side = max(source.info.width, source.info.height)
     source = source.downscaled(OVERLAY_MAX_SIDE)
     info = source.info
@@ -105,7 +109,11 @@ def render_overlay_video(source: FrameSource, persons, body, path: str | Path, *
                     p.track_id, vertices[pi](row),
                     None if p.keypoints2d is None else p.keypoints2d[row] * scale,
                     None if p.keypoint_scores is None else p.keypoint_scores[row]))
-            write(renderer.render(frame.image, people, focal), frame.timestamp)
+            world = None
+            if moving and side_view:
+                R, t = camera.at(np.array([frame.index]))
+                world = (R[0], t[0])
+            write(renderer.render(frame.image, people, focal, world), frame.timestamp)
             if on_frame is not None:
                 on_frame(n)
     return Path(path)

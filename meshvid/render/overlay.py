@@ -40,12 +40,31 @@ class PersonInFrame:
 
 
 def side_view_vertices(
-    people: list[np.ndarray], angle_deg: float = 90.0
+    people: list[np.ndarray], angle_deg: float = 90.0,
+    world: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     """Rotate all people together about a vertical axis through their joint centroid, so the
-    side view shows their depth arrangement (who is in front of whom) as seen from the side."""
+    side view shows their depth arrangement (who is in front of whom) as seen from the side.
+
+    Args:
+        people: camera-space vertices, one (V, 3) array per person.
+        angle_deg: the turn about the vertical.
+        world: for a moving camera, this frame's world -> camera (R (3, 3), t (3,))
+            (meshvid/scene/world.py): the people are first taken into the world frame (y is
+            gravity there) and the view is turned from the world's fixed axes, then put
+            back where the people are in this frame (their centroid's camera position), so a
+            turning video camera does not turn the side view and it stays on screen.
+    Returns:
+        The rotated vertices, one (V, 3) array per person, in the renderer's camera axes.
+    """
     if not people:
         return []
+    if world is not None:
+        R, t = world
+        target = np.concatenate(people, 0).mean(0)  # where they are on screen now
+        people = [(v - t) @ R for v in people]  # R^T (v - t), row vectors: the world
+        centroid = np.concatenate(people, 0).mean(0)
+        people = [v - centroid + target for v in people]
     center = np.concatenate(people, 0).mean(0)
     a = np.radians(angle_deg)
     # vertical axis is camera y (pointing down); rotation about it
@@ -143,7 +162,10 @@ class OverlayRenderer:
     def output_size(self) -> tuple[int, int]:
         return (self.width * (2 if self.side_view else 1), self.height)
 
-    def render(self, frame: np.ndarray, people: list[PersonInFrame], focal: float) -> np.ndarray:
+    def render(self, frame: np.ndarray, people: list[PersonInFrame], focal: float,
+               world: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """The frame with the people's meshes (and the side view beside it when asked; `world`:
+        this frame's world -> camera (R, t) for a moving camera, see `side_view_vertices`)."""
         meshes = [(p.vertices, track_color(p.track_id)) for p in people]
         # blend (alpha < 1) so the person stays a little visible through the mesh
         out = self._draw(meshes, focal, frame, self.alpha) if meshes else frame.copy()
@@ -157,7 +179,7 @@ class OverlayRenderer:
             return out
         side = np.full_like(frame, 235)
         if people:
-            rotated = side_view_vertices([p.vertices for p in people])
+            rotated = side_view_vertices([p.vertices for p in people], world=world)
             side_meshes = [(v, track_color(p.track_id)) for v, p in zip(rotated, people)]
             side = self._draw(side_meshes, focal, side, 1.0)
         return np.concatenate([out, side], axis=1)
