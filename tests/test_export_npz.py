@@ -36,6 +36,7 @@ def test_round_trip_with_gaps_and_summary(tmp_path: Path):
     result = two_person_result(frames=20)
     result.persons[1].interpolated = np.zeros(len(result.persons[1]), bool)
     result.persons[1].interpolated[2] = True
+    result.persons[1].gap = result.persons[1].interpolated.copy()  # issue 27: no evidence there
     result.extra["note"] = "hello"
     path = save_npz(result, tmp_path / "clip.npz")
     back = load_npz(path)
@@ -43,6 +44,8 @@ def test_round_trip_with_gaps_and_summary(tmp_path: Path):
     assert back.extra == {"note": "hello"}
     assert back.persons[1].interpolated.sum() == 1
     assert back.persons[0].interpolated is None or not back.persons[0].interpolated.any()
+    np.testing.assert_array_equal(back.persons[1].gap, result.persons[1].gap)
+    assert back.persons[0].gap is None  # no gap anywhere: absent, as in files before issue 27
     # Readable with plain numpy, no pickles, long table layout.
     with np.load(path, allow_pickle=False) as data:
         assert int(data["schema_version"]) == SCHEMA_VERSION
@@ -54,6 +57,7 @@ def test_round_trip_with_gaps_and_summary(tmp_path: Path):
     assert summary["num_tracks"] == 2 and summary["fps"] == result.fps
     t3 = summary["tracks"][1]
     assert t3["track_id"] == 3 and t3["missing_frames"] == 3 and t3["interpolated_frames"] == 1
+    assert t3["gap_frames"] == 1
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 

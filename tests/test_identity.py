@@ -193,3 +193,21 @@ def test_isolation_counts_only_people_seen_at_the_same_time():
     # nearest: B's start (x=110) to the one beside (x=400), in body heights
     expected = 290 / body_height(b[0].det)
     assert isolation({1: a, 2: b, 3: inside_gap, 4: beside}, 1, 2) == pytest.approx(expected)
+
+
+def test_a_handover_joins_a_person_split_by_someone_passing_in_front():
+    # lab4cam cam_03 frame 84: the person behind is briefly two boxes as someone passes in front;
+    # the tracker ends the old id one detection after it starts a new one
+    from meshvid.perception.tracker import stitch
+
+    cfg = TrackerConfig()
+    a = _obs(range(0, 21), lambda f: _person(100 + 2 * f, 200, 300), _app(0.0))
+    b = _obs(range(20, 40), lambda f: _person(100 + 2 * f, 200, 300), _app(0.05))
+    log = []
+    (chain,) = stitch({1: a, 2: b}, cfg.stitch_gap, cfg.stitch_dist, cfg=cfg, log=log).values()
+    assert [o.frame for o in chain] == list(range(40))  # one observation a frame
+    (br,) = log
+    assert br.accepted and br.handover == 1
+    # two people seen side by side for longer than a handover are never joined
+    c = _obs(range(10, 40), lambda f: _person(130 + 2 * f, 200, 300), _app(0.05))
+    assert len(stitch({1: a, 2: c}, cfg.stitch_gap, cfg.stitch_dist, cfg=cfg)) == 2

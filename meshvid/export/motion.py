@@ -48,6 +48,10 @@ class PersonMotion:
     keypoint_scores: np.ndarray | None = None  # (T, 17)
     betas_per_frame: np.ndarray | None = None  # (T, 10) if the model predicts shape per frame
     interpolated: np.ndarray | None = None  # (T,) bool: frame bridged by the tracker
+    # (T,) bool: inside a bridged gap, where the detector looked and did not see the person
+    # (issue 27; a subset of `interpolated`). Overlays draw no mesh there; exports keep the
+    # interpolated motion (docs/export.md). None: no gaps known (files before issue 27).
+    gap: np.ndarray | None = None
     rest_joints: np.ndarray | None = None  # (24, 3) rest (T-pose) joints for `betas`, body frame
 
     def __post_init__(self) -> None:
@@ -64,6 +68,8 @@ class PersonMotion:
                 setattr(self, name, np.asarray(value, dtype=np.float32))
         if self.interpolated is not None:
             self.interpolated = np.asarray(self.interpolated, dtype=bool).reshape(-1)
+        if self.gap is not None:
+            self.gap = np.asarray(self.gap, dtype=bool).reshape(-1)
         self.validate()
 
     def __len__(self) -> int:
@@ -77,7 +83,7 @@ class PersonMotion:
             "timestamps": (t,), "pose": (t, NUM_JOINTS, 3), "betas": (NUM_BETAS,),
             "transl": (t, 3), "cam": (t, 3), "boxes": (t, 4), "joints3d": (t, NUM_JOINTS, 3),
             "keypoints2d": (t, 17, 2), "keypoints3d": (t, 17, 3), "keypoint_scores": (t, 17),
-            "betas_per_frame": (t, NUM_BETAS), "interpolated": (t,),
+            "betas_per_frame": (t, NUM_BETAS), "interpolated": (t,), "gap": (t,),
             "rest_joints": (NUM_JOINTS, 3),
         }
         for name, shape in expected.items():
@@ -95,7 +101,8 @@ class PersonMotion:
         """The frames where `mask` (T,) is true, every per-frame field sliced alike."""
         kwargs = {}
         for name in ("frame_ids", "timestamps", "pose", "transl", "cam", "boxes", "joints3d",
-                     "keypoints2d", "keypoints3d", "keypoint_scores", "betas_per_frame", "interpolated"):
+                     "keypoints2d", "keypoints3d", "keypoint_scores", "betas_per_frame", "interpolated",
+                     "gap"):
             value = getattr(self, name)
             kwargs[name] = None if value is None else value[mask]
         return replace(self, **kwargs)

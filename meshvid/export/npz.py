@@ -34,6 +34,7 @@ _OPTIONAL_ROWS = {
     "keypoints3d": "keypoints3d",
     "keypoint_scores": "keypoint_scores", "betas_per_frame": "betas_per_frame",
     "interpolated": "interpolated",
+    "gap": "gap",  # issue 27: optional, absent from older files (readers see None: none known)
 }
 _REQUIRED = ("format", "schema_version", "fps", "body_model", "image_size", "focal_length",
              "track_ids", "track_lengths", "betas", "track_id", "frame_id", "timestamp", "pose",
@@ -159,6 +160,7 @@ def summarize(result: MotionResult, npz_path: str | os.PathLike | None = None) -
             "end_s": round(float(p.timestamps[-1]), 6),
             "missing_frames": int(p.frame_ids[-1] - p.frame_ids[0] + 1 - len(p)),
             "interpolated_frames": int(p.interpolated.sum()) if p.interpolated is not None else 0,
+            "gap_frames": int(p.gap.sum()) if p.gap is not None else 0,
         })
     out: dict[str, Any] = {
         "format": FORMAT_NAME,

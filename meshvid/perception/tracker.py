@@ -67,6 +67,11 @@ class TrackerConfig:
     clear_ratio: float = 3.0  # ... nor within this many times the step itself
     max_size_change_clear: float = 0.4
     max_appearance_clear: float = 0.8  # drawn figures in other clothes: > 0.8 (test_identity)
+    # A handover: a new piece starts while the old one's last detections still run (occlusion
+    # by someone passing in front splits a person's box in two for a frame or two, and the
+    # tracker gives the new box a new id). Up to this many detection frames of overlap are
+    # judged as a bridge from the old piece without its overlapping tail (which is dropped).
+    handover: int = 2
 
 
 class _DetArray:
@@ -161,6 +166,7 @@ class Bridge:
     new_track_id: int | None = None  # final id of the later piece, set by build
     isolation: float | None = None  # body heights to the nearest other person beside either end
     clear: bool = False  # a short, small, isolated step: judged by the clear-bridge thresholds
+    handover: int = 0  # detections of the earlier piece dropped where the two overlapped
 
     def as_dict(self) -> dict:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()
@@ -250,7 +256,8 @@ class TrackBuilder:
             for k, (a, b) in enumerate(zip([0, *cuts], [*cuts, len(obs)])):
                 pieces[tid * 100000 + k] = obs[a:b]
         self.bridges = []
-        chains = stitch(pieces, cfg.stitch_gap, cfg.stitch_dist, cfg=cfg, log=self.bridges)
+        chains = stitch(pieces, cfg.stitch_gap, cfg.stitch_dist, cfg=cfg, log=self.bridges,
+                        stride=stride)
         tracks = [_assemble(tid, obs, ts, cfg.max_gap, stride) for tid, obs in chains.items()]
         # a clip shorter than min_len (a single image, say) keeps whoever was seen throughout
         min_len = min(cfg.min_len, self.num_frames)
@@ -357,11 +364,14 @@ def bridge_evidence(obs_a: list[_Obs], obs_b: list[_Obs], cfg: TrackerConfig,
 
 
 def stitch(tracks: dict[int, list[_Obs]], max_gap: int, max_dist: float,
-           cfg: TrackerConfig | None = None, log: list[Bridge] | None = None
+           cfg: TrackerConfig | None = None, log: list[Bridge] | None = None, stride: int = 1
            ) -> dict[int, list[_Obs]]:
     """Join pieces across short gaps when the evidence says it is the same person (see the
-    module docstring and `bridge_evidence`). Input lists are sorted by frame; returns {first id
-    of each chain: merged observations}. Every evaluated bridge is appended to `log`."""
+    module docstring and `bridge_evidence`), and handovers: a piece that starts while another
+    ends, overlapping it by at most `cfg.handover` detections (those of the earlier piece are
+    left out of the evidence and of the joined track). Input lists are sorted by frame;
+    returns {first id of each chain: merged observations}. Every evaluated bridge is appended
+    to `log`."""
     cfg = cfg or TrackerConfig(stitch_gap=max_gap, stitch_dist=max_dist)
     if max_gap <= 0 or len(tracks) < 2:
         return tracks
@@ -369,10 +379,24 @@ def stitch(tracks: dict[int, list[_Obs]], max_gap: int, max_dist: float,
     candidates = []
     for a in ids:
         for b in ids:
-            gap = tracks[b][0].frame - tracks[a][-1].frame
-            if gap <= 0 or gap > max_gap:
+            if a == b:
                 continue
-            ev = bridge_evidence(tracks[a], tracks[b], cfg, max_dist, isolation(tracks, a, b))
+            start = tracks[b][0].frame
+            head = tracks[a]
+            if start <= head[-1].frame:  # overlap: a handover, or two people seen at once
+                head = [o for o in head if o.frame < start]
+                dropped = len(tracks[a]) - len(head)
+                if not head or start <= tracks[a][0].frame or dropped > cfg.handover \
+                        or tracks[b][-1].frame <= tracks[a][-1].frame:
+                    continue
+            else:
+                dropped = 0
+            gap = start - head[-1].frame
+            if gap > max_gap:
+                continue
+            ev = bridge_evidence(head, tracks[b], cfg, max_dist,
+                                 isolation({**tracks, a: head}, a, b))
+            ev.handover = dropped
             if ev.accepted:
                 candidates.append((ev.distance + (ev.appearance or 0.0), gap, a, b, ev))
             elif ev.distance <= max_dist and log is not None:
@@ -392,7 +416,8 @@ def stitch(tracks: dict[int, list[_Obs]], max_gap: int, max_dist: float,
         chain, cur = list(tracks[head]), head
         while cur in successor:
             cur = successor[cur]
-            chain.extend(tracks[cur])
+            start = tracks[cur][0].frame
+            chain = [o for o in chain if o.frame < start] + tracks[cur]  # a handover's overlap
         out[head] = chain
     return out
 

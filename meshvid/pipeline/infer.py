@@ -234,6 +234,7 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
             keypoints3d=coco.numpy(),
             keypoints2d=track.keypoints, keypoint_scores=track.keypoint_scores,
             betas_per_frame=theta.betas.numpy(), interpolated=track.interpolated,
+            gap=track.gap,
             rest_joints=rest_joints.numpy()))
         times.body += time.perf_counter() - t0
     return persons
@@ -248,7 +249,8 @@ def _track_rows(track: Track, rows: np.ndarray) -> Track:
                    keypoints=np.asarray(track.keypoints)[rows],
                    keypoint_scores=np.asarray(track.keypoint_scores)[rows],
                    interpolated=(np.zeros(len(track), bool) if track.interpolated is None
-                                 else np.asarray(track.interpolated, bool))[rows])
+                                 else np.asarray(track.interpolated, bool))[rows],
+                   gap=None if track.gap is None else np.asarray(track.gap, bool)[rows])
 
 
 def _fill_between_keys(frame_ids: np.ndarray, key: np.ndarray, key_pose: torch.Tensor,

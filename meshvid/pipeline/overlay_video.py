@@ -92,8 +92,10 @@ def render_overlay_video(source: FrameSource, persons, body, path: str | Path, *
     focal = focal * scale
     rows: dict[int, list[tuple[int, int]]] = {}
     for pi, person in enumerate(persons):
+        gap = person.gap if getattr(person, "gap", None) is not None else np.zeros(len(person), bool)
         for row, f in enumerate(person.frame_ids.tolist()):
-            rows.setdefault(int(f), []).append((pi, row))
+            if not gap[row]:  # no mesh where the detector looked and saw nobody (issue 27)
+                rows.setdefault(int(f), []).append((pi, row))
     vertices = [_VertexChunks(p, body) for p in persons]
     audio_from = info.path if audio and info.has_audio else None
     faces = np.asarray(body.faces)
