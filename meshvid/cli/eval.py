@@ -1,4 +1,5 @@
-"""`meshvid eval --dataset synthetic|3dpw|h36m --weights DIR`: thin wrapper over meshvid.eval.run."""
+"""`meshvid eval --dataset synthetic|3dpw|h36m --weights DIR` and `meshvid eval --dataset
+multiview DIR`: thin wrappers over meshvid.eval.run and meshvid.eval.multiview."""
 
 from __future__ import annotations
 
@@ -9,10 +10,15 @@ import typer
 
 
 def eval_cmd(
-    dataset: str = typer.Option("synthetic", "--dataset", "-d", help="synthetic | 3dpw | h36m"),
+    folder: Optional[Path] = typer.Argument(
+        None, metavar="[DIR]", help="multiview: the evaluation folder (calibration.toml, "
+        "videos/, reference/; docs/eval-multiview.md)."),
+    dataset: str = typer.Option("synthetic", "--dataset", "-d",
+                                help="synthetic | 3dpw | h36m | multiview"),
     weights: list[str] = typer.Option(
-        ..., "--weights", "-w",
-        help="Weights folder or .safetensors; repeat to compare (label=path names a row)."),
+        [], "--weights", "-w",
+        help="Weights folder or .safetensors; repeat to compare (label=path names a row). "
+        "Required except for multiview (default: the shipped weights)."),
     data: Optional[str] = typer.Option(None, "--data", help="Synthetic data root (default data/cpu; "
                                        "its held-out renders are made there when missing), "
                                        "3DPW root, or Human3.6M annotation .npz."),
@@ -27,12 +33,43 @@ def eval_cmd(
         "(savgol | oneeuro, `meshvid smooth`'s defaults, or with parameters: "
         "savgol:window=11,order=2, oneeuro:min_cutoff=0.5,beta=0.3): the reference for SATN. "
         "Repeatable."),
-    refine: bool = typer.Option(False, "--refine", help="Also score each model followed by "
-                                "`meshvid infer --refine`'s keypoint fit (in each crop's camera)."),
+    refine: Optional[bool] = typer.Option(
+        None, "--refine/--no-refine", help="Synthetic sets: also score each model followed by "
+        "`meshvid infer --refine`'s keypoint fit (in each crop's camera). multiview: run infer "
+        "with (default) or without the fit."),
+    no_temporal: bool = typer.Option(False, "--no-temporal", help="multiview: DSD only (infer "
+                                     "--no-temporal)."),
+    variants: list[str] = typer.Option(
+        [], "--variants", help="multiview: pipeline variants to score, comma-separated or "
+        "repeated: dsd, dsd+satn, dsd+satn+refine, dsd+refine, all (= the first three); "
+        "overrides --no-refine/--no-temporal."),
+    joints: str = typer.Option("body12", "--joints", help="multiview: joints scored, body12 "
+                               "(shoulders..ankles) or coco17."),
+    reference_axes: str = typer.Option("auto", "--reference-axes", help="multiview: axes of "
+                                       "the reference files: world | pose2sim (Y-up) | auto."),
+    camera: list[str] = typer.Option([], "--camera", help="multiview: only this camera "
+                                     "(repeatable)."),
+    rerun: bool = typer.Option(False, "--rerun", help="multiview: run infer again even when "
+                               "its result is cached in the output folder."),
+    match_distance: Optional[float] = typer.Option(
+        None, "--match-distance", help="multiview: largest median keypoint distance for a "
+        "track to be a reference person, as a share of their height (default 0.3)."),
+    detector: Optional[Path] = typer.Option(None, "--detector", help="multiview: infer "
+                                            "--detector."),
+    focal: Optional[float] = typer.Option(None, "--focal", min=1.0, help="multiview: infer "
+                                          "--focal (default: infer's own)."),
+    main_track_only: bool = typer.Option(False, "--main-track-only", help="multiview: score "
+                                         "only each person's most-matched track."),
+    calibrated_focal: bool = typer.Option(False, "--calibrated-focal", help="multiview: give "
+                                          "infer each camera's calibrated focal length."),
+    device: Optional[str] = typer.Option(None, "--device", help="multiview: infer --device."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="multiview: "
+                                             "infer --max-frames (quick checks)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
 ) -> None:
-    """MPJPE, PA-MPJPE, PVE, MPJVE, MPJAE with per-sequence and per-group tables."""
+    """MPJPE, PA-MPJPE, PVE, MPJVE, MPJAE with per-sequence and per-group tables; with
+    `--dataset multiview DIR`, the whole `infer` pipeline scored on calibrated real footage."""
     from meshvid.cli.common import console, emit_json, make_progress
     from meshvid.cli.train import _Progress
     from meshvid.errors import InputError
@@ -40,12 +77,30 @@ def eval_cmd(
     from meshvid.eval.report import overall_table
     from meshvid.eval.run import run_eval
 
+    if dataset == "multiview":
+        from meshvid.cli.eval_multiview import run_multiview_cli
+        from meshvid.devices import check_device
+
+        run_multiview_cli(folder or (Path(data) if data else None), out, weights,
+                          [n.strip() for v in variants for n in v.split(",") if n.strip()],
+                          temporal=not no_temporal, refine=refine is not False, joints=joints,
+                          reference_axes=reference_axes, cameras=camera, rerun=rerun,
+                          match_distance=match_distance,
+                          infer_overrides={"detector": detector, "focal": focal,
+                                           "device": check_device(device) if device else None,
+                                           "max_frames": max_frames},
+                          quiet=quiet, json_out=json_out, calibrated_focal=calibrated_focal,
+                          main_track_only=main_track_only)
+        return
     if dataset not in DATASETS:
-        raise InputError(f"--dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")
+        raise InputError(f"--dataset must be one of {', '.join(DATASETS)}, multiview; got "
+                         f"{dataset!r}")
+    if folder is not None:
+        raise InputError(f"DIR is for --dataset multiview; give the {dataset} data with --data")
     with make_progress(quiet) as progress:
         summary = run_eval(dataset, weights, out, data, image_root,
                            max_sequences=max_sequences, progress=_Progress(progress),
-                           smoothers=tuple(smooth), keypoints=keypoints, refine=refine)
+                           smoothers=tuple(smooth), keypoints=keypoints, refine=bool(refine))
     if json_out:
         emit_json(summary)
         return
