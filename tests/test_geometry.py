@@ -80,3 +80,23 @@ def test_procrustes_recovers_similarity_and_rejects_reflection():
     mirrored = target * torch.tensor([-1.0, 1.0, 1.0])
     err = (procrustes_align(mirrored, target) - target).norm(dim=-1).mean()
     assert err > 0.1
+
+
+def test_crop_ray_rotation_turns_the_optical_axis_onto_the_crop_ray():
+    import math
+
+    import torch
+
+    from meshvid.geometry.camera import crop_ray_rotation
+
+    centres = torch.tensor([[320.0, 240.0], [320.0, 240.0 + 230.0], [100.0, 50.0]])
+    R = crop_ray_rotation(centres, 1020.0, (640, 480))
+    assert torch.allclose(R[0], torch.eye(3), atol=1e-6)  # the image centre: no turn
+    for r, c in zip(R, centres):
+        ray = torch.tensor([(c[0] - 320) / 1020, (c[1] - 240) / 1020, 1.0])
+        assert torch.allclose(r @ torch.tensor([0.0, 0.0, 1.0]), ray / ray.norm(), atol=1e-6)
+        assert torch.allclose(r @ r.T, torch.eye(3), atol=1e-6)
+    # 230 px below the centre at f = 1020: 12.7 degrees about the x axis, nothing else
+    angle = math.degrees(math.acos(float(R[1][2, 2])))
+    assert abs(angle - math.degrees(math.atan(230 / 1020))) < 1e-3
+    assert abs(float(R[1][0, 1])) < 1e-6 and abs(float(R[1][0, 2])) < 1e-6

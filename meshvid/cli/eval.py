@@ -39,6 +39,8 @@ def eval_cmd(
         "with (default) or without the fit."),
     no_temporal: bool = typer.Option(False, "--no-temporal", help="multiview: DSD only (infer "
                                      "--no-temporal)."),
+    no_crop_ray: bool = typer.Option(False, "--no-crop-ray", help="multiview: infer "
+                                     "--no-crop-ray (the orientation as the network gives it)."),
     variants: list[str] = typer.Option(
         [], "--variants", help="multiview: pipeline variants to score, comma-separated or "
         "repeated: dsd, dsd+satn, dsd+satn+refine, dsd+refine, all (= the first three); "
@@ -88,7 +90,8 @@ def eval_cmd(
                           match_distance=match_distance,
                           infer_overrides={"detector": detector, "focal": focal,
                                            "device": check_device(device) if device else None,
-                                           "max_frames": max_frames},
+                                           "max_frames": max_frames,
+                                           "crop_ray": False if no_crop_ray else None},
                           quiet=quiet, json_out=json_out, calibrated_focal=calibrated_focal,
                           main_track_only=main_track_only)
         return

@@ -72,8 +72,12 @@ def run_multiview_cli(root: Path | None, out: Path | None, weights: list[str],
         weight_list = [("", weight_list[0][1] if weight_list else None)]
     names = variants or [("dsd+satn" if temporal else "dsd") + ("+refine" if refine else "")]
     base = InferOptions(**{k: v for k, v in infer_overrides.items() if v is not None})
-    flags = " ".join([f"--{k.replace('_', '-')} {v}" for k, v in infer_overrides.items()
-                      if v is not None] + (["--calibrated-focal"] if calibrated_focal else []))
+    def flag(k: str, v) -> str:
+        name = k.replace("_", "-")
+        return (f"--{name}" if v else f"--no-{name}") if isinstance(v, bool) else f"--{name} {v}"
+
+    flags = " ".join([flag(k, v) for k, v in infer_overrides.items() if v is not None]
+                     + (["--calibrated-focal"] if calibrated_focal else []))
     opts = MultiviewOptions(joints=joints, axes=reference_axes, cameras=list(cameras) or None,
                             refresh=rerun, calibrated_focal=calibrated_focal,
                             main_track_only=main_track_only,

@@ -76,6 +76,10 @@ def infer(
     refine: bool = typer.Option(True, "--refine/--no-refine", help="Fit each track's pose and "
                                 "translation to the detector's keypoints over time (pose prior, "
                                 "smoothness; docs/infer.md). On by default."),
+    crop_ray: bool = typer.Option(True, "--crop-ray/--no-crop-ray", help="Turn the network's "
+                                  "body orientation from the crop's viewing ray to the camera "
+                                  "(people off the image centre no longer lean; "
+                                  "docs/model.md). On by default."),
     mesh_rate: str = typer.Option("model", "--mesh-rate", help="model: the networks run at "
                                   "SATN's 10 fps training rate and the frames between are "
                                   "interpolated (slerp); every: DSD on every frame (slower)."),
@@ -125,7 +129,8 @@ def infer(
                         focal=focal, device=device, temporal=not no_temporal, render=render,
                         keypoints=keypoints, exports=exports, preset=preset,
                         max_frames=max_frames, mesh_rate=mesh_rate, image_fps=image_fps,
-                        keep_partial=keep_partial, camera_motion=camera_motion)
+                        keep_partial=keep_partial, camera_motion=camera_motion,
+                        crop_ray=crop_ray)
     if not Path(input).exists():
         raise InputError(f"{input} does not exist: give a video file, an image or an image "
                          "folder")

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from meshvid.errors import InputError
-from meshvid.geometry.camera import crop_cam_to_frame_translation, default_focal_length
+from meshvid.geometry.camera import (crop_cam_to_frame_translation, crop_ray_rotation,
+                                     default_focal_length)
 from meshvid.io.video import IMAGE_EXTS, FrameSource
 from meshvid.perception.crops import make_crops
 from meshvid.records import Frame, Track
@@ -157,14 +158,16 @@ def estimate_frames(source: FrameSource, tracks: list[Track], regressor, *, batc
 
 def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float,
                   image_size: tuple[int, int], focal: float, temporal: bool = True,
-                  camera_fit: bool = True, refine: bool = False,
+                  camera_fit: bool = True, refine: bool = False, crop_ray: bool = True,
                   times: StageSeconds | None = None):
     """SATN per track, then Θ -> camera-space translation, joints and COCO keypoints:
     PersonMotion records. With `camera_fit` the translation is fitted to the detector's
     keypoints and its depth smoothed along the track (`fit_track_camera`); without it, it is
     the network's weak-perspective camera converted to the frame. With `refine` the pose and
     translation of every track are then fitted to the keypoints over time
-    (meshvid/fitting/refine.py), all tracks in one batch."""
+    (meshvid/fitting/refine.py), all tracks in one batch. With `crop_ray` the network's root
+    orientation, which it can only know relative to the ray through the crop's centre, is turned
+    from that ray to the camera (geometry/camera.py, "Crop orientation")."""
     from meshvid.export.motion import PersonMotion
     from meshvid.pipeline.keyframes import interpolate_theta
     from meshvid.pipeline.regressor import temporal_stride, theta_from_vector
@@ -185,6 +188,13 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
         t0 = time.perf_counter()
         theta = theta_from_vector(torch.from_numpy(np.asarray(vec, np.float32)))
         pose = theta.axis_angle()
+        if crop_ray:
+            from meshvid.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+
+            ray = crop_ray_rotation(torch.from_numpy(np.asarray(est.centres, np.float32)), focal,
+                                    image_size)
+            pose = pose.clone()
+            pose[:, 0] = matrix_to_axis_angle(ray @ axis_angle_to_matrix(pose[:, 0]))
         # one shape per person: the per-frame estimates of the same body, averaged
         betas = theta.betas.mean(dim=0)
         transl = crop_cam_to_frame_translation(
@@ -399,6 +409,7 @@ class InferOptions:
     batch_size: int = 16
     temporal: bool = True
     camera_fit: bool = True  # perspective translation fitted to the keypoints (geometry/camfit)
+    crop_ray: bool = True  # root orientation turned from the crop's ray to the camera (issue 24)
     # pose + translation fitted to the keypoints over time (fitting/refine); on by default since
     # it improves both held-out 3D and real-clip alignment (docs/infer.md)
     refine: bool = True
@@ -561,7 +572,8 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     progress.advance(tracking.num_frames)  # the frames after the last tracked one need no work
     persons = people_motion(estimates, regressor, body, fps=fps, image_size=image_size,
                             focal=focal, temporal=opts.temporal,
-                            camera_fit=opts.camera_fit, refine=opts.refine, times=times)
+                            camera_fit=opts.camera_fit, refine=opts.refine,
+                            crop_ray=opts.crop_ray, times=times)
     motion = MotionResult(persons=persons, fps=fps, body_model=opts.body_model,
                           image_size=image_size, focal_length=focal, source=str(input_path),
                           meshvid_version=__version__,
