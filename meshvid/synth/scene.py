@@ -116,12 +116,30 @@ def sample_betas(rng: np.random.Generator, heldout: bool = False) -> np.ndarray:
     return np.clip(b, -3.5, 3.5)
 
 
+@dataclass(frozen=True)
+class RaisedCameras:
+    """Opt-in camera-pitch widening (issue 24: real rigs look down 24-35 degrees, and the
+    default heights of `sample_camera_height` give mostly near-level views). With probability
+    `p` the camera height is set so that it looks down at the body centre by a pitch drawn
+    uniformly in `pitch_deg` (degrees below horizontal); otherwise `sample_camera_height`."""
+
+    p: float = 0.5
+    pitch_deg: tuple[float, float] = (10.0, 45.0)
+
+
+def camera_pitch_deg(eye: np.ndarray, target: np.ndarray) -> float:
+    """Degrees the line eye -> target points below the horizontal (y up)."""
+    d = np.asarray(target, float) - np.asarray(eye, float)
+    return float(math.degrees(math.atan2(-d[1], math.hypot(d[0], d[2]))))
+
+
 def place_camera(rng: np.random.Generator, body_center: np.ndarray, body_height: float,
                  width: int, height: int, distance: float | None = None,
-                 outside_p: float = 0.1) -> FrameCamera:
+                 outside_p: float = 0.1, raised: RaisedCameras | None = None) -> FrameCamera:
     """A camera looking at a body centred at `body_center` (world), from a random azimuth,
     distance and height, with the body at a random place in the frame (fully inside it, except
-    with probability `outside_p`, when it may reach past the border) and a small roll."""
+    with probability `outside_p`, when it may reach past the border) and a small roll.
+    `raised` (default None: unchanged behaviour and random stream) widens the pitch range."""
     focal = sample_focal(rng, width, height)
     short = min(width, height)
     if distance is None:
@@ -130,7 +148,11 @@ def place_camera(rng: np.random.Generator, body_center: np.ndarray, body_height:
         distance = max(1.6, focal * body_height / (frac * short))
     frac = focal * body_height / (distance * short)
     azimuth = rng.uniform(0, 2 * np.pi)
-    cam_h = sample_camera_height(rng)
+    if raised is not None and rng.random() < raised.p:
+        pitch = math.radians(rng.uniform(*raised.pitch_deg))
+        cam_h = float(body_center[1] + distance * math.tan(pitch))
+    else:
+        cam_h = sample_camera_height(rng)
     eye = body_center + np.array([distance * np.sin(azimuth), 0.0, distance * np.cos(azimuth)])
     eye[1] = cam_h
     rot = look_at(eye, body_center)

@@ -104,6 +104,25 @@ def make_rows_parallel(n: int, seed: int, crop_size: int, motions: tuple[str, ..
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+def rows_to_table(rows: dict[str, np.ndarray], feature_dim: int = FEATURE_DIM):
+    """Skeleton rows -> a FrameTable without images (zero features, has_image 0).
+
+    Args:
+        rows: `make_rows` output: keypoints (n, 17, 3), joints3d (n, 14, 3), pose (n, 24, 3),
+            betas (n, 10).
+        feature_dim: width of the (zero) image feature column.
+    """
+    n = len(rows["pose"])
+    j3 = np.concatenate([rows["joints3d"], np.ones((n, 14, 1), np.float32)], -1)
+    return FrameTable(
+        keypoints=torch.from_numpy(rows["keypoints"]), joints3d=torch.from_numpy(j3),
+        pose=torch.from_numpy(rows["pose"]), betas=torch.from_numpy(rows["betas"]),
+        has_3d=torch.ones(n), has_smpl=torch.ones(n), seq=torch.full((n,), -1),
+        frame=torch.zeros(n, dtype=torch.long),
+        features=torch.zeros(n, feature_dim, dtype=torch.float16), has_image=torch.zeros(n),
+        keypoints_set="coco17")
+
+
 def skeleton_table(n: int, seed: int, crop_size: int, cache_dir: Path,
                    feature_dim: int = FEATURE_DIM,
                    progress: Callable[[int, int], None] | None = None,
@@ -132,14 +151,7 @@ def skeleton_table(n: int, seed: int, crop_size: int, cache_dir: Path,
         rows = make_rows_parallel(n, seed, crop_size, motions, corpus_mix, workers, progress)
     else:
         rows = make_rows(n, seed, crop_size, progress=progress, motions=motions)
-    j3 = np.concatenate([rows["joints3d"], np.ones((n, 14, 1), np.float32)], -1)
-    table = FrameTable(
-        keypoints=torch.from_numpy(rows["keypoints"]), joints3d=torch.from_numpy(j3),
-        pose=torch.from_numpy(rows["pose"]), betas=torch.from_numpy(rows["betas"]),
-        has_3d=torch.ones(n), has_smpl=torch.ones(n), seq=torch.full((n,), -1),
-        frame=torch.zeros(n, dtype=torch.long),
-        features=torch.zeros(n, feature_dim, dtype=torch.float16), has_image=torch.zeros(n),
-        keypoints_set="coco17")
+    table = rows_to_table(rows, feature_dim)
     cache_dir.mkdir(parents=True, exist_ok=True)
     table.save(path)
     return table
