@@ -35,6 +35,13 @@ class CpuInfo:
         """The precision OpenVINO picks on this CPU when not told: "bf16" or "f32"."""
         return "bf16" if self.has_bf16 else "f32"
 
+    def precision_for(self, requested: str) -> str:
+        """What OpenVINO computes in for a requested precision ("auto", "f32" or "bf16"): auto
+        is the native one, and bf16 on a CPU without it runs float32."""
+        if requested == "auto":
+            return self.native_precision
+        return "f32" if requested == "bf16" and not self.has_bf16 else requested
+
     def summary(self) -> str:
         """One line for benchmark tables: model, cores, ISA flags."""
         return f"{self.model}, {self.cores} cores, {' '.join(self.flags) or 'no AVX2'}"

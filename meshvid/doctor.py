@@ -97,8 +97,7 @@ def _detector() -> Check:
 
     cpu = cpu_info()
     asked = requested_precision()
-    runs = cpu.native_precision if asked == "auto" else ("f32" if asked == "bf16" and not cpu.has_bf16
-                                                         else asked)
+    runs = cpu.precision_for(asked)
     backend = (f"OpenVINO in {runs} ({'asked: ' + asked if asked != 'auto' else 'native'}"
                f"{'; this CPU has no bf16' if asked == 'bf16' and not cpu.has_bf16 else ''})"
                if openvino_available() else "PyTorch in f32 (openvino not installed)")

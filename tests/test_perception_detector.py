@@ -191,3 +191,11 @@ def test_cpu_flags_decide_the_native_precision():
     assert CpuInfo("x", 2, ("avx2", "amx_bf16")).native_precision == "bf16"
     here = cpu_info()
     assert here.cores >= 1 and here.model and here.native_precision in ("f32", "bf16")
+
+
+def test_requested_precision_becomes_what_the_cpu_runs():
+    from meshvid.cpu import CpuInfo
+
+    avx2, bf16 = CpuInfo("x", 2, ("avx2",)), CpuInfo("x", 2, ("avx512_bf16",))
+    assert [avx2.precision_for(p) for p in ("auto", "f32", "bf16")] == ["f32", "f32", "f32"]
+    assert [bf16.precision_for(p) for p in ("auto", "f32", "bf16")] == ["bf16", "f32", "bf16"]

@@ -35,9 +35,8 @@ def bench_infer(
     from meshvid.pipeline.infer import InferOptions, run_infer
 
     cpu = cpu_info()
-    precision = requested_precision()
-    # OpenVINO's "auto" is the CPU's native precision; the DSD backbone always runs in float32
-    detector_precision = cpu.native_precision if precision == "auto" else precision
+    # the DSD backbone always runs in float32; the detector as OpenVINO runs it on this CPU
+    detector_precision = cpu.precision_for(requested_precision())
 
     clip = Path(input) if input else assets.sports2d_demo()
     with tempfile.TemporaryDirectory(prefix="meshvid-bench-") as tmp:
