@@ -316,7 +316,7 @@ def test_run_writes_report_json_and_plots(folder, monkeypatch):
     out = folder / "out"
     focals = []
 
-    def fake_infer(video, camera, cache_root, opts, progress=None, refresh=False):
+    def fake_infer(video, camera, cache_root, opts, progress=None, refresh=False, **kw):
         focals.append(opts.focal)
         path = cache_root / "fake" / f"{camera}.npz"
         if not path.exists():
@@ -353,3 +353,98 @@ def test_cli_error_paths(meshvid_cli, folder, tmp_path):
     (folder / "calibration.toml").unlink()
     assert_one_line_error(meshvid_cli("eval", "--dataset", "multiview", folder),
                           "no calibration file")
+
+
+def _tracks_of(result: MotionResult) -> list:
+    from meshvid.records import Track
+
+    return [Track(track_id=p.track_id, frame_ids=np.asarray(p.frame_ids),
+                  timestamps=np.asarray(p.timestamps), boxes=np.zeros((len(p.frame_ids), 4)),
+                  scores=np.ones(len(p.frame_ids)), keypoints=np.asarray(p.keypoints2d, float),
+                  keypoint_scores=np.full((len(p.frame_ids), 17), 0.7),
+                  interpolated=np.zeros(len(p.frame_ids), bool)) for p in result.persons]
+
+
+def test_reference_keypoints_replace_matched_rows_only(folder):
+    """`--keypoints reference`: each matched row gets the exact projection (confidence 1, or 0
+    where the reference has no joint); the bystander keeps the detector's keypoints."""
+    from meshvid.eval.multiview.reference_keypoints import with_reference_keypoints
+
+    s = load_multiview(folder)
+    cam = s.cameras["cam_b"]
+    tracks = _tracks_of(make_result(folder, "cam_b"))
+    before = [t.keypoints.copy() for t in tracks]
+    out = with_reference_keypoints(tracks, cam, s.references)
+    assert all(np.array_equal(t.keypoints, b) for t, b in zip(tracks, before))  # not changed
+    for t_in, t_out in zip(tracks, out):
+        ref = s.references[0 if t_in.track_id in (1, 2) else 1].joints
+        exact = project_camera(world_to_camera(ref, cam), cam)
+        if t_in.track_id == 9:  # the bystander matches nobody
+            assert np.array_equal(t_out.keypoints, t_in.keypoints)
+            assert np.allclose(t_out.keypoint_scores, 0.7)
+            continue
+        for row, f in enumerate(t_in.frame_ids):
+            ok = np.isfinite(exact[f]).all(-1)
+            assert np.allclose(t_out.keypoints[row][ok], exact[f][ok])  # the 2 px shift is gone
+            assert np.array_equal(t_out.keypoint_scores[row], ok.astype(float))
+    # person 0 has no left wrist reference at frame 3: confidence 0 there, detector value kept
+    t1 = next(t for t in out if t.track_id == 1)
+    assert t1.keypoint_scores[3, 9] == 0.0 and t1.keypoint_scores[3, 10] == 1.0
+
+
+def test_exact_tracks_file_round_trips_bit_for_bit(tmp_path):
+    from meshvid.perception.tracks_io import load_tracks, save_tracks, tracks_document
+    from meshvid.records import Track, VideoInfo
+
+    rng = np.random.default_rng(0)
+    t = Track(track_id=4, frame_ids=np.arange(5), timestamps=np.arange(5) / 29.97,
+              boxes=rng.random((5, 4)) * 600, scores=rng.random(5),
+              keypoints=(rng.random((5, 17, 2)) * 600).astype(np.float32),
+              keypoint_scores=rng.random((5, 17)).astype(np.float32),
+              interpolated=np.array([0, 0, 1, 0, 0], bool), gap=np.array([0, 0, 1, 0, 0], bool))
+    info = VideoInfo(path="v.mp4", width=640, height=480, fps=29.97, num_frames=5)
+    for exact in (True, False):
+        save_tracks(tmp_path / "t.json", tracks_document(info, [t], num_frames=5,
+                                                         timestamps=t.timestamps, exact=exact))
+        got = load_tracks(tmp_path / "t.json")[1][0]
+        same = all(np.array_equal(np.asarray(getattr(got, k), np.float64),
+                                  np.asarray(getattr(t, k), np.float64))
+                   for k in ("timestamps", "boxes", "scores", "keypoints", "keypoint_scores"))
+        assert same == exact and np.array_equal(got.gap, t.gap)
+
+
+def test_cached_infer_shares_tracking_between_variants(tmp_path, monkeypatch):
+    """A second variant (other network options) reads the first one's tracks instead of
+    detecting again; an adjusted variant gets its own cache key; --rerun tracks again."""
+    from meshvid.eval.multiview import infer_cache
+    from meshvid.pipeline import infer as infer_mod
+    from meshvid.pipeline.infer import InferOptions
+
+    video = tmp_path / "cam_a.mp4"
+    video.write_bytes(b"placeholder")
+    calls = []
+
+    def fake_run_infer(path, folder, opts, progress=None, *, tracks_file=None,
+                       adjust_tracks=None):
+        calls.append((opts.refine, Path(tracks_file).is_file(), adjust_tracks is not None))
+        Path(tracks_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(tracks_file).write_text("{}")
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / "cam_a.npz").write_bytes(b"npz")
+        return infer_mod.InferResult(None, Path(folder) / "cam_a.npz", None, [], 1, None, 0.0)
+
+    monkeypatch.setattr(infer_mod, "run_infer", fake_run_infer)
+    cache = tmp_path / "infer"
+    a, _ = infer_cache.cached_infer(video, "cam_a", cache, InferOptions(refine=True))
+    b, _ = infer_cache.cached_infer(video, "cam_a", cache, InferOptions(refine=False))
+    c, _ = infer_cache.cached_infer(video, "cam_a", cache, InferOptions(refine=False),
+                                    adjust=("reference keypoints", lambda t: t))
+    assert calls == [(True, False, False), (False, True, False), (False, True, True)]
+    assert len({a.parent, b.parent, c.parent}) == 3
+    assert infer_cache.cached_infer(video, "cam_a", cache, InferOptions(refine=False))[1]
+    infer_cache.cached_infer(video, "cam_a", cache, InferOptions(refine=False), refresh=True)
+    assert calls[-1] == (False, False, False)  # the tracking stage ran again
+    other = infer_cache.tracking_key(InferOptions(imgsz=640), video)
+    assert other != infer_cache.tracking_key(InferOptions(), video)
+    assert (infer_cache.tracking_key(InferOptions(refine=False, weights=Path("x")), video)
+            == infer_cache.tracking_key(InferOptions(), video))

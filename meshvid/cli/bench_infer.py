@@ -22,6 +22,8 @@ def bench_infer(
     mesh_rate: str = typer.Option("model", "--mesh-rate", help="model or every (meshvid infer)."),
     refine: bool = typer.Option(True, "--refine/--no-refine", help="The keypoint fit, as "
                                 "meshvid infer (on by default; its time is the `refine` stage)."),
+    flip_test: bool = typer.Option(False, "--flip-test", help="meshvid infer --flip-test "
+                                   "(mirrored crops too: the dsd stage's cost)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     quiet: bool = typer.Option(False, "--quiet", help="No table on stderr."),
 ) -> None:
@@ -48,13 +50,14 @@ def bench_infer(
             clip = looped
         result = run_infer(clip, Path(tmp) / "out",
                            InferOptions(weights=weights, render=render, max_frames=max_frames,
-                                        mesh_rate=mesh_rate, refine=refine))
+                                        mesh_rate=mesh_rate, refine=refine,
+                                        flip_test=flip_test))
     s = result.summary()
     n = result.num_frames
     stages = s["stage_seconds"]
     summary = {"clip": str(clip if loop_minutes <= 0 else input or "sports2d demo"),
                "loop_minutes": loop_minutes, "render": render, "mesh_rate": mesh_rate,
-               "refine": refine, "frames": n,
+               "refine": refine, "flip_test": flip_test, "frames": n,
                "people": len(s["tracks"]),
                "person_frames": sum(t["num_frames"] for t in s["tracks"]),
                "wall_seconds": s["wall_seconds"], "end_to_end_fps": s["processing_fps"],

@@ -24,7 +24,10 @@ def eval_cmd(
                                        "3DPW root, or Human3.6M annotation .npz."),
     keypoints: str = typer.Option("detector", "--keypoints",
                                   help="Synthetic sets: detector (YOLO11n-pose on the renders, "
-                                  "as inference) | simulated (drawn from the labels)."),
+                                  "as inference) | simulated (drawn from the labels). multiview: "
+                                  "detector | reference (the reference joints projected into "
+                                  "each camera in the detector's place: the lifting error "
+                                  "alone)."),
     image_root: Optional[str] = typer.Option(None, "--image-root", help="Images folder (h36m)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Report folder (report.md, PNGs, results.json)."),
     max_sequences: Optional[int] = typer.Option(None, "--max-sequences", help="Evaluate the first N sequences."),
@@ -41,6 +44,8 @@ def eval_cmd(
                                      "--no-temporal)."),
     no_crop_ray: bool = typer.Option(False, "--no-crop-ray", help="multiview: infer "
                                      "--no-crop-ray (the orientation as the network gives it)."),
+    flip_test: bool = typer.Option(False, "--flip-test", help="multiview: infer --flip-test "
+                                   "(mirrored crops too, estimates averaged)."),
     variants: list[str] = typer.Option(
         [], "--variants", help="multiview: pipeline variants to score, comma-separated or "
         "repeated: dsd, dsd+satn, dsd+satn+refine, dsd+refine, all (= the first three); "
@@ -91,9 +96,10 @@ def eval_cmd(
                           infer_overrides={"detector": detector, "focal": focal,
                                            "device": check_device(device) if device else None,
                                            "max_frames": max_frames,
-                                           "crop_ray": False if no_crop_ray else None},
+                                           "crop_ray": False if no_crop_ray else None,
+                                           "flip_test": True if flip_test else None},
                           quiet=quiet, json_out=json_out, calibrated_focal=calibrated_focal,
-                          main_track_only=main_track_only)
+                          main_track_only=main_track_only, keypoints=keypoints)
         return
     if dataset not in DATASETS:
         raise InputError(f"--dataset must be one of {', '.join(DATASETS)}, multiview; got "

@@ -45,7 +45,7 @@ def run_multiview_cli(root: Path | None, out: Path | None, weights: list[str],
                       reference_axes: str, cameras: list[str], rerun: bool,
                       match_distance: float | None, infer_overrides: dict, quiet: bool,
                       json_out: bool, calibrated_focal: bool = False,
-                      main_track_only: bool = False) -> None:
+                      main_track_only: bool = False, keypoints: str = "detector") -> None:
     """Parse the multiview options into records, run, print the table."""
     from rich.console import Console
 
@@ -77,10 +77,11 @@ def run_multiview_cli(root: Path | None, out: Path | None, weights: list[str],
         return (f"--{name}" if v else f"--no-{name}") if isinstance(v, bool) else f"--{name} {v}"
 
     flags = " ".join([flag(k, v) for k, v in infer_overrides.items() if v is not None]
-                     + (["--calibrated-focal"] if calibrated_focal else []))
+                     + (["--calibrated-focal"] if calibrated_focal else [])
+                     + ([f"--keypoints {keypoints}"] if keypoints != "detector" else []))
     opts = MultiviewOptions(joints=joints, axes=reference_axes, cameras=list(cameras) or None,
                             refresh=rerun, calibrated_focal=calibrated_focal,
-                            main_track_only=main_track_only,
+                            main_track_only=main_track_only, keypoints=keypoints,
                             max_distance=match_distance if match_distance else MAX_MATCH_DISTANCE)
     opts.validate()
     variant_list = make_variants(names, base, weight_list, flags)

@@ -145,12 +145,15 @@ class KeypointNoiseModel:
                    header.get("meta", {}))
 
     # ---------------------------------------------------------------- sampling
-    def sample(self, gt: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, gt: torch.Tensor, gen: torch.Generator,
+               scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         """Simulated detections for labels.
 
         Args:
             gt: (B, 17, 3) crop-normalised x, y and label visibility.
             gen: the generator all draws come from (reproducible).
+            scale: the drawn offsets are multiplied by it (swaps, misses and confidences are
+                drawn as measured); 1 reproduces the measured errors.
         Returns:
             keypoints (B, 17, 2) crop-normalised, confidence (B, 17) in [0, 1].
         """
@@ -175,7 +178,7 @@ class KeypointNoiseModel:
                 trip = torch.from_numpy(bank)[pick]
                 delta[sel, j] = trip[:, :2]
                 conf[sel, j] = trip[:, 2]
-        kp = src[..., :2] + delta
+        kp = src[..., :2] + scale * delta
         miss = torch.rand(b, generator=gen) < self.miss_rate
         kp[miss] = 0.0
         conf[miss] = 0.0

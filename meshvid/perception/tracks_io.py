@@ -21,11 +21,17 @@ FORMAT = "meshvid.tracks"
 VERSION = 1
 
 
-def _r(a: np.ndarray, nd: int) -> list:
-    return np.round(np.asarray(a, dtype=np.float64), nd).tolist()
+def _r(a: np.ndarray, nd: int | None) -> list:
+    """Rounded to nd decimals for a readable file; nd None keeps every bit (JSON floats
+    round-trip exactly), for a tracking result that is read back in place of a new run."""
+    a = np.asarray(a, dtype=np.float64)
+    return (a if nd is None else np.round(a, nd)).tolist()
 
 
-def track_to_dict(t: Track) -> dict[str, Any]:
+def track_to_dict(t: Track, exact: bool = False) -> dict[str, Any]:
+    def r(a, nd):
+        return _r(a, None if exact else nd)
+
     interp = t.interpolated if t.interpolated is not None else np.zeros(len(t), bool)
     return {
         "id": int(t.track_id),
@@ -33,11 +39,11 @@ def track_to_dict(t: Track) -> dict[str, Any]:
         "first_frame": int(t.frame_ids[0]) if len(t) else None,
         "last_frame": int(t.frame_ids[-1]) if len(t) else None,
         "frame_ids": [int(x) for x in t.frame_ids],
-        "timestamps": _r(t.timestamps, 6),
-        "boxes": _r(t.boxes, 2),
-        "scores": _r(t.scores, 4),
-        "keypoints": _r(t.keypoints, 2),
-        "keypoint_scores": _r(t.keypoint_scores, 4),
+        "timestamps": r(t.timestamps, 6),
+        "boxes": r(t.boxes, 2),
+        "scores": r(t.scores, 4),
+        "keypoints": r(t.keypoints, 2),
+        "keypoint_scores": r(t.keypoint_scores, 4),
         "interpolated": [int(x) for x in interp],
         "gap": [int(x) for x in (t.gap if t.gap is not None else np.zeros(len(t), bool))],
     }
@@ -58,17 +64,18 @@ def track_from_dict(d: dict[str, Any]) -> Track:
 
 
 def tracks_document(info: VideoInfo, tracks: list[Track], *, num_frames: int,
-                    timestamps: np.ndarray, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+                    timestamps: np.ndarray, meta: dict[str, Any] | None = None,
+                    exact: bool = False) -> dict[str, Any]:
     video = asdict(info)
     video["num_frames"] = int(num_frames)  # what was actually decoded
     return {
         "format": FORMAT,
         "version": VERSION,
         "video": video,
-        "frame_timestamps": _r(timestamps, 6),
+        "frame_timestamps": _r(timestamps, None if exact else 6),
         "keypoint_names": list(COCO_17),
         "meta": meta or {},
-        "tracks": [track_to_dict(t) for t in tracks],
+        "tracks": [track_to_dict(t, exact) for t in tracks],
     }
 
 

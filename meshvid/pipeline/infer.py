@@ -107,7 +107,7 @@ def estimate_frames(source: FrameSource, tracks: list[Track], regressor, *, batc
     for t, key in zip(tracks, keys):
         # the crop geometry of every row (make_crops squares the same boxes for the key rows)
         centres, sides = square_boxes(np.asarray(t.boxes, np.float64))
-        estimates.append(TrackEstimate(t, np.zeros((len(t), 512), np.float32),
+        estimates.append(TrackEstimate(t, np.zeros((len(t), regressor.feature_width), np.float32),
                                        np.zeros((len(t), 157), np.float32),
                                        centres.astype(np.float32), sides.astype(np.float32),
                                        np.asarray(key, bool)))
@@ -421,6 +421,7 @@ class InferOptions:
     image_fps: float = 30.0
     keep_partial: bool = False  # a truncated video: keep the frames before the damage (warned)
     camera_motion: str = "auto"  # auto | static | estimate (meshvid/scene/camera_motion.py)
+    flip_test: bool = False  # also run the networks on mirrored crops and average (issue 24)
 
 
 @dataclass
@@ -468,25 +469,63 @@ def output_stem(input_path: str | Path) -> str:
     return Path(input_path).stem if Path(input_path).is_file() else Path(input_path).name
 
 
+# What `run_infer` may do to the tracks between tracking and the networks (evaluation only:
+# meshvid/eval/multiview/reference_keypoints.py puts reference keypoints in the detector's place).
+TracksHook = Callable[[list[Track]], list[Track]]
+
+
 def run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
-              progress: Progress | None = None) -> InferResult:
+              progress: Progress | None = None, *, tracks_file: Path | None = None,
+              adjust_tracks: TracksHook | None = None) -> InferResult:
     """The whole job; every output file appears atomically (complete) or not at all.
 
     The outputs of one stem are locked for the run (a concurrent run into the same place
     fails with BusyError) and listed in a manifest; the files of an earlier run of the same
     stem are removed when the work starts (meshvid.io.outputs.OutputClaim).
+
+    `tracks_file` (evaluation): the detection + tracking stage's result is read from that file
+    when it exists, and written there (exactly, atomically) when the stage runs. The caller
+    owns the file's key: it must only be reused with the same video and the same detector and
+    tracker options. `adjust_tracks` changes the tracks before the networks see them.
     """
     from meshvid.io.outputs import OutputClaim
 
     claim = OutputClaim(outdir, output_stem(input_path))
     try:
-        return _run_infer(input_path, outdir, opts, progress, claim)
+        return _run_infer(input_path, outdir, opts, progress, claim, tracks_file, adjust_tracks)
     finally:
         claim.release()
 
 
+def _tracked(source, detector_factory, opts: InferOptions, det_stride: int | None,
+             single_image: bool, progress: Progress, tracks_file: Path | None
+             ) -> tuple[list[Track], int]:
+    """Pass 1 (detection + tracking), or its earlier result from `tracks_file`."""
+    from meshvid.perception.run import TrackOptions, run_tracking
+    from meshvid.perception.tracker import TrackerConfig
+    from meshvid.perception.tracks_io import load_tracks, save_tracks, tracks_document
+
+    if tracks_file is not None and Path(tracks_file).is_file():
+        _, tracks, doc = load_tracks(tracks_file)
+        return tracks, int(doc["video"]["num_frames"])
+    progress.start("tracking", source.info.num_frames)
+    tracking = run_tracking(
+        source, detector_factory(),
+        TrackOptions(imgsz=opts.imgsz, det_stride=det_stride,
+                     tracker=TrackerConfig(kind=opts.tracker, max_gap=opts.max_gap,
+                                           min_len=1 if single_image else opts.min_track_len,
+                                           max_people=opts.max_people)),
+        on_frame=progress.advance)
+    if tracks_file is not None:
+        save_tracks(tracks_file, tracks_document(source.info, tracking.tracks,
+                                                 num_frames=tracking.num_frames,
+                                                 timestamps=tracking.timestamps, exact=True))
+    return tracking.tracks, tracking.num_frames
+
+
 def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
-               progress: Progress | None, claim) -> InferResult:
+               progress: Progress | None, claim, tracks_file: Path | None = None,
+               adjust_tracks: TracksHook | None = None) -> InferResult:
     from meshvid import __version__
     from meshvid.devices import check_device
     from meshvid.body import load_body_model
@@ -495,8 +534,6 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     from meshvid.export.npz import save_npz, summary_path
     from meshvid.io.video import open_source
     from meshvid.perception.detector import PoseDetector
-    from meshvid.perception.run import TrackOptions, run_tracking
-    from meshvid.perception.tracker import TrackerConfig
     from meshvid.pipeline.keyframes import MESH_RATES, key_mask
     from meshvid.pipeline.regressor import MeshRegressor, temporal_stride
     from meshvid.scene.camera_motion import CAMERA_MOTION_MODES, CameraMotionStage
@@ -520,14 +557,17 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     single_image = Path(input_path).is_file() and Path(input_path).suffix.lower() in IMAGE_EXTS
     # load everything that can fail on a missing file before the long work starts
     body = load_body_model(opts.body_model, smpl_dir=opts.smpl_dir, device="cpu")
-    regressor = MeshRegressor(opts.weights, device=device, backend=opts.dsd_backend)
+    regressor = MeshRegressor(opts.weights, device=device, backend=opts.dsd_backend,
+                              flip_test=opts.flip_test)
     if opts.exports:
         from meshvid.export.blender import check_bpy
         from meshvid.export.exporter import BLENDER_FORMATS, parse_formats
 
         if any(f in BLENDER_FORMATS for f in parse_formats(list(opts.exports))):
             check_bpy()
-    detector = PoseDetector(opts.detector, backend=opts.detector_backend, device=device)
+    reuse = tracks_file is not None and Path(tracks_file).is_file()
+    detector = (None if reuse else
+                PoseDetector(opts.detector, backend=opts.detector_backend, device=device))
     info = source.info
     # everything is loaded: lock the outputs, check the space, remove an earlier run's files
     frames_hint = min(info.num_frames or 300, opts.max_frames or 10**9)
@@ -540,36 +580,32 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     model_rate = opts.mesh_rate == "model" and k > 1
     det_stride = opts.det_stride if opts.det_stride is not None else (k if model_rate else None)
 
-    progress.start("tracking", source.info.num_frames)
     t0 = time.perf_counter()
-    tracking = run_tracking(
-        source, detector,
-        TrackOptions(imgsz=opts.imgsz, det_stride=det_stride,
-                     tracker=TrackerConfig(kind=opts.tracker, max_gap=opts.max_gap,
-                                           min_len=1 if single_image else opts.min_track_len,
-                                           max_people=opts.max_people)),
-        on_frame=progress.advance)
+    tracks, num_frames = _tracked(source, lambda: detector, opts, det_stride, single_image,
+                                  progress, tracks_file)
+    if adjust_tracks is not None:
+        tracks = adjust_tracks(tracks)
     times.tracking = time.perf_counter() - t0
     image_size = (info.width, info.height)
     focal = resolve_focal(opts.focal, image_size)
     fps = info.fps if info.fps and info.fps > 0 else opts.image_fps
 
-    all_tracks = list(tracking.tracks)
+    all_tracks = list(tracks)
     if opts.min_height > 0:
-        tracking.tracks = [t for t in tracking.tracks if len(t) and float(np.median(
+        tracks = [t for t in tracks if len(t) and float(np.median(
             np.asarray(t.boxes)[:, 3] - np.asarray(t.boxes)[:, 1])) >= opts.min_height]
-    progress.start("meshes", tracking.num_frames)
-    keys = [key_mask(t.frame_ids, k if model_rate else 1) for t in tracking.tracks]
+    progress.start("meshes", num_frames)
+    keys = [key_mask(t.frame_ids, k if model_rate else 1) for t in tracks]
     # the camera's rotation from the background, on the frames pass 2 decodes anyway (every
     # tracked person's box masked, the small ones' too)
     camera_stage = CameraMotionStage("static" if single_image else opts.camera_motion,
                                      all_tracks, image_size, focal)
-    estimates = estimate_frames(source, tracking.tracks, regressor, batch_size=opts.batch_size,
+    estimates = estimate_frames(source, tracks, regressor, batch_size=opts.batch_size,
                                 keys=keys, times=times, on_frame=progress.advance,
                                 on_image=camera_stage)
-    cam_motion = camera_stage.finish(tracking.num_frames)
+    cam_motion = camera_stage.finish(num_frames)
     times.camera_motion = camera_stage.seconds
-    progress.advance(tracking.num_frames)  # the frames after the last tracked one need no work
+    progress.advance(num_frames)  # the frames after the last tracked one need no work
     persons = people_motion(estimates, regressor, body, fps=fps, image_size=image_size,
                             focal=focal, temporal=opts.temporal,
                             camera_fit=opts.camera_fit, refine=opts.refine,
@@ -604,7 +640,7 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     elif opts.render != "none":
         from meshvid.pipeline.overlay_video import render_overlay_video
 
-        progress.start("rendering", tracking.num_frames)
+        progress.start("rendering", num_frames)
         t0 = time.perf_counter()
         video_path = render_overlay_video(
             source, persons, body, outdir / f"{stem}_overlay.mp4", focal=focal,
@@ -635,6 +671,6 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
         times.export = time.perf_counter() - t0
     claim.finish()
     return InferResult(motion=motion, npz_path=npz_path, video_path=video_path,
-                       export_paths=export_paths, num_frames=tracking.num_frames,
+                       export_paths=export_paths, num_frames=num_frames,
                        seconds=times, wall_seconds=time.perf_counter() - started,
                        camera_motion=cam_motion)

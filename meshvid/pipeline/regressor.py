@@ -49,6 +49,49 @@ def theta_from_vector(vec: torch.Tensor) -> Theta:
                  vec[..., 154:157])
 
 
+# x -> -x: the mirror image of a crop (its horizontal axis is the camera's x)
+_MIRROR = torch.diag(torch.tensor([-1.0, 1.0, 1.0]))
+
+
+def mirror_theta(theta: Theta) -> Theta:
+    """Θ of the crop's mirror image: joints swapped left/right, every rotation reflected in x
+    (M R M, as meshvid.synth.motion.mirror does for motions), the crop translation's x negated;
+    the shape is its own mirror image (anny24 and SMPL are left/right symmetric)."""
+    from meshvid.body.joints import SMPL_24_FLIP
+    from meshvid.geometry.rotations import matrix_to_sixd, sixd_to_matrix
+
+    rot = sixd_to_matrix(theta.pose_6d)[..., list(SMPL_24_FLIP), :, :]
+    m = _MIRROR.to(rot)
+    cam = theta.cam.clone()
+    cam[..., 1] = -cam[..., 1]
+    return Theta(matrix_to_sixd(m @ rot @ m), theta.betas, cam)
+
+
+def average_thetas(a: Theta, b: Theta) -> Theta:
+    """The mean of two estimates: per joint the rotation nearest the mean of the two matrices
+    (chordal mean; roma.special_procrustes), shapes and cameras averaged."""
+    import roma
+
+    from meshvid.geometry.rotations import matrix_to_sixd, sixd_to_matrix
+
+    rot = roma.special_procrustes(sixd_to_matrix(a.pose_6d) + sixd_to_matrix(b.pose_6d))
+    return Theta(matrix_to_sixd(rot), 0.5 * (a.betas + b.betas), 0.5 * (a.cam + b.cam))
+
+
+def flip_inputs(crops: np.ndarray, keypoints_norm: np.ndarray | None,
+                keypoint_scores: np.ndarray | None):
+    """The mirror images of a batch of crops and their crop-normalised keypoints (x -> -x,
+    left and right swapped: the mirrored person's left hand is where their right was)."""
+    from meshvid.body.joints import COCO_17_FLIP
+
+    flipped = np.ascontiguousarray(np.asarray(crops)[:, :, ::-1])
+    if keypoints_norm is None:
+        return flipped, None, None
+    kp = np.asarray(keypoints_norm, np.float32)[:, list(COCO_17_FLIP)].copy()
+    kp[..., 0] = -kp[..., 0]
+    return flipped, kp, np.asarray(keypoint_scores, np.float32)[:, list(COCO_17_FLIP)]
+
+
 class MeshRegressor:
     """The shipped (or given) DSD-SATN weights, ready for inference.
 
@@ -63,7 +106,7 @@ class MeshRegressor:
     """
 
     def __init__(self, weights: str | Path | None = None, *, device: str = "cpu",
-                 optimize: bool = True, backend: str = "auto") -> None:
+                 optimize: bool = True, backend: str = "auto", flip_test: bool = False) -> None:
         from meshvid.model.inference import optimize_for_inference
         from meshvid.train.export import load_model
 
@@ -93,19 +136,40 @@ class MeshRegressor:
                 model.dsd.backbone, self.crop_size, backend,
                 pooled=not model.dsd.needs_feature_map)
         self.backend = "openvino" if self._ov is not None else "torch"
+        # flip test (issue 24): every crop also runs mirrored, the mirrored estimate is mirrored
+        # back and the two are averaged; the features of both views are kept side by side
+        # (feature_width doubles) so that SATN can run on each view too
+        self.flip_test = bool(flip_test)
+        self.feature_width = 512 * (2 if self.flip_test else 1)
 
     @torch.inference_mode()
     def single_frame(self, crops: np.ndarray, keypoints_norm: np.ndarray | None,
                      keypoint_scores: np.ndarray | None) -> FrameEstimate:
-        """DSD on a batch of crops.
+        """DSD on a batch of crops (and on their mirror images with flip_test).
 
         Args:
             crops: (N, S, S, 3) uint8 RGB.
             keypoints_norm: (N, 17, 2) crop-normalised keypoints (external skeleton), or None.
             keypoint_scores: (N, 17), or None.
         Returns:
-            FrameEstimate with features (N, 512) and Θ vectors (N, 157).
+            FrameEstimate with features (N, feature_width) and Θ vectors (N, 157).
         """
+        if not self.flip_test:
+            return self._single_frame(crops, keypoints_norm, keypoint_scores)
+        n = len(crops)
+        fc, fk, fs = flip_inputs(crops, keypoints_norm, keypoint_scores)
+        both = self._single_frame(
+            np.concatenate([crops, fc]),
+            None if fk is None else np.concatenate([keypoints_norm, fk]),
+            None if fs is None else np.concatenate([keypoint_scores, fs]))
+        vec = torch.from_numpy(both.theta)
+        theta = average_thetas(theta_from_vector(vec[:n]),
+                               mirror_theta(theta_from_vector(vec[n:])))
+        return FrameEstimate(np.concatenate([both.features[:n], both.features[n:]], axis=1),
+                             theta.vector().float().numpy())
+
+    def _single_frame(self, crops: np.ndarray, keypoints_norm: np.ndarray | None,
+                      keypoint_scores: np.ndarray | None) -> FrameEstimate:
         kp = conf = None
         if self.uses_keypoints:
             kp = torch.from_numpy(np.asarray(keypoints_norm, np.float32)).to(self.device)
@@ -127,6 +191,15 @@ class MeshRegressor:
         With stride k the window samples every k-th frame: each of the k phases (frames
         r, r+k, r+2k, ...) is one sliding pass, and the phases interleave back into frame order.
         """
+        if self.flip_test:  # each view through SATN, the mirrored one mirrored back, averaged
+            feats = np.asarray(features, np.float32)
+            a = torch.from_numpy(self._temporal(feats[:, :512], stride))
+            b = torch.from_numpy(self._temporal(feats[:, 512:], stride))
+            theta = average_thetas(theta_from_vector(a), mirror_theta(theta_from_vector(b)))
+            return theta.vector().float().numpy()
+        return self._temporal(features, stride)
+
+    def _temporal(self, features: np.ndarray, stride: int) -> np.ndarray:
         feats = torch.from_numpy(np.asarray(features, np.float32)).to(self.device)
         out = torch.empty(len(feats), 157)
         for phase in range(min(stride, len(feats))):

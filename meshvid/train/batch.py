@@ -32,7 +32,7 @@ def simulate_detections(gt: torch.Tensor, noise: KeypointNoise,
         if gt.shape[1] != 17:
             raise InputError("the measured keypoint-noise model is for COCO-17 keypoints; use "
                              "data.keypoint_noise.kind: gaussian for other joint sets")
-        return _measured_model(noise.path).sample(gt, gen)
+        return _measured_model(noise.path).sample(gt, gen, scale=noise.scale)
     b, k, _ = gt.shape
     jitter = torch.randn(b, k, 2, generator=gen) * noise.sigma
     outlier = torch.rand(b, k, generator=gen) < noise.outlier_prob

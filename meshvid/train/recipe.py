@@ -49,6 +49,9 @@ class KeypointNoise:
     # weights/keypoint_noise/yolo11n_pose.npz); "gaussian": the jitter below (round 2).
     kind: Literal["gaussian", "measured"] = "gaussian"
     path: str | None = None
+    # "measured": the drawn offsets times this (the bank was measured on untextured renders,
+    # which the detector reads worse than people; issue 24 measures the ratio on real footage)
+    scale: float = 1.0
     sigma: float = 0.02
     outlier_prob: float = 0.02  # a joint lands somewhere wrong (sigma x 10)
     drop_prob: float = 0.08

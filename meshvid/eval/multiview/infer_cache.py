@@ -8,8 +8,12 @@ version; `<camera>.options.json` beside it records that and the video (name, siz
 modification time), and a changed video is run again. So re-scoring (another joint set,
 another matching threshold) reruns nothing, and a new network reruns only what it changes.
 
-The detection + tracking stage is not shared between option variants: `run_infer` takes a
-video, not precomputed tracks (docs/eval-multiview.md, "Cost").
+The detection + tracking stage (most of the time on a CPU) is shared between variants that
+differ only after it (weights, SATN, the fit, the crop ray, ...): its result is kept exactly
+under `OUT/infer/tracks/<camera>-<tracking key>.tracks.json`, where the tracking key hashes only
+what decides the tracks (video, detector and its precision, detector and tracker options). A
+variant may also change the tracks before the networks see them (`adjust`, e.g. reference
+keypoints in the detector's place); its name enters the variant's key.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from meshvid.export.atomic import write_text_atomic
-from meshvid.pipeline.infer import InferOptions, Progress
+from meshvid.pipeline.infer import InferOptions, Progress, TracksHook
 
 # Loaded by the pipeline: these decide the result (model cards, plots and reports do not).
 _WEIGHT_SUFFIXES = (".safetensors", ".yaml", ".yml", ".pt", ".pth", ".ckpt", ".onnx", ".xml",
@@ -99,6 +103,28 @@ def options_key(opts: InferOptions) -> tuple[str, dict]:
     return key[:16], desc
 
 
+# InferOptions fields that decide detection + tracking (pipeline/infer.py, pass 1); the
+# detection stride follows from mesh_rate and the video's rate
+TRACKING_FIELDS = ("detector_backend", "imgsz", "det_stride", "mesh_rate", "tracker",
+                   "max_people", "min_track_len", "max_gap", "device", "max_frames",
+                   "image_fps", "keep_partial")
+
+
+def tracking_key(opts: InferOptions, video: Path) -> str:
+    """Hex key of the tracking stage's result for this video and options."""
+    from meshvid import __version__
+    from meshvid.cpu import cpu_info
+    from meshvid.perception.detector import requested_precision
+
+    desc = {
+        "options": {k: getattr(opts, k) for k in TRACKING_FIELDS},
+        "detector_sha256": _cached_digest(Path(opts.detector)) if opts.detector else "default",
+        "precision": cpu_info().precision_for(requested_precision()),
+        "video": video_identity(video), "meshvid": __version__,
+    }
+    return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def eval_options(opts: InferOptions) -> InferOptions:
     """The user's options with what evaluation does not need switched off (render, exports)."""
     return dataclasses.replace(opts, render="none", exports=(), keypoints=False)
@@ -106,7 +132,9 @@ def eval_options(opts: InferOptions) -> InferOptions:
 
 def cached_infer(video: Path, camera: str, cache_root: Path, opts: InferOptions,
                  progress: Progress | None = None, refresh: bool = False,
-                 on_run: Callable[[str], None] | None = None) -> tuple[Path, bool]:
+                 on_run: Callable[[str], None] | None = None,
+                 adjust: tuple[str, TracksHook] | None = None,
+                 refresh_tracks: bool | None = None) -> tuple[Path, bool]:
     """The NPZ of `meshvid infer <video>` with `opts`, from the cache or run now.
 
     Args:
@@ -116,7 +144,10 @@ def cached_infer(video: Path, camera: str, cache_root: Path, opts: InferOptions,
         opts: the pipeline options (render and exports are ignored).
         progress: the pipeline's stage progress.
         refresh: run again even when cached.
+        refresh_tracks: run the tracking stage again too (default: as `refresh`).
         on_run: called with the cache folder when the pipeline actually runs.
+        adjust: (name, hook): the hook changes the tracks before the networks run; the name
+            enters the cache key.
     Returns:
         (NPZ path, whether it came from the cache).
     """
@@ -124,6 +155,9 @@ def cached_infer(video: Path, camera: str, cache_root: Path, opts: InferOptions,
 
     opts = eval_options(opts)
     key, desc = options_key(opts)
+    if adjust is not None:
+        desc = {**desc, "tracks_adjusted": adjust[0]}
+        key = hashlib.sha256(f"{key}/{adjust[0]}".encode()).hexdigest()[:16]
     folder = cache_root / key
     npz = folder / f"{video.stem}.npz"
     side = folder / f"{video.stem}.options.json"
@@ -137,7 +171,11 @@ def cached_infer(video: Path, camera: str, cache_root: Path, opts: InferOptions,
             return npz, True
     if on_run is not None:
         on_run(str(folder))
-    result = run_infer(video, folder, opts, progress)
+    tracks_file = cache_root / "tracks" / f"{video.stem}-{tracking_key(opts, video)}.tracks.json"
+    if (refresh if refresh_tracks is None else refresh_tracks) and tracks_file.is_file():
+        tracks_file.unlink()
+    result = run_infer(video, folder, opts, progress, tracks_file=tracks_file,
+                       adjust_tracks=adjust[1] if adjust is not None else None)
     write_text_atomic(side, json.dumps({"camera": camera, "video": video_identity(video), **desc},
                                        indent=1, default=str) + "\n")
     return Path(result.npz_path), False
@@ -149,4 +187,5 @@ def cache_size(cache_root: Path) -> int:
         if cache_root.is_dir() else 0
 
 
-__all__ = ["Variant", "cached_infer", "options_key", "file_digest", "eval_options"]
+__all__ = ["Variant", "cached_infer", "options_key", "tracking_key", "file_digest",
+           "eval_options"]

@@ -17,6 +17,8 @@ import numpy as np
 
 from meshvid.errors import InputError
 from meshvid.eval.multiview.dataset import MultiviewSet
+from meshvid.eval.multiview.reference_keypoints import (KEYPOINT_SOURCES,
+                                                       reference_keypoints_hook)
 from meshvid.eval.multiview.infer_cache import (Variant, cached_infer, eval_options, options_key,
                                                 resolved_weights)
 from meshvid.eval.multiview.matching import MAX_MATCH_DISTANCE
@@ -57,6 +59,9 @@ class MultiviewOptions:
         main_track_only: score each person's most-matched track only (score.score_camera).
         calibrated_focal: give `infer` each camera's calibrated focal length (mean of fx, fy)
             instead of its default; lens distortion stays unmodelled.
+        keypoints: what the networks see: `detector` (as `infer`) or `reference` (the
+            matched tracks' keypoints replaced by the reference's projection:
+            reference_keypoints.py; the lifting error without the 2D error).
     """
 
     joints: str = "body12"
@@ -66,11 +71,15 @@ class MultiviewOptions:
     refresh: bool = False
     calibrated_focal: bool = False
     main_track_only: bool = False
+    keypoints: str = "detector"
 
     def validate(self) -> None:
         if self.joints not in JOINT_SETS:
             raise InputError(f"--joints must be one of {', '.join(JOINT_SETS)}; "
                              f"got {self.joints!r}")
+        if self.keypoints not in KEYPOINT_SOURCES:
+            raise InputError(f"--keypoints must be one of {', '.join(KEYPOINT_SOURCES)} for "
+                             f"multiview; got {self.keypoints!r}")
         if not 0.0 < self.max_distance <= 2.0:
             raise InputError(f"--match-distance must be in (0, 2]; got {self.max_distance}")
 
@@ -172,7 +181,7 @@ def run_multiview(root: "str | Path | MultiviewSet", out_dir: Path, variants: li
     results: list[VariantResult] = []
     done = 0
     started = time.perf_counter()
-    for v in variants:
+    for vi, v in enumerate(variants):
         vr = VariantResult(v, [], options_key(eval_options(v.options))[0])
         for name, video in data.videos.items():
             if progress is not None:
@@ -180,9 +189,15 @@ def run_multiview(root: "str | Path | MultiviewSet", out_dir: Path, variants: li
             t0 = time.perf_counter()
             run_opts = (dataclasses.replace(v.options, focal=data.cameras[name].focal)
                         if opts.calibrated_focal else v.options)
+            adjust = None
+            if opts.keypoints == "reference":
+                adjust = ("reference keypoints", reference_keypoints_hook(
+                    data.cameras[name], data.references, opts.max_distance))
+            # --rerun: the tracking stage once (the first variant), every variant's networks
             npz, cached = cached_infer(video, name, cache, run_opts,
                                        progress.stages if progress is not None else None,
-                                       refresh=opts.refresh)
+                                       refresh=opts.refresh, adjust=adjust,
+                                       refresh_tracks=opts.refresh and vi == 0)
             vr.infer_seconds += time.perf_counter() - t0
             vr.cached_cameras += int(cached)
             vr.npz[name] = str(npz)
@@ -204,7 +219,8 @@ def build_summary(data, results: list[VariantResult], opts: MultiviewOptions) ->
     pose on the first variant's frames."""
     rows: dict[str, Any] = {}
     for vr in results:
-        label = vr.variant.label + (" (calibrated focal)" if opts.calibrated_focal else "")
+        label = (vr.variant.label + (" (calibrated focal)" if opts.calibrated_focal else "")
+                 + (" (reference 2D)" if opts.keypoints == "reference" else ""))
         rows[label] = {
             "command": vr.variant.command, "cache_key": vr.cache_key,
             "weights": str(resolved_weights(vr.variant.options)),

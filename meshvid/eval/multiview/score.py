@@ -136,6 +136,45 @@ def overlay_points(keypoints3d: np.ndarray, result: MotionResult) -> np.ndarray:
     return px
 
 
+@dataclass
+class ReferenceView:
+    """The reference people as one camera sees them, per person (F frames).
+
+    Attributes:
+        joints: (F, 17, 3) camera-space joints, metres (NaN = no reference).
+        pixels: (F, 17, 2) projected through the calibrated, distorting camera.
+        visible: (F, 17) present and inside the image.
+        in_image: (F,) the person counts as in the image (mid-hip inside it).
+        heights: (F,) the person's height in the image, pixels.
+    """
+
+    joints: list[np.ndarray]
+    pixels: list[np.ndarray]
+    visible: list[np.ndarray]
+    in_image: list[np.ndarray]
+    heights: list[np.ndarray]
+    num_frames: int
+
+
+def reference_view(references: list[ReferencePerson], cam: CameraCalibration) -> ReferenceView:
+    """Every reference person moved into `cam` and projected (frames padded to the longest)."""
+    num_frames = max(len(r.joints) for r in references)
+    view = ReferenceView([], [], [], [], [], num_frames)
+    for r in references:
+        j = np.full((num_frames, 17, 3), np.nan)
+        j[:len(r.joints)] = r.joints
+        jc = world_to_camera(j, cam)
+        px = project_camera(jc, cam)
+        vis = inside_image(px, cam.size) & np.isfinite(jc).all(-1)
+        hip = project_camera(jc[:, [HIP_L, HIP_R]].mean(axis=1), cam)
+        view.joints.append(jc)
+        view.pixels.append(px)
+        view.visible.append(vis)
+        view.in_image.append(inside_image(hip, cam.size))
+        view.heights.append(person_height_px(px, vis))
+    return view
+
+
 def score_camera(result: MotionResult, cam: CameraCalibration, references: list[ReferencePerson],
                  joints: str = "body12", max_distance: float = MAX_MATCH_DISTANCE,
                  main_track_only: bool = False) -> tuple[list[PairResult], list[PersonMatch]]:
@@ -153,21 +192,10 @@ def score_camera(result: MotionResult, cam: CameraCalibration, references: list[
         (one PairResult per person, their matches).
     """
     js = JOINT_SETS[joints]
-    num_frames = max(len(r.joints) for r in references)
-    ref_cam, ref2d, visible, in_image, heights = [], [], [], [], []
-    for r in references:
-        j = np.full((num_frames, 17, 3), np.nan)
-        j[:len(r.joints)] = r.joints
-        jc = world_to_camera(j, cam)
-        px = project_camera(jc, cam)
-        vis = inside_image(px, cam.size) & np.isfinite(jc).all(-1)
-        hip = project_camera(jc[:, [HIP_L, HIP_R]].mean(axis=1), cam)
-        ref_cam.append(jc)
-        ref2d.append(px)
-        visible.append(vis)
-        in_image.append(inside_image(hip, cam.size))
-        heights.append(person_height_px(px, vis))
-    matches = match_people(result.persons, ref2d, visible, in_image, heights, max_distance)
+    view = reference_view(references, cam)
+    ref_cam, ref2d, visible, heights = view.joints, view.pixels, view.visible, view.heights
+    num_frames = view.num_frames
+    matches = match_people(result.persons, ref2d, visible, view.in_image, heights, max_distance)
     centre_set = tuple(j for j in js if j in BODY_12)
     pairs = []
     for pi, r in enumerate(references):
