@@ -24,13 +24,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def swapped(a, b, body):
+def swapped(a, b, body, trust=None):
     persons = []
     for pa, pb in zip(a.persons, b.persons):
         if pa.track_id != pb.track_id or not np.array_equal(pa.frame_ids, pb.frame_ids):
             raise SystemExit("the two runs do not share tracks")
         pose = pa.pose.copy()
-        pose[:, 0] = pb.pose[:, 0]
+        if trust is None:
+            pose[:, 0] = pb.pose[:, 0]
+        else:
+            from meshvid.geometry.rotations import (axis_angle_to_sixd, matrix_to_axis_angle,
+                                                    sixd_to_matrix)
+            from meshvid.pipeline.regressor import gated_root
+
+            r = gated_root(axis_angle_to_sixd(torch.from_numpy(pa.pose[:, 0]).float()),
+                           axis_angle_to_sixd(torch.from_numpy(pb.pose[:, 0]).float()), trust)
+            pose[:, 0] = matrix_to_axis_angle(sixd_to_matrix(r)).numpy()
         with torch.no_grad():
             out = body.forward(torch.from_numpy(pose).float(),
                                torch.from_numpy(np.repeat(pa.betas[None], len(pose), 0)).float())
@@ -46,6 +55,8 @@ def main(argv=None) -> int:
     ap.add_argument("root", type=Path)
     ap.add_argument("--pose", type=Path, required=True)
     ap.add_argument("--orient", type=Path, required=True)
+    ap.add_argument("--trust", type=float, nargs=2, default=None,
+                    help="gate the swap as infer does (regressor.gated_root), degrees")
     a = ap.parse_args(argv)
     from meshvid.body import load_body_model
     from meshvid.eval.multiview.dataset import load_multiview
@@ -57,7 +68,7 @@ def main(argv=None) -> int:
     body = load_body_model("anny24")
     rows = {}
     for label, fn in (("pose run", lambda x, y: x), ("orient run", lambda x, y: y),
-                      ("swapped", lambda x, y: swapped(x, y, body))):
+                      ("swapped", lambda x, y: swapped(x, y, body, a.trust))):
         pairs = []
         for name in data.videos:
             x, y = load_npz(a.pose / f"{name}.npz"), load_npz(a.orient / f"{name}.npz")

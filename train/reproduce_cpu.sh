@@ -102,3 +102,13 @@ if [ -d data/mocap/dataset ]; then
   REPORT+=(--weights corpus_bandai=runs/corpus_bandai/dsd.safetensors)
 fi
 $PY train/corpus_report.py "${REPORT[@]}" --out runs/corpus_report
+
+# 8. Issue 24: the root-orientation network (orient.safetensors): a keypoints-only network
+# trained on 65,536 rows of the CMU library (training subjects; half the cameras raised to look
+# down 15-40 degrees), detector keypoints simulated as Gaussian jitter (sigma 0.02 crop units),
+# 6 epochs (~3 min; the rows ~8-12 min, cached in runs/_cache). The library is extracted from
+# ../shared/mocap/cmu_fbxlib_*.tar.xz into data/mocap/cmu_fbxlib (docs/motion.md).
+$PY train/train_dsd_cmu.py --config train/cmu_skeleton.yaml --set dsd.epochs=6 \
+  --set "dsd.lr_decay_epochs=[5]" --set data.keypoint_noise.kind=gaussian \
+  --set data.keypoint_noise.sigma=0.02 --rows 65536 --raised-p 0.5 --out runs/cmu_skel_g02
+$PY train/ship_orientation.py runs/cmu_skel_g02/dsd.safetensors weights/dsd_satn_cpu

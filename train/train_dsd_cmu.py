@@ -158,25 +158,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pitch", type=float, nargs=2, default=(15.0, 40.0), help="raised pitch range, degrees down")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rows-only", action="store_true")
-    ap.add_argument("--library", choices=("cmu", "builtin"), default="cmu",
+    ap.add_argument("--library", choices=("cmu", "builtin", "cmu+builtin"), default="cmu",
                     help="cmu: the CMU library (default); builtin: the synth's own training "
                     "motions (DeepMimic, Anny's walk, sampled poses; default cameras), the data "
-                    "the shipped DSD was rendered from: a control for the data's effect")
+                    "the shipped DSD was rendered from; cmu+builtin: both tables, --rows each")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
 
     from meshvid.train.recipe import load_recipe
     from meshvid.train.run import run_training
 
-    if a.library == "builtin":
+    tables, info = [], {"library": a.library}
+    if "builtin" in a.library:
         from meshvid.train.skeleton_samples import skeleton_table
 
         t0 = time.time()
-        table = skeleton_table(a.rows, a.seed, 224, ROOT / "runs" / "_cache", workers=a.workers)
-        info = {"rows": a.rows, "library": "builtin", "seconds": round(time.time() - t0, 1)}
-    else:
-        table, info = rows_table(a.rows, a.seed, 224, a.raised_p, a.pitch, a.workers,
-                                 ROOT / "runs" / "_cache")
+        tables.append(skeleton_table(a.rows, a.seed, 224, ROOT / "runs" / "_cache",
+                                     workers=a.workers))
+        info["builtin"] = {"rows": a.rows, "seconds": round(time.time() - t0, 1)}
+    if "cmu" in a.library:
+        t, info["cmu"] = rows_table(a.rows, a.seed, 224, a.raised_p, a.pitch, a.workers,
+                                    ROOT / "runs" / "_cache")
+        tables.append(t)
+    from meshvid.train.tables import concat_tables
+
+    table = tables[0] if len(tables) == 1 else concat_tables(tables)
     print("rows:", json.dumps(info), flush=True)
     if a.rows_only:
         return 0

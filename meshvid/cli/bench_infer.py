@@ -22,8 +22,8 @@ def bench_infer(
     mesh_rate: str = typer.Option("model", "--mesh-rate", help="model or every (meshvid infer)."),
     refine: bool = typer.Option(True, "--refine/--no-refine", help="The keypoint fit, as "
                                 "meshvid infer (on by default; its time is the `refine` stage)."),
-    flip_test: bool = typer.Option(False, "--flip-test", help="meshvid infer --flip-test "
-                                   "(mirrored crops too: the dsd stage's cost)."),
+    flip_test: bool = typer.Option(True, "--flip-test/--no-flip-test", help="meshvid infer "
+                                   "--flip-test (on by default, as infer; the dsd stage's cost)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     quiet: bool = typer.Option(False, "--quiet", help="No table on stderr."),
 ) -> None:

@@ -44,8 +44,11 @@ def eval_cmd(
                                      "--no-temporal)."),
     no_crop_ray: bool = typer.Option(False, "--no-crop-ray", help="multiview: infer "
                                      "--no-crop-ray (the orientation as the network gives it)."),
-    flip_test: bool = typer.Option(False, "--flip-test", help="multiview: infer --flip-test "
-                                   "(mirrored crops too, estimates averaged)."),
+    flip_test: Optional[bool] = typer.Option(None, "--flip-test/--no-flip-test", help="multiview: "
+                                             "infer --flip-test/--no-flip-test (default: "
+                                             "infer's, on)."),
+    no_orientation_net: bool = typer.Option(False, "--no-orientation-net", help="multiview: "
+                                            "infer --no-orientation-net."),
     variants: list[str] = typer.Option(
         [], "--variants", help="multiview: pipeline variants to score, comma-separated or "
         "repeated: dsd, dsd+satn, dsd+satn+refine, dsd+refine, all (= the first three); "
@@ -97,7 +100,8 @@ def eval_cmd(
                                            "device": check_device(device) if device else None,
                                            "max_frames": max_frames,
                                            "crop_ray": False if no_crop_ray else None,
-                                           "flip_test": True if flip_test else None},
+                                           "flip_test": flip_test,
+                                           "orientation_net": False if no_orientation_net else None},
                           quiet=quiet, json_out=json_out, calibrated_focal=calibrated_focal,
                           main_track_only=main_track_only, keypoints=keypoints)
         return

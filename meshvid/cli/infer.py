@@ -80,9 +80,14 @@ def infer(
                                   "body orientation from the crop's viewing ray to the camera "
                                   "(people off the image centre no longer lean; "
                                   "docs/model.md). On by default."),
-    flip_test: bool = typer.Option(False, "--flip-test", help="Also run the networks on each "
-                                   "crop's mirror image and average the two estimates (costs "
-                                   "a second backbone pass; docs/infer.md)."),
+    flip_test: bool = typer.Option(True, "--flip-test/--no-flip-test", help="Also run the "
+                                   "networks on each crop's mirror image and average the two "
+                                   "estimates (a second backbone pass; docs/infer.md). On by "
+                                   "default."),
+    orientation: bool = typer.Option(True, "--orientation-net/--no-orientation-net",
+                                     help="Take the body's root orientation from the weights' "
+                                     "orientation network when they have one (docs/model.md, "
+                                     "\"Root orientation\"). On by default."),
     mesh_rate: str = typer.Option("model", "--mesh-rate", help="model: the networks run at "
                                   "SATN's 10 fps training rate and the frames between are "
                                   "interpolated (slerp); every: DSD on every frame (slower)."),
@@ -133,7 +138,7 @@ def infer(
                         keypoints=keypoints, exports=exports, preset=preset,
                         max_frames=max_frames, mesh_rate=mesh_rate, image_fps=image_fps,
                         keep_partial=keep_partial, camera_motion=camera_motion,
-                        crop_ray=crop_ray, flip_test=flip_test)
+                        crop_ray=crop_ray, flip_test=flip_test, orientation_net=orientation)
     if not Path(input).exists():
         raise InputError(f"{input} does not exist: give a video file, an image or an image "
                          "folder")

@@ -45,6 +45,9 @@ class Method:
     # `meshvid infer --refine` on top (meshvid.fitting.refine), fitted in each crop's own camera
     refine: bool = False
     refine_options: object | None = None  # meshvid.fitting.refine.RefineOptions (default: its own)
+    # the weights' root-orientation network (issue 24, orient.safetensors): its root rotation
+    # replaces the model's where the two agree, as in `meshvid infer` (unsmoothed here)
+    orient: MeshNet | None = None
 
 
 def parse_smoother(spec: str) -> tuple[str, dict]:
@@ -86,19 +89,22 @@ class EvalResult:
 
 
 def methods_for(label: str, model: MeshNet, smoothers: tuple[str, ...] = (),
-                refine: bool = False) -> list[Method]:
+                refine: bool = False, orient: MeshNet | None = None) -> list[Method]:
     """A model gives its single-frame method, one per fixed filter on it, and, if it has SATN,
-    its temporal one; with `refine`, also the last of these followed by the keypoint fit."""
+    its temporal one; with `refine`, also the last of these followed by the keypoint fit.
+    `orient`: the weights' root-orientation network, used by every method."""
     single = label if model.satn is None else f"{label} (single-frame)"
-    out = [Method(single, model, False)]
+    out = [Method(single, model, False, orient=orient)]
     for spec in smoothers:
         name, params = parse_smoother(spec)
-        out.append(Method(f"{single} + {spec}", model, False, name, params or None))
+        out.append(Method(f"{single} + {spec}", model, False, name, params or None,
+                          orient=orient))
     if model.satn is not None:
-        out.append(Method(label, model, True))
+        out.append(Method(label, model, True, orient=orient))
     if refine:
         last = out[-1]
-        out.append(Method(f"{last.name} + refine", model, last.temporal, refine=True))
+        out.append(Method(f"{last.name} + refine", model, last.temporal, refine=True,
+                          orient=orient))
     return out
 
 
@@ -201,6 +207,20 @@ def predict(method: Method, table: FrameTable, noise: KeypointNoise, seed: int =
 
 
 def _predict(method: Method, table: FrameTable, noise: KeypointNoise, seed: int, batch: int):
+    theta, kp, conf = _predict_model(method, table, noise, seed, batch)
+    if method.orient is not None and kp is not None:
+        root = method.orient.eval().dsd.forward_features(kp.new_zeros(len(kp), 1), kp,
+                                                         conf).theta.pose_6d[:, 0]
+        from meshvid.pipeline.regressor import gated_root
+
+        pose = theta.pose_6d.clone()
+        pose[:, 0] = gated_root(pose[:, 0], root)
+        theta = Theta(pose, theta.betas, theta.cam)
+    return theta, kp, conf
+
+
+def _predict_model(method: Method, table: FrameTable, noise: KeypointNoise, seed: int,
+                   batch: int):
     model = method.model.eval()
     gen = torch.Generator().manual_seed(seed)
     feats, thetas, kps, confs = [], [], [], []

@@ -79,6 +79,15 @@ def ensure_heldout(root: Path, detector: bool, progress=None, workers: int = 2) 
     return folders
 
 
+def orientation_net(weights: str | Path):
+    """The root-orientation network of a weights folder (orient.safetensors), or None."""
+    from meshvid.pipeline.regressor import ORIENT_FILE
+    from meshvid.train.export import load_model
+
+    file = Path(weights) / ORIENT_FILE
+    return load_model(file) if Path(weights).is_dir() and file.is_file() else None
+
+
 def run_eval(dataset: str, weights: list[str], out_dir: Path | None, data_path: str | None,
              image_root: str | None = None, cache_dir: Path | None = None,
              noise: KeypointNoise | None = None, max_sequences: int | None = None,
@@ -101,7 +110,9 @@ def run_eval(dataset: str, weights: list[str], out_dir: Path | None, data_path: 
 
     for name in smoothers:
         parse_smoother(name)  # one readable line for an unknown filter or parameter
-    models = [(label, load_model(p)) for label, p in parse_weights(weights)]
+    parsed = parse_weights(weights)
+    models = [(label, load_model(p)) for label, p in parsed]
+    orients = {label: orientation_net(p) for label, p in parsed}
     if not models:
         raise InputError("give at least one --weights")
     first = models[0][1]
@@ -132,8 +143,10 @@ def run_eval(dataset: str, weights: list[str], out_dir: Path | None, data_path: 
             raise InputError(f"--data is required for {dataset} (the data set's root or annotation file)")
         table = real_test_table(dataset, data_path, first.dsd, kp_set, image_root, progress)
     if dataset == "synthetic" and keypoints == "simulated":  # every row says its input
+        orients = {f"{label} [simulated keypoints]": o for label, o in orients.items()}
         models = [(f"{label} [simulated keypoints]", m) for label, m in models]
-    methods = [m for label, model in models for m in methods_for(label, model, tuple(smoothers), refine)]
+    methods = [m for label, model in models
+               for m in methods_for(label, model, tuple(smoothers), refine, orients.get(label))]
     res = evaluate(methods, table, noise, load_body_model("anny24"), seed=seed)
     source = ("YOLO11n-pose on the renders" if dataset == "synthetic" and keypoints == "detector"
               else "simulated from the labels" if dataset == "synthetic" else "the data set's own")

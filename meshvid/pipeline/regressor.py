@@ -35,12 +35,17 @@ def temporal_stride(fps: float, training_fps: float = SATN_TRAINING_FPS) -> int:
     return max(1, int(round(fps / training_fps)))
 
 
+ORIENT_FILE = "orient.safetensors"  # optional root-orientation network in a weights folder
+
+
 @dataclass
 class FrameEstimate:
     """Single-frame outputs for a batch of crops."""
 
-    features: np.ndarray  # (N, 512) the DSD feature y (SATN's input)
+    features: np.ndarray  # (N, feature_width) the DSD feature y (SATN's input)
     theta: np.ndarray  # (N, 157) Θ as Theta.vector(): pose 6D, betas, cam
+    # (N, 6) the orientation network's root rotation (6D), when the weights have one
+    root: np.ndarray | None = None
 
 
 def theta_from_vector(vec: torch.Tensor) -> Theta:
@@ -78,6 +83,29 @@ def average_thetas(a: Theta, b: Theta) -> Theta:
     return Theta(matrix_to_sixd(rot), 0.5 * (a.betas + b.betas), 0.5 * (a.cam + b.cam))
 
 
+# Where the orientation network's root rotation is trusted: it corrects the main network's
+# root by the few degrees a camera's height costs (issue 24: 4-8 degrees of trunk pitch on
+# lab4cam), but it never saw acrobatics, which the main network was rendered on (cartwheels,
+# get-ups); where the two disagree by more than ROOT_TRUST_DEG[1] the main network's root
+# stands, below ROOT_TRUST_DEG[0] the orientation network's, linearly (on the geodesic) between.
+ROOT_TRUST_DEG = (20.0, 40.0)
+
+
+def gated_root(main6d: torch.Tensor, orient6d: torch.Tensor,
+               trust_deg: tuple[float, float] = ROOT_TRUST_DEG) -> torch.Tensor:
+    """(N, 6) root rotations of the main and the orientation network -> (N, 6) the root used."""
+    import roma
+
+    from meshvid.geometry.rotations import matrix_to_sixd, sixd_to_matrix
+
+    main, orient = sixd_to_matrix(main6d), sixd_to_matrix(orient6d)
+    delta = roma.rotmat_to_rotvec(main.transpose(-1, -2) @ orient)  # in the main root's frame
+    angle = torch.rad2deg(delta.norm(dim=-1, keepdim=True))
+    lo, hi = trust_deg
+    w = ((hi - angle) / max(hi - lo, 1e-6)).clamp(0.0, 1.0)
+    return matrix_to_sixd(main @ roma.rotvec_to_rotmat(w * delta))
+
+
 def flip_inputs(crops: np.ndarray, keypoints_norm: np.ndarray | None,
                 keypoint_scores: np.ndarray | None):
     """The mirror images of a batch of crops and their crop-normalised keypoints (x -> -x,
@@ -106,7 +134,8 @@ class MeshRegressor:
     """
 
     def __init__(self, weights: str | Path | None = None, *, device: str = "cpu",
-                 optimize: bool = True, backend: str = "auto", flip_test: bool = False) -> None:
+                 optimize: bool = True, backend: str = "auto", flip_test: bool = False,
+                 orientation: bool = True) -> None:
         from meshvid.model.inference import optimize_for_inference
         from meshvid.train.export import load_model
 
@@ -141,6 +170,17 @@ class MeshRegressor:
         # (feature_width doubles) so that SATN can run on each view too
         self.flip_test = bool(flip_test)
         self.feature_width = 512 * (2 if self.flip_test else 1)
+        # The root-orientation network (issue 24; docs/model.md, "Root orientation"): a
+        # keypoints-only DSD trained on the CMU library with cameras that look down as real
+        # ones do. Its root rotation replaces the main network's; everything else is the main
+        # network's. Present when the weights folder has orient.safetensors.
+        self.orient = None
+        orient_file = path / ORIENT_FILE if path.is_dir() else None
+        if orientation and orient_file is not None and orient_file.is_file():
+            orient = load_model(orient_file).to(self.device).eval()
+            if orient.dsd.uses_image or not orient.dsd.needs_keypoints:
+                raise MissingAssetError(f"{orient_file} is not a keypoints-only network")
+            self.orient = orient.dsd
 
     @torch.inference_mode()
     def single_frame(self, crops: np.ndarray, keypoints_norm: np.ndarray | None,
@@ -155,7 +195,10 @@ class MeshRegressor:
             FrameEstimate with features (N, feature_width) and Θ vectors (N, 157).
         """
         if not self.flip_test:
-            return self._single_frame(crops, keypoints_norm, keypoint_scores)
+            out = self._single_frame(crops, keypoints_norm, keypoint_scores)
+            if self.orient is not None:
+                out.root = self._root(keypoints_norm, keypoint_scores)
+            return out
         n = len(crops)
         fc, fk, fs = flip_inputs(crops, keypoints_norm, keypoint_scores)
         both = self._single_frame(
@@ -165,8 +208,31 @@ class MeshRegressor:
         vec = torch.from_numpy(both.theta)
         theta = average_thetas(theta_from_vector(vec[:n]),
                                mirror_theta(theta_from_vector(vec[n:])))
+        root = None
+        if self.orient is not None:
+            r = torch.from_numpy(self._root(np.concatenate([keypoints_norm, fk]),
+                                            np.concatenate([keypoint_scores, fs])))
+            root = self._average_roots(r[:n], r[n:])
         return FrameEstimate(np.concatenate([both.features[:n], both.features[n:]], axis=1),
-                             theta.vector().float().numpy())
+                             theta.vector().float().numpy(), root)
+
+    def _root(self, keypoints_norm: np.ndarray, keypoint_scores: np.ndarray) -> np.ndarray:
+        """(N, 6) the orientation network's root rotation for crop-normalised keypoints."""
+        kp = torch.from_numpy(np.asarray(keypoints_norm, np.float32)).to(self.device)
+        conf = torch.from_numpy(np.asarray(keypoint_scores, np.float32)).to(self.device)
+        # keypoints only: the (pooled) image feature is never read
+        out = self.orient.forward_features(kp.new_zeros(len(kp), 1), kp, conf)
+        return out.theta.pose_6d[:, 0].float().cpu().numpy()
+
+    @staticmethod
+    def _average_roots(a: torch.Tensor, b_mirrored: torch.Tensor) -> np.ndarray:
+        """Root 6D of a view and of its mirror image (mirrored back) -> their mean."""
+        from meshvid.geometry.rotations import matrix_to_sixd, sixd_to_matrix
+        import roma
+
+        m = _MIRROR
+        rb = m @ sixd_to_matrix(b_mirrored) @ m
+        return matrix_to_sixd(roma.special_procrustes(sixd_to_matrix(a) + rb)).numpy()
 
     def _single_frame(self, crops: np.ndarray, keypoints_norm: np.ndarray | None,
                       keypoint_scores: np.ndarray | None) -> FrameEstimate:

