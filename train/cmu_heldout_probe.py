@@ -55,6 +55,10 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=4096)
     ap.add_argument("--weights", action="append", required=True, help="label=path")
     ap.add_argument("--out", default="runs/cmu_heldout_probe.json")
+    ap.add_argument("--keypoints", action="append", choices=("measured", "exact"), default=None,
+                    help="input keypoints: the measured noise model (default) and/or exact "
+                    "(the body's own COCO-17 keypoints, confidence 1 where labelled visible): "
+                    "issue 28's 'lifting with exact 2D keypoints'")
     a = ap.parse_args()
     torch.set_num_threads(2)
     import train_dsd_cmu as T
@@ -87,13 +91,19 @@ def main() -> int:
         result[label] = {"weights": path, "image": note}
         for name, rows in sets.items():
             gt = torch.from_numpy(rows["keypoints"]).float()
-            kp, conf = simulate_detections(gt, KeypointNoise(kind="measured"), torch.Generator().manual_seed(5))
-            with torch.no_grad():
-                out = dsd.forward_features(feat[None].expand(len(gt), -1).contiguous(), kp, conf)
-                pred = body.forward_rotmat(out.theta.rotmat, out.theta.betas).lsp14
-            tgt = torch.from_numpy(rows["joints3d"]).float()
-            result[label][name] = {"pa_mpjpe": float(M.pa_mpjpe(pred, tgt).mean()),
-                                   "mpjpe": float(M.mpjpe(pred, tgt, layout="lsp14").mean())}
+            for source in a.keypoints or ["measured"]:
+                if source == "exact":
+                    kp, conf = gt[..., :2], (gt[..., 2] > 0).float()
+                else:
+                    kp, conf = simulate_detections(gt, KeypointNoise(kind="measured"),
+                                                   torch.Generator().manual_seed(5))
+                with torch.no_grad():
+                    out = dsd.forward_features(feat[None].expand(len(gt), -1).contiguous(), kp, conf)
+                    pred = body.forward_rotmat(out.theta.rotmat, out.theta.betas).lsp14
+                tgt = torch.from_numpy(rows["joints3d"]).float()
+                key = name if source == "measured" and not a.keypoints else f"{name}, {source}"
+                result[label][key] = {"pa_mpjpe": float(M.pa_mpjpe(pred, tgt).mean()),
+                                      "mpjpe": float(M.mpjpe(pred, tgt, layout="lsp14").mean())}
         print(label, json.dumps(result[label]), flush=True)
     Path(a.out).write_text(json.dumps(result, indent=1))
     return 0
