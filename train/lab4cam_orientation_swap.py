@@ -6,7 +6,8 @@ multi-view set from cached `meshvid eval --dataset multiview` runs (no pipeline 
 
 Both cache folders must come from the same tracks (the evaluator shares them between variants),
 so their rows line up. Joint rotations 1-23 (and shape, translation) come from --pose, the root
-rotation from --orient; keypoints are re-posed with anny24 and scored as the evaluator scores.
+rotation from --orient (or, with --body-blend W, the root from --pose and joints 1-23 averaged);
+keypoints are re-posed with anny24 and scored as the evaluator scores.
 """
 
 from __future__ import annotations
@@ -24,13 +25,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def swapped(a, b, body, trust=None):
+def swapped(a, b, body, trust=None, blend=None):
     persons = []
     for pa, pb in zip(a.persons, b.persons):
         if pa.track_id != pb.track_id or not np.array_equal(pa.frame_ids, pb.frame_ids):
             raise SystemExit("the two runs do not share tracks")
         pose = pa.pose.copy()
-        if trust is None:
+        if blend is not None:  # joints 1-23: chordal mean, weight `blend` on the second run
+            import roma
+
+            ra = roma.rotvec_to_rotmat(torch.from_numpy(pa.pose).double())
+            rb = roma.rotvec_to_rotmat(torch.from_numpy(pb.pose).double())
+            mixed = roma.special_procrustes((1.0 - blend) * ra + blend * rb)
+            pose[:, 1:] = roma.rotmat_to_rotvec(mixed[:, 1:]).float().numpy()
+        elif trust is None:
             pose[:, 0] = pb.pose[:, 0]
         else:
             from meshvid.geometry.rotations import (axis_angle_to_sixd, matrix_to_axis_angle,
@@ -57,6 +65,9 @@ def main(argv=None) -> int:
     ap.add_argument("--orient", type=Path, required=True)
     ap.add_argument("--trust", type=float, nargs=2, default=None,
                     help="gate the swap as infer does (regressor.gated_root), degrees")
+    ap.add_argument("--body-blend", type=float, default=None,
+                    help="instead of the root swap: joints 1-23 averaged with the second run's "
+                    "(this weight on it), the root kept from --pose (an ensemble probe)")
     a = ap.parse_args(argv)
     from meshvid.body import load_body_model
     from meshvid.eval.multiview.dataset import load_multiview
@@ -68,7 +79,7 @@ def main(argv=None) -> int:
     body = load_body_model("anny24")
     rows = {}
     for label, fn in (("pose run", lambda x, y: x), ("orient run", lambda x, y: y),
-                      ("swapped", lambda x, y: swapped(x, y, body, a.trust))):
+                      ("swapped", lambda x, y: swapped(x, y, body, a.trust, a.body_blend))):
         pairs = []
         for name in data.videos:
             x, y = load_npz(a.pose / f"{name}.npz"), load_npz(a.orient / f"{name}.npz")
