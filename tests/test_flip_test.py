@@ -68,10 +68,14 @@ def regressors():
     return MeshRegressor(), MeshRegressor(flip_test=True)
 
 
-def test_flip_test_regressor_averages_the_two_views(regressors):
+def test_flip_test_regressor_averages_the_two_views(regressors, monkeypatch):
     """With the shipped weights: a mirrored crop gives (up to the network's own asymmetry) the
     mirrored estimate, so flip test on a crop and on its mirror image agree exactly after
-    mirroring, and the features of both views are kept for SATN."""
+    mirroring (with every pair of views averaged: random crops disagree wildly), and the
+    features of both views are kept for SATN."""
+    import meshvid.pipeline.regressor as reg
+
+    monkeypatch.setattr(reg, "MAX_AVERAGED_DEG", 180.0)
     plain, flip = regressors
     rng = np.random.default_rng(1)
     crops = rng.integers(0, 255, (2, plain.crop_size, plain.crop_size, 3), dtype=np.uint8)
@@ -90,3 +94,18 @@ def test_flip_test_regressor_averages_the_two_views(regressors):
     assert np.allclose(one.features[:, :512], a.features, atol=1e-4)
     seq = flip.temporal(np.repeat(one.features[:1], 12, axis=0))
     assert seq.shape == (12, 157) and np.isfinite(seq).all()
+
+
+def test_views_far_apart_are_not_averaged():
+    """Two views facing opposite ways have no meaningful mean: the first view's rotation is
+    kept for that joint, while nearby rotations are still averaged."""
+    def about_y(deg):
+        aa = torch.zeros(1, 24, 3)
+        aa[0, :, 1] = np.deg2rad(deg)
+        return Theta(axis_angle_to_sixd(aa), torch.zeros(1, 10), torch.tensor([[1.0, 0.0, 0.0]]))
+
+    a, far, near = about_y(10.0), about_y(170.0), about_y(30.0)
+    kept = average_thetas(a, far)
+    assert torch.allclose(kept.rotmat, a.rotmat, atol=1e-5)
+    mean = average_thetas(a, near)
+    assert torch.allclose(mean.rotmat, about_y(20.0).rotmat, atol=1e-5)

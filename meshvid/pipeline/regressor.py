@@ -72,14 +72,25 @@ def mirror_theta(theta: Theta) -> Theta:
     return Theta(matrix_to_sixd(m @ rot @ m), theta.betas, cam)
 
 
-def average_thetas(a: Theta, b: Theta) -> Theta:
+# Two views' rotations of a joint further apart than this are not averaged: the mean of two
+# very different rotations is a third one neither view supports (a body facing left and one
+# facing right average to one lying down); the first view's rotation is kept there.
+MAX_AVERAGED_DEG = 60.0
+
+
+def average_thetas(a: Theta, b: Theta, max_deg: float | None = None) -> Theta:
     """The mean of two estimates: per joint the rotation nearest the mean of the two matrices
-    (chordal mean; roma.special_procrustes), shapes and cameras averaged."""
+    (chordal mean; roma.special_procrustes) where they are within `max_deg` (default
+    MAX_AVERAGED_DEG) of each other, else `a`'s; shapes and cameras averaged."""
     import roma
 
     from meshvid.geometry.rotations import matrix_to_sixd, sixd_to_matrix
 
-    rot = roma.special_procrustes(sixd_to_matrix(a.pose_6d) + sixd_to_matrix(b.pose_6d))
+    max_deg = MAX_AVERAGED_DEG if max_deg is None else max_deg
+    ra, rb = sixd_to_matrix(a.pose_6d), sixd_to_matrix(b.pose_6d)
+    rot = roma.special_procrustes(ra + rb)
+    far = torch.rad2deg(roma.rotmat_geodesic_distance(ra, rb)) > max_deg
+    rot = torch.where(far[..., None, None], ra, rot)
     return Theta(matrix_to_sixd(rot), 0.5 * (a.betas + b.betas), 0.5 * (a.cam + b.cam))
 
 
@@ -231,8 +242,10 @@ class MeshRegressor:
         import roma
 
         m = _MIRROR
-        rb = m @ sixd_to_matrix(b_mirrored) @ m
-        return matrix_to_sixd(roma.special_procrustes(sixd_to_matrix(a) + rb)).numpy()
+        ra, rb = sixd_to_matrix(a), m @ sixd_to_matrix(b_mirrored) @ m
+        mean = roma.special_procrustes(ra + rb)
+        far = torch.rad2deg(roma.rotmat_geodesic_distance(ra, rb)) > MAX_AVERAGED_DEG
+        return matrix_to_sixd(torch.where(far[..., None, None], ra, mean)).numpy()
 
     def _single_frame(self, crops: np.ndarray, keypoints_norm: np.ndarray | None,
                       keypoint_scores: np.ndarray | None) -> FrameEstimate:
