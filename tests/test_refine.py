@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 
 from meshvid.body import load_body_model
@@ -169,3 +170,23 @@ def test_refine_tracks_in_pieces_equals_whole_batches_closely():
         assert pa.shape == (12, 24, 3) and ta.shape == (12, 3)
         torch.testing.assert_close(pa, pb, atol=2e-3, rtol=0)
         torch.testing.assert_close(ta, tb, atol=2e-3, rtol=0)
+
+
+def test_root_anchor_holds_a_trusted_root_and_frees_an_untrusted_one():
+    """Issue 24: where the orientation network was trusted (anchor 1) the fit keeps the root
+    rotation near its start; with anchor 0 (or none) it turns the root onto the keypoints."""
+    from meshvid.geometry.rotations import axis_angle_to_matrix, geodesic_angle
+
+    inp, truth, _ = _track(10)
+    tilted = truth.clone()
+    tilted[:, 0, 0] += 0.25  # the start leans 14 degrees away from what the keypoints show
+    opts = replace(RefineOptions(), w_smooth=0.0)
+
+    def turned(anchor):
+        res = refine(replace(inp, pose=tilted, root_anchor=anchor), opts)
+        return float(torch.rad2deg(geodesic_angle(axis_angle_to_matrix(res.pose[:, 0]),
+                                                  axis_angle_to_matrix(tilted[:, 0]))).mean())
+
+    free, none, held = turned(torch.zeros(10)), turned(None), turned(torch.ones(10))
+    assert free == pytest.approx(none, abs=1e-6)
+    assert free > 5.0 and held < 0.5 * free

@@ -45,6 +45,10 @@ class RefineOptions:
     w_smooth: float = 1e-5  # per (m / s^2)^2 of the root-relative joints
     w_smooth_transl: float = 2e-6  # per (m / s^2)^2 of the translation (0: crops, no shared frame)
     w_depth: float = 1e-2  # per m^2
+    # per rad^2 of the root rotation's change, times the row's `root_anchor` (issue 24): where
+    # the orientation network was trusted its root carries the camera-height cue that the 2D
+    # keypoints barely constrain, and the fit otherwise tilts the trunk back upright
+    w_root: float = 10.0
 
 
 @dataclass
@@ -63,6 +67,8 @@ class RefineInput:
     dt: torch.Tensor  # (N,) seconds since that previous row (anything where prev = -1)
     focal: float
     center: tuple[float, float]  # principal point, pixels
+    # (N,) in [0, 1]: how much the root rotation is held at its start (None: free everywhere)
+    root_anchor: torch.Tensor | None = None
 
 
 @dataclass
@@ -178,6 +184,8 @@ def _refine(inp: RefineInput, opts: RefineOptions, prior) -> RefineResult:
         rot, joints = forward_kinematics(rotmats, rest, SMPL_24_PARENTS)
         return _grouped_keypoints(skinning_transforms(rot, joints, rest), rig, segments), joints
 
+    anchor = (inp.root_anchor.to(dtype) if inp.root_anchor is not None and opts.w_root > 0
+              else None)
     rot0_root = axis_angle_to_matrix(pose0[:, 0])
     pose0_body = pose0[:, 1:]
     delta = torch.zeros_like(pose0, requires_grad=True)
@@ -194,6 +202,8 @@ def _refine(inp: RefineInput, opts: RefineOptions, prior) -> RefineResult:
         body_pose = torch.cat([pose0[:, :1], pose0_body + delta[:, 1:]], dim=1)  # root unused
         loss = data + opts.w_prior * prior.energy(body_pose).mean()
         loss = loss + opts.w_init * (delta[:, 1:] ** 2).sum((1, 2)).mean()
+        if anchor is not None:
+            loss = loss + opts.w_root * (anchor * (delta[:, 0] ** 2).sum(-1)).mean()
         loss = loss + opts.w_depth * ((transl[:, 2] - t0[:, 2]) ** 2).mean()
         if len(i2):
             # body (root-relative joints) and root path separately: a crop-based camera (eval)

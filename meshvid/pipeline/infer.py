@@ -168,11 +168,12 @@ ROOT_SMOOTH_ORDER = 2
 
 
 def with_root(theta: np.ndarray, root6d: np.ndarray, frame_ids: np.ndarray, *, smooth: bool,
-              stride: int = 1) -> np.ndarray:
+              stride: int = 1, trust: list | None = None) -> np.ndarray:
     """Θ vectors (K, 157) with joint 0's rotation taken from the orientation network's
     (K, 6) where the two networks roughly agree (regressor.gated_root), the orientation
     network's Savitzky-Golay-smoothed along the track first (window ROOT_SMOOTH_WINDOW samples
-    of the model rate, i.e. `stride` frames apart) when `smooth`."""
+    of the model rate, i.e. `stride` frames apart) when `smooth`. `trust`, a list, receives
+    the (K,) weight the orientation network got (the keypoint fit's root anchor)."""
     from meshvid.pipeline.regressor import gated_root
 
     from meshvid.geometry.rotations import (matrix_to_quaternion_wxyz, matrix_to_sixd,
@@ -188,7 +189,11 @@ def with_root(theta: np.ndarray, root6d: np.ndarray, frame_ids: np.ndarray, *, s
                              ROOT_SMOOTH_ORDER)[:, 0]
         root = matrix_to_sixd(quaternion_wxyz_to_matrix(torch.from_numpy(q))).float().numpy()
     out = np.array(theta, np.float32)
-    out[:, :6] = gated_root(torch.from_numpy(out[:, :6]), torch.from_numpy(root)).numpy()
+    gated, weight = gated_root(torch.from_numpy(out[:, :6]), torch.from_numpy(root),
+                               with_trust=True)
+    out[:, :6] = gated.numpy()
+    if trust is not None:
+        trust.append(weight.numpy().astype(np.float32))
     return out
 
 
@@ -210,6 +215,7 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
 
     times = times or StageSeconds()
     staged = []  # per track: (theta, pose, betas, transl)
+    anchors = []  # per track: the key rows' root anchor for the fit (None: free)
     for est in estimates:
         t0 = time.perf_counter()
         every_frame = bool(est.key.all())
@@ -219,10 +225,12 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
             # are already at (about) the training rate
             vec = regressor.temporal(est.features[est.key],
                                      temporal_stride(fps) if every_frame else 1)
+        trust: list = []
         if est.root is not None:
             vec = with_root(vec, est.root[est.key], est.track.frame_ids[est.key],
                             smooth=temporal and regressor.has_temporal,
-                            stride=temporal_stride(fps) if every_frame else 1)
+                            stride=temporal_stride(fps) if every_frame else 1, trust=trust)
+        anchors.append(torch.from_numpy(trust[0]) if trust else None)
         vec = interpolate_theta(est.track.frame_ids, est.key, vec)
         times.satn += time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -254,7 +262,8 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
                                [s[1][torch.from_numpy(e.key)] for s, e in zip(staged, estimates)],
                                [s[2] for s in staged],
                                [s[3][torch.from_numpy(e.key)] for s, e in zip(staged, estimates)],
-                               body, fps=fps, focal=focal, image_size=image_size)
+                               body, fps=fps, focal=focal, image_size=image_size,
+                               root_anchors=anchors)
         for i, (e, (key_pose, key_transl)) in enumerate(zip(estimates, fitted)):
             theta, _, betas, transl = staged[i]
             pose, transl = _fill_between_keys(e.track.frame_ids, e.key, key_pose, key_transl, transl)
@@ -338,11 +347,13 @@ REFINE_BATCH_ROWS = 4096
 
 def refine_tracks(tracks: list[Track], poses: list[torch.Tensor], betas: list[torch.Tensor],
                   transls: list[torch.Tensor], body, *, fps: float, focal: float,
-                  image_size: tuple[int, int], batch_rows: int = REFINE_BATCH_ROWS
+                  image_size: tuple[int, int], batch_rows: int = REFINE_BATCH_ROWS,
+                  root_anchors: list[torch.Tensor | None] | None = None
                   ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Every track's pose (T, 24, 3) and translation (T, 3) fitted to its keypoints over time
     (meshvid.fitting.refine), many tracks per batch; bridged (interpolated) frames carry no
-    keypoints, only the smoothness term."""
+    keypoints, only the smoothness term. `root_anchors`: per track (T,) how much its root
+    rotation is held (the orientation network's trust), or None (free)."""
     from meshvid.fitting.refine import RefineInput, refine
 
     rows = [len(p) for p in poses]
@@ -352,6 +363,10 @@ def refine_tracks(tracks: list[Track], poses: list[torch.Tensor], betas: list[to
     score_all = torch.cat([torch.as_tensor(np.asarray(t.keypoint_scores, np.float32)) *
                            torch.as_tensor(~np.asarray(t.interpolated, bool))[:, None] for t in tracks])
     boxes = torch.cat([torch.as_tensor(np.asarray(t.boxes, np.float32)) for t in tracks])
+    anchor_all = None
+    if root_anchors is not None and any(a is not None for a in root_anchors):
+        anchor_all = torch.cat([a.float() if a is not None else torch.zeros(n)
+                                for a, n in zip(root_anchors, rows)])
     times = torch.cat([torch.as_tensor(np.asarray(t.frame_ids, np.float64) / fps) for t in tracks])
     # pieces (track, global start, length) packed into batches of at most batch_rows rows
     pieces = [(i, int(s) + o, min(batch_rows, n - o)) for i, (s, n) in enumerate(zip(first, rows))
@@ -379,7 +394,8 @@ def refine_tracks(tracks: list[Track], poses: list[torch.Tensor], betas: list[to
         res = refine(RefineInput(
             pose=pose_all[idx], transl=transl_all[idx], rig=rigs, rest_joints=rests, group=group,
             keypoints=kp_all[idx], scores=score_all[idx], box_height=box[:, 3] - box[:, 1],
-            prev=prev, dt=dt, focal=focal, center=(image_size[0] / 2.0, image_size[1] / 2.0)))
+            prev=prev, dt=dt, focal=focal, center=(image_size[0] / 2.0, image_size[1] / 2.0),
+            root_anchor=anchor_all[idx] if anchor_all is not None else None))
         pose_out[idx], transl_out[idx] = res.pose, res.transl
     return [(pose_out[s:s + n].to(poses[i].dtype), transl_out[s:s + n].to(transls[i].dtype))
             for i, (s, n) in enumerate(zip(first, rows))]

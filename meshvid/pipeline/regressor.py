@@ -103,8 +103,10 @@ ROOT_TRUST_DEG = (20.0, 40.0)
 
 
 def gated_root(main6d: torch.Tensor, orient6d: torch.Tensor,
-               trust_deg: tuple[float, float] = ROOT_TRUST_DEG) -> torch.Tensor:
-    """(N, 6) root rotations of the main and the orientation network -> (N, 6) the root used."""
+               trust_deg: tuple[float, float] = ROOT_TRUST_DEG, *,
+               with_trust: bool = False):
+    """(N, 6) root rotations of the main and the orientation network -> (N, 6) the root used
+    (and, `with_trust`, (N,) the orientation network's weight in it, 0-1)."""
     import roma
 
     from meshvid.geometry.rotations import matrix_to_sixd, sixd_to_matrix
@@ -114,7 +116,8 @@ def gated_root(main6d: torch.Tensor, orient6d: torch.Tensor,
     angle = torch.rad2deg(delta.norm(dim=-1, keepdim=True))
     lo, hi = trust_deg
     w = ((hi - angle) / max(hi - lo, 1e-6)).clamp(0.0, 1.0)
-    return matrix_to_sixd(main @ roma.rotvec_to_rotmat(w * delta))
+    root = matrix_to_sixd(main @ roma.rotvec_to_rotmat(w * delta))
+    return (root, w[..., 0]) if with_trust else root
 
 
 def flip_inputs(crops: np.ndarray, keypoints_norm: np.ndarray | None,
