@@ -49,6 +49,8 @@ def eval_cmd(
                                              "infer's, on)."),
     no_orientation_net: bool = typer.Option(False, "--no-orientation-net", help="multiview: "
                                             "infer --no-orientation-net."),
+    root_anchor: bool = typer.Option(False, "--root-anchor", help="multiview: infer "
+                                     "--root-anchor."),
     variants: list[str] = typer.Option(
         [], "--variants", help="multiview: pipeline variants to score, comma-separated or "
         "repeated: dsd, dsd+satn, dsd+satn+refine, dsd+refine, all (= the first three); "
@@ -101,7 +103,8 @@ def eval_cmd(
                                            "max_frames": max_frames,
                                            "crop_ray": False if no_crop_ray else None,
                                            "flip_test": flip_test,
-                                           "orientation_net": False if no_orientation_net else None},
+                                           "orientation_net": False if no_orientation_net else None,
+                                           "root_anchor": True if root_anchor else None},
                           quiet=quiet, json_out=json_out, calibrated_focal=calibrated_focal,
                           main_track_only=main_track_only, keypoints=keypoints)
         return

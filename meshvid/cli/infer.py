@@ -88,6 +88,10 @@ def infer(
                                      help="Take the body's root orientation from the weights' "
                                      "orientation network when they have one (docs/model.md, "
                                      "\"Root orientation\"). On by default."),
+    root_anchor: bool = typer.Option(False, "--root-anchor", help="With the fit: hold each "
+                                     "body's root rotation where the orientation network was "
+                                     "trusted (better 3D on down-looking cameras, slightly "
+                                     "looser 2D overlay; docs/eval-multiview.md)."),
     mesh_rate: str = typer.Option("model", "--mesh-rate", help="model: the networks run at "
                                   "SATN's 10 fps training rate and the frames between are "
                                   "interpolated (slerp); every: DSD on every frame (slower)."),
@@ -138,7 +142,8 @@ def infer(
                         keypoints=keypoints, exports=exports, preset=preset,
                         max_frames=max_frames, mesh_rate=mesh_rate, image_fps=image_fps,
                         keep_partial=keep_partial, camera_motion=camera_motion,
-                        crop_ray=crop_ray, flip_test=flip_test, orientation_net=orientation)
+                        crop_ray=crop_ray, flip_test=flip_test, orientation_net=orientation,
+                        root_anchor=root_anchor)
     if not Path(input).exists():
         raise InputError(f"{input} does not exist: give a video file, an image or an image "
                          "folder")
