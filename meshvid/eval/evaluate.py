@@ -209,10 +209,9 @@ def predict(method: Method, table: FrameTable, noise: KeypointNoise, seed: int =
 def _predict(method: Method, table: FrameTable, noise: KeypointNoise, seed: int, batch: int):
     theta, kp, conf = _predict_model(method, table, noise, seed, batch)
     if method.orient is not None and kp is not None:
-        root = method.orient.eval().dsd.forward_features(kp.new_zeros(len(kp), 1), kp,
-                                                         conf).theta.pose_6d[:, 0]
-        from meshvid.pipeline.regressor import gated_root
+        from meshvid.pipeline.regressor import gated_root, keypoint_root
 
+        root = keypoint_root(method.orient.eval().dsd, kp, conf)
         pose = theta.pose_6d.clone()
         pose[:, 0] = gated_root(pose[:, 0], root)
         theta = Theta(pose, theta.betas, theta.cam)

@@ -82,16 +82,29 @@ def average_thetas(a: Theta, b: Theta, max_deg: float | None = None) -> Theta:
     """The mean of two estimates: per joint the rotation nearest the mean of the two matrices
     (chordal mean; roma.special_procrustes) where they are within `max_deg` (default
     MAX_AVERAGED_DEG) of each other, else `a`'s; shapes and cameras averaged."""
-    import roma
-
     from meshvid.geometry.rotations import matrix_to_sixd, sixd_to_matrix
 
-    max_deg = MAX_AVERAGED_DEG if max_deg is None else max_deg
-    ra, rb = sixd_to_matrix(a.pose_6d), sixd_to_matrix(b.pose_6d)
-    rot = roma.special_procrustes(ra + rb)
-    far = torch.rad2deg(roma.rotmat_geodesic_distance(ra, rb)) > max_deg
-    rot = torch.where(far[..., None, None], ra, rot)
+    rot = mean_rotations(sixd_to_matrix(a.pose_6d), sixd_to_matrix(b.pose_6d), max_deg)
     return Theta(matrix_to_sixd(rot), 0.5 * (a.betas + b.betas), 0.5 * (a.cam + b.cam))
+
+
+def mean_rotations(ra: torch.Tensor, rb: torch.Tensor, max_deg: float | None = None
+                   ) -> torch.Tensor:
+    """(..., 3, 3) x 2 -> their chordal mean (roma.special_procrustes), or `ra` where the two
+    are more than `max_deg` (default MAX_AVERAGED_DEG) apart."""
+    import roma
+
+    max_deg = MAX_AVERAGED_DEG if max_deg is None else max_deg
+    far = torch.rad2deg(roma.rotmat_geodesic_distance(ra, rb)) > max_deg
+    return torch.where(far[..., None, None], ra, roma.special_procrustes(ra + rb))
+
+
+def keypoint_root(net, keypoints: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+    """(N, 6) root rotation of a keypoints-only DSD (the orientation network) for
+    crop-normalised keypoints (N, 17, 2) and confidences (N, 17)."""
+    # keypoints only: the (pooled) image feature is never read
+    out = net.forward_features(keypoints.new_zeros(len(keypoints), 1), keypoints, confidence)
+    return out.theta.pose_6d[:, 0]
 
 
 # Where the orientation network's root rotation is trusted: it corrects the main network's
@@ -234,21 +247,15 @@ class MeshRegressor:
         """(N, 6) the orientation network's root rotation for crop-normalised keypoints."""
         kp = torch.from_numpy(np.asarray(keypoints_norm, np.float32)).to(self.device)
         conf = torch.from_numpy(np.asarray(keypoint_scores, np.float32)).to(self.device)
-        # keypoints only: the (pooled) image feature is never read
-        out = self.orient.forward_features(kp.new_zeros(len(kp), 1), kp, conf)
-        return out.theta.pose_6d[:, 0].float().cpu().numpy()
+        return keypoint_root(self.orient, kp, conf).float().cpu().numpy()
 
     @staticmethod
     def _average_roots(a: torch.Tensor, b_mirrored: torch.Tensor) -> np.ndarray:
         """Root 6D of a view and of its mirror image (mirrored back) -> their mean."""
         from meshvid.geometry.rotations import matrix_to_sixd, sixd_to_matrix
-        import roma
 
-        m = _MIRROR
-        ra, rb = sixd_to_matrix(a), m @ sixd_to_matrix(b_mirrored) @ m
-        mean = roma.special_procrustes(ra + rb)
-        far = torch.rad2deg(roma.rotmat_geodesic_distance(ra, rb)) > MAX_AVERAGED_DEG
-        return matrix_to_sixd(torch.where(far[..., None, None], ra, mean)).numpy()
+        rb = _MIRROR @ sixd_to_matrix(b_mirrored) @ _MIRROR
+        return matrix_to_sixd(mean_rotations(sixd_to_matrix(a), rb)).numpy()
 
     def _single_frame(self, crops: np.ndarray, keypoints_norm: np.ndarray | None,
                       keypoint_scores: np.ndarray | None) -> FrameEstimate:
