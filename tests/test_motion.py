@@ -438,3 +438,54 @@ def test_synth_only_motions_needs_motions(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "o"), "--split", "heldout",
                                    "--only-motions"])
     assert res.exit_code != 0 and "--only-motions needs" in str(res.exception)  # one line at the entry point
+
+
+def _reproportioned(rest: np.ndarray, widths: dict[str, float], bones: dict[str, float]) -> np.ndarray:
+    """Our rest skeleton with the lateral part of some offsets and whole bones scaled."""
+    from meshvid.motion.retarget import _from_offsets, _offsets
+
+    off = _offsets(rest)
+    for j, f in widths.items():
+        off[J[j], 0] *= f
+    for j, f in bones.items():
+        off[J[j]] *= f
+    return _from_offsets(off)
+
+
+def test_retarget_fits_the_source_proportions(tmp_path: Path, rest: np.ndarray) -> None:
+    """A skeleton with the CMU library's Daz proportions (shoulders 0.66x ours, hips 0.8x,
+    thighs 0.9x): the pose is solved on a skeleton of those proportions, so joint positions and
+    the capture's angles both come out right, and the clip's root is scaled to our legs."""
+    from meshvid.motion.retarget import _leg
+
+    narrow = {f"{s}_{j}": 0.66 for s in ("left", "right") for j in ("collar", "shoulder")}
+    src_rest = _reproportioned(rest, {**narrow, "left_hip": 0.8, "right_hip": 0.8},
+                               {"left_knee": 0.9, "right_knee": 0.9})
+    path = tmp_path / "daz_like.bvh"
+    frames = [{"LeftLeg": (0.0, 6.0 * k, 0.0), "RightArm": (0.0, 0.0, 7.0 * k)} for k in range(11)]
+    _write_bvh(path, src_rest, frames)
+    res = retarget(read_bvh(path), rest)
+    assert not res.problems and res.error_mm < 2.0, (res.error_mm, res.problems)
+    p = res.proportions
+    assert p["shoulder_width"] == pytest.approx(0.66 * res.scale, rel=0.02)
+    assert p["hip_width"] == pytest.approx(0.8 * res.scale, rel=0.02)
+    assert p["left_hip_knee"] == pytest.approx(0.9 * res.scale, rel=0.02)
+    # The capture's angles: the right arm lowered 70 deg, the left knee flexed 60 deg more.
+    j, src = res.fitted[-1], res.targets[-1]
+    arm = j[J["right_elbow"]] - j[J["right_shoulder"]]
+    src_arm = src[J["right_elbow"]] - src[J["right_shoulder"]]
+    assert _angle(arm, src_arm) < 1.0
+    # The clip is for our body: the root's 5 cm per frame, scaled by our legs over the fitted ones.
+    step = res.clip.root_pos[1, 2] - res.clip.root_pos[0, 2]
+    assert step == pytest.approx(0.05 * res.scale * _leg(rest) / _leg(res.rest), rel=0.01)
+
+
+def test_proportions_no_human_has_are_rejected(tmp_path: Path, rest: np.ndarray) -> None:
+    """A broken clip (shoulders a fifth of the way up the trunk: CMU 138_31) would be partly
+    absorbed by the proportion fit; the proportion check rejects it."""
+    squashed = _reproportioned(rest, {}, {"spine1": 0.1, "spine2": 0.1, "spine3": 0.1})
+    path = tmp_path / "broken.bvh"
+    _write_bvh(path, squashed, [{"LeftLeg": (0.0, 6.0 * k, 0.0)} for k in range(11)])
+    res, rep = load_clip(path, tmp_path, rest)
+    assert res is None and rep.status == "rejected" and "proportions no human skeleton has" in rep.reason
+    assert "spine" in rep.reason

@@ -445,6 +445,18 @@ def test_our_fbx_and_bvh_exports_read_back(tmp_path: Path, rest: np.ndarray) -> 
     for bvh in sorted(tmp_path.glob("*.bvh")):
         res, rep = load_clip(bvh, tmp_path, toy_rest(toy))
         assert rep.status == "ok" and rep.error_mm < 30.0, (bvh.name, rep.reason, rep.error_mm)
+    # `motion info` and the corpora take every person of the file, one row each.
+    from meshvid.cli.main import app
+    from meshvid.motion.corpus import scan
+
+    out = CliRunner().invoke(app, ["motion", "info", str(fbx), "--json", "--workers", "1"])
+    assert out.exit_code == 0, out.output
+    rows = {Path(c["path"]).name: c for c in json.loads(out.stdout)["clips"]}
+    assert set(rows) == {"toy.fbx#person_1", "toy.fbx#person_3"}, rows.keys()
+    assert rows["toy.fbx#person_3"]["clip_id"] == "fbx/toy#person_3" and rows["toy.fbx#person_3"]["frames"] == 16
+    assert all(r["status"] == "ok" and r["family"] == "smpl" for r in rows.values()), rows
+    clips, _ = scan([tmp_path], toy_rest(toy), workers=1)
+    assert sorted(c.clip.name for c in clips if c.clip.name.startswith("fbx/")) == ["fbx/toy#person_1", "fbx/toy#person_3"]
 
 
 def toy_rest(toy) -> np.ndarray:

@@ -31,7 +31,7 @@ CORPUS_OF_FAMILY = {"bandai": "bandai", "cmu-asf": "cmu", "cmu-bvh": "cmu", "cmu
 # from it), so it joins corpus "cmu" and its held-out rule.
 CMU_TRIAL = re.compile(r"^\d{1,3}_\d{1,3}$")
 CMU_FAMILIES = ("daz", "cmu-bvh")
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: proportioned retargeting, every skeleton of a multi-skeleton FBX
 
 
 def corpus_of(clip_id: str) -> str:
@@ -101,6 +101,16 @@ def read_capture(path: Path) -> Capture:
     raise InputError(f"{path}: unknown motion format (expected .bvh, .fbx, .amc, .txt)")
 
 
+def read_captures(path: Path) -> list[Capture]:
+    """Every capture a file holds: one per skeleton of a multi-skeleton FBX (our multi-person
+    exports: one per person, named "<stem>#person_<id>"), else the one `read_capture` reads."""
+    if path.suffix.lower() == ".fbx":
+        from meshvid.motion.fbx import read_fbx_all  # noqa: PLC0415
+
+        return read_fbx_all(path)
+    return [read_capture(path)]
+
+
 def read_deepmimic(path: str | Path) -> Capture:
     """A DeepMimic clip (pybullet's humanoid3d_*.txt) as joint positions, through the same
     retargeting as every other capture (its axes: x forward, y up, z right; metres)."""
@@ -149,9 +159,16 @@ def corpus_for(family: str, path: Path) -> str:
 
 
 def clip_id_for(cap: Capture, family: str, root: Path, path: Path) -> str:
+    """"<corpus>/<path under root, without extension>", plus "#<skeleton>" for one skeleton of a
+    multi-skeleton file ("fbx/toy#person_3")."""
     corpus = corpus_for(family, path)
     rel = path.relative_to(root) if root.is_dir() else Path(path.name)
-    return f"{corpus}/{rel.with_suffix('').as_posix()}"
+    return f"{corpus}/{rel.with_suffix('').as_posix()}{_skeleton_tag(cap)}"
+
+
+def _skeleton_tag(cap: Capture) -> str:
+    """"#person_3" for one skeleton of a file that holds several, else ""."""
+    return f"#{cap.info['skeleton']}" if cap.info.get("skeletons", 1) > 1 and cap.info.get("skeleton") else ""
 
 
 def _round_fps(fps: float) -> float:
@@ -159,20 +176,40 @@ def _round_fps(fps: float) -> float:
     return float(r) if abs(fps - r) < 1e-3 * max(1.0, fps) else fps
 
 
+_BAD_FILE = (MeshvidError, ValueError, np.linalg.LinAlgError)
+
+
 def load_clip(path: Path, root: Path, rest_joints: np.ndarray,
               max_error_mm: float = MAX_ERROR_MM) -> tuple[Retargeted | None, ClipReport]:
-    """Read and retarget one file. Never raises for a bad file: the report says what went wrong."""
+    """Read and retarget one file (its first skeleton; `load_clips`: every one). Never raises for
+    a bad file: the report says what went wrong."""
+    return load_clips(path, root, rest_joints, max_error_mm)[0]
+
+
+def load_clips(path: Path, root: Path, rest_joints: np.ndarray,
+               max_error_mm: float = MAX_ERROR_MM) -> list[tuple[Retargeted | None, ClipReport]]:
+    """Read and retarget every skeleton of one file (one per person of our multi-person FBX
+    exports; report path "<file>#person_3"). Never raises for a bad file or skeleton: its
+    report says what went wrong."""
+    try:
+        caps = read_captures(path)
+    except _BAD_FILE as err:
+        return [(None, ClipReport(path=str(path), status="unreadable", reason=str(err).splitlines()[0]))]
+    return [_load_capture(cap, path, root, rest_joints, max_error_mm) for cap in caps]
+
+
+def _load_capture(cap: Capture, path: Path, root: Path, rest_joints: np.ndarray,
+                  max_error_mm: float) -> tuple[Retargeted | None, ClipReport]:
+    """Map, retarget and judge one capture of `path`."""
+    from meshvid.motion.retarget import prepare  # noqa: PLC0415
     from meshvid.synth.sources import split_of  # noqa: PLC0415
 
-    rep = ClipReport(path=str(path))
+    rep = ClipReport(path=str(path) + _skeleton_tag(cap))
     try:
-        from meshvid.motion.retarget import prepare  # noqa: PLC0415
-
-        cap = read_capture(path)
         cap.fps = _round_fps(cap.fps)
         cap, jm = prepare(cap)
         res = retarget(cap, rest_joints, jmap=jm)
-    except (MeshvidError, ValueError, np.linalg.LinAlgError) as err:
+    except _BAD_FILE as err:
         rep.status, rep.reason = "unreadable", str(err).splitlines()[0]
         return None, rep
     cid = clip_id_for(cap, res.family, root, path)
@@ -234,13 +271,15 @@ def worker_pool(workers: int, state: dict):
     return mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(state,))
 
 
-def _load_in_worker(job: tuple[Path, Path]) -> tuple[Retargeted | None, ClipReport]:
-    res, rep = load_clip(job[0], job[1], _WORKER["rest"], _WORKER["max_error_mm"])
-    if res is not None and not _WORKER["keep"]:
-        res = None
-    elif res is not None:  # what crosses back: the clip and its report (not the diagnostics)
-        res = replace(res, targets=np.zeros((0, 24, 3)), fitted=np.zeros((0, 24, 3)))
-    return res, rep
+def _load_in_worker(job: tuple[Path, Path]) -> list[tuple[Retargeted | None, ClipReport]]:
+    out = []
+    for res, rep in load_clips(job[0], job[1], _WORKER["rest"], _WORKER["max_error_mm"]):
+        if res is not None and not _WORKER["keep"]:
+            res = None
+        elif res is not None:  # what crosses back: the clip and its report (not the diagnostics)
+            res = replace(res, targets=np.zeros((0, 24, 3)), fitted=np.zeros((0, 24, 3)))
+        out.append((res, rep))
+    return out
 
 
 def default_workers() -> int:
@@ -257,16 +296,18 @@ def default_workers() -> int:
 
 def load_all(jobs: list[tuple[Path, Path]], rest: np.ndarray, max_error_mm: float, keep: bool,
              workers: int | None = None) -> Iterator[tuple[Retargeted | None, ClipReport]]:
-    """load_clip over (file, root) jobs, in order, in `workers` processes (1: here).
-    A clip coming back from a worker has no `targets` / `fitted` diagnostics."""
+    """load_clips over (file, root) jobs, in order, in `workers` processes (1: here): one item
+    per skeleton (a multi-person FBX gives several). A clip coming back from a worker has no
+    `targets` / `fitted` diagnostics."""
     workers = min(default_workers(), workers or default_workers())
     if workers <= 1 or len(jobs) < 8:
         for f, root in jobs:
-            res, rep = load_clip(f, root, rest, max_error_mm)
-            yield (res if keep else None), rep
+            for res, rep in load_clips(f, root, rest, max_error_mm):
+                yield (res if keep else None), rep
         return
     with worker_pool(workers, {"rest": rest, "max_error_mm": max_error_mm, "keep": keep}) as pool:
-        yield from pool.imap(_load_in_worker, jobs, chunksize=4)
+        for items in pool.imap(_load_in_worker, jobs, chunksize=4):
+            yield from items
         pool.close()
         pool.join()
 
@@ -287,7 +328,8 @@ def scan(paths: Iterable[str | Path], rest_joints: np.ndarray | None = None,
             no targets / fitted diagnostics.
         on_files: called once with the number of files found (a progress bar's total).
     Returns:
-        (accepted clips, one report per file), in file order.
+        (accepted clips, one report per file and skeleton: a multi-person FBX has one per
+        person), in file order.
     """
     rest = default_rest_joints() if rest_joints is None else rest_joints
     clips: list[Retargeted] = []

@@ -6,8 +6,10 @@ What it reads: the skeleton (nodes whose attribute is a bone / FBX "LimbNode"; a
 bones: its null / empty nodes), each node's world position at every frame of the first
 animation stack, sampled at the file's frame rate. ufbx converts the scene to metres and y up
 from the axes and unit the file declares, so the Capture has unit "m (declared)" and up "+y".
-A file with several skeletons (meshvid's own multi-person exports: `person_<id>:` bones) reads
-its first skeleton with at least 9 joints (`index` picks another); `skeletons(path)` counts them.
+A file with several skeletons (meshvid's own multi-person exports: `person_<id>:` bones):
+`read_fbx` reads its first skeleton with at least 9 joints (`index` picks another),
+`read_fbx_all` every one (what the corpora and `meshvid motion info` read), named after the
+root bone's namespace; `skeletons(path)` counts them.
 Leading and trailing frames where the skeleton is shrunk to a point (our exports hide a person
 outside their track that way) are dropped (info["hidden_frames"]).
 """
@@ -95,29 +97,81 @@ def read_fbx(path: str | Path, index: int = 0) -> Capture:
     Returns:
         A Capture: positions (T, J, 3) of the skeleton's joints in metres, y up, at the file's
         frame rate; family "fbx" (the mapping layer names the convention); info: skeletons,
-        anim_stack.
+        skeleton (its name, e.g. "person_3"), skeleton_index, anim_stack, hidden_frames.
     Raises:
         InputError: unreadable file, no skeleton, no animation frames.
         MissingDependencyError: ufbx is not installed.
     """
+    return _read(Path(path), index)[0]
+
+
+def read_fbx_all(path: str | Path) -> list[Capture]:
+    """Every skeleton of an FBX file (our multi-person exports: one per person), each a
+    Capture as `read_fbx` makes it, from one evaluation of the scene per frame. With several
+    skeletons a capture's name is "<file stem>#<skeleton name>" (e.g. "toy#person_3").
+
+    Raises:
+        InputError: unreadable file, no skeleton, no animation frames, or every skeleton hidden.
+    """
+    return _read(Path(path), None)
+
+
+def skeleton_name(names: list[str], k: int) -> str:
+    """A skeleton's name: the namespace of its root bone ("person_3:pelvis" -> "person_3", as
+    our exports write it; FBX and Maya separate namespaces with ':'), else "skeleton<k>"."""
+    root = names[0] if names else ""
+    return root.rsplit(":", 1)[0] if ":" in root else f"skeleton{k}"
+
+
+def _read(path: Path, index: int | None) -> list[Capture]:
+    """The captures of skeleton `index` (None: all of them, the hidden ones left out)."""
+    groups, names_of, parents_of, positions, fps, stack_name = _evaluate(path, index)
+    wanted = list(range(len(groups))) if index is None else [index]
+    out, first, errors = [], 0, []
+    for k in wanted:
+        group = groups[k]
+        names = [names_of[i] or f"node{i}" for i in group]
+        label = skeleton_name(names, k)
+        block = positions[:, first:first + len(group)]
+        first += len(group)
+        try:
+            pos, hidden = _shown(block, path, label if len(groups) > 1 else "")
+        except InputError as err:
+            errors.append(str(err))
+            continue
+        at = {i: j for j, i in enumerate(group)}
+        parents = [at.get(parents_of[i], -1) for i in group]
+        seen: set[str] = set()
+        for j, n in enumerate(names):  # names must be unique in a Capture
+            if n in seen:
+                names[j] = f"{n}#{j}"
+            seen.add(names[j])
+        out.append(Capture(name=path.stem if len(groups) == 1 else f"{path.stem}#{label}", path=path,
+                           family="fbx", fps=fps, joints=tuple(names), parents=tuple(parents), positions=pos,
+                           unit=1.0, unit_name="m (declared)",
+                           info={"skeletons": len(groups), "skeleton": label, "skeleton_index": k,
+                                 "anim_stack": stack_name, "hidden_frames": hidden}, up="+y"))
+    if not out:
+        raise InputError(errors[0] if len(errors) == 1 else f"{path}: every skeleton is hidden: " + "; ".join(errors))
+    return out
+
+
+def _evaluate(path: Path, index: int | None) -> tuple[list[list[int]], list[str], list[int], np.ndarray, float, str]:
+    """Load the scene and evaluate skeleton `index` (None: every one) at every frame of the
+    first animation stack. Returns (skeletons: node indices each, node names, node parents,
+    positions (T, joints of the skeletons evaluated, in order, 3), fps, stack name).
+
+    Only plain Python values leave: ufbx's wrappers are dropped here, derived ones before the
+    scene (freeing the scene while a wrapper of it lives crashes the interpreter at the
+    wrapper's release)."""
     ufbx = _ufbx()
-    path = Path(path)
     scene = _load(path)
     nodes, kinds, all_names, all_parents = _node_table(scene)
     groups = [g for g in _skeletons(kinds, all_parents) if len(g) >= MIN_JOINTS]
     if not groups:
         raise InputError(f"{path}: no skeleton in the FBX file (no bone hierarchy of {MIN_JOINTS}+ joints)")
-    if index >= len(groups):
+    if index is not None and index >= len(groups):
         raise InputError(f"{path}: skeleton {index} asked for, the file has {len(groups)}")
-    group = groups[index]
-    at = {i: k for k, i in enumerate(group)}
-    names = [all_names[i] or f"node{i}" for i in group]
-    parents = [at.get(all_parents[i], -1) for i in group]
-    seen: set[str] = set()
-    for k, n in enumerate(names):  # names must be unique in a Capture
-        if n in seen:
-            names[k] = f"{n}#{k}"
-        seen.add(names[k])
     settings = scene.settings
     fps = float(settings.frames_per_second) or DEFAULT_FPS
     anim = scene.anim
@@ -129,23 +183,27 @@ def read_fbx(path: str | Path, index: int = 0) -> Capture:
     n_frames = int(round((t1 - t0) * fps)) + 1
     if n_frames < 2:
         raise InputError(f"{path}: no animation in the FBX file (fewer than 2 frames)")
-    positions = np.zeros((n_frames, len(group), 3))
+    members = [i for k in (range(len(groups)) if index is None else [index]) for i in groups[k]]
+    positions = np.zeros((n_frames, len(members), 3))
     for f in range(n_frames):
         state = ufbx.evaluate_scene(scene, anim, t0 + f / fps)
         state_nodes = list(state.nodes)  # one wrapper per node, alive while read (see _node_table)
-        for k, i in enumerate(group):
+        for k, i in enumerate(members):
             positions[f, k] = state_nodes[i].node_to_world.c3
         del state_nodes, state
-    del nodes
-    # Frames where the skeleton is shrunk to a point are not motion: meshvid's exports key a
-    # person's top bone to scale 1e-7 outside their track (docs/export.md, "Visibility").
+    del anim, stacks, settings, nodes
+    del scene
+    return groups, all_names, all_parents, positions, fps, stack_name
+
+
+def _shown(positions: np.ndarray, path: Path, label: str) -> tuple[np.ndarray, int]:
+    """A skeleton's frames without the leading and trailing ones where it is shrunk to a point:
+    meshvid's exports key a person's top bone to scale 1e-7 outside their track
+    (docs/export.md, "Visibility"). Returns (positions, frames dropped)."""
     extent = np.ptp(positions, axis=1).max(-1)  # (T,)
     shown = np.nonzero(extent > 0.01 * max(float(np.median(extent)), 1e-12))[0]
     if len(shown) < 2:
-        raise InputError(f"{path}: the skeleton is hidden (scaled to a point) in all but {len(shown)} frame(s)")
-    hidden = n_frames - (shown[-1] + 1 - shown[0])
-    positions = positions[shown[0]:shown[-1] + 1]
-    return Capture(name=path.stem, path=path, family="fbx", fps=fps, joints=tuple(names),
-                   parents=tuple(parents), positions=positions, unit=1.0, unit_name="m (declared)",
-                   info={"skeletons": len(groups), "anim_stack": stack_name, "hidden_frames": int(hidden)},
-                   up="+y")
+        where = f"{path}" + (f" ({label})" if label else "")
+        raise InputError(f"{where}: the skeleton is hidden (scaled to a point) in all but {len(shown)} frame(s)")
+    hidden = len(positions) - (shown[-1] + 1 - shown[0])
+    return positions[shown[0]:shown[-1] + 1], int(hidden)

@@ -35,12 +35,12 @@ from meshvid.motion.corpus import (
     corpus_of,
     default_rest_joints,
     default_workers,
-    load_clip,
+    load_clips,
     worker_pool,
 )
 from meshvid.motion.retarget import MAX_ERROR_MM
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: every skeleton of a multi-skeleton FBX
 SPLITS = ("train", "heldout", "all")
 
 
@@ -243,18 +243,22 @@ class ClipLibrary:
 
 
 
-def _one(job: tuple[Path, Path]) -> tuple[tuple[np.ndarray, np.ndarray, float] | None, ClipReport]:
-    """One file -> ((pose (T, 24, 3) float32, transl (T, 3) float32, fps) or None, report)."""
+def _one(job: tuple[Path, Path]) -> list[tuple[tuple[np.ndarray, np.ndarray, float] | None, ClipReport]]:
+    """One file -> per skeleton (a multi-person FBX has several): ((pose (T, 24, 3) float32,
+    transl (T, 3) float32, fps) or None, report)."""
     from meshvid.synth.motion import resample  # noqa: PLC0415
 
-    res, rep = load_clip(job[0], job[1], _WORKER["rest"], _WORKER["max_error_mm"])
-    if res is None:
-        return None, rep
-    clip = res.clip
-    fps = _WORKER["fps"]
-    if fps is not None and (clip.fps > fps + 1e-6 if _WORKER["only_above"] else abs(fps - clip.fps) > 1e-6):
-        clip = resample(clip, fps)
-    return (clip.axis_angle().astype(np.float32), clip.root_pos.astype(np.float32), float(clip.fps)), rep
+    out = []
+    for res, rep in load_clips(job[0], job[1], _WORKER["rest"], _WORKER["max_error_mm"]):
+        if res is None:
+            out.append((None, rep))
+            continue
+        clip = res.clip
+        fps = _WORKER["fps"]
+        if fps is not None and (clip.fps > fps + 1e-6 if _WORKER["only_above"] else abs(fps - clip.fps) > 1e-6):
+            clip = resample(clip, fps)
+        out.append(((clip.axis_angle().astype(np.float32), clip.root_pos.astype(np.float32), float(clip.fps)), rep))
+    return out
 
 
 def _load_many(jobs: list[tuple[Path, Path]], rest: np.ndarray, max_error_mm: float, fps: float | None,
@@ -262,10 +266,12 @@ def _load_many(jobs: list[tuple[Path, Path]], rest: np.ndarray, max_error_mm: fl
     _WORKER.update(rest=rest, max_error_mm=max_error_mm, fps=fps, only_above=only_above)
     workers = min(default_workers(), workers or default_workers())
     if workers <= 1 or len(jobs) < 8:
-        yield from map(_one, jobs)
+        for job in jobs:
+            yield from _one(job)
         return
     state = {"rest": rest, "max_error_mm": max_error_mm, "fps": fps, "only_above": only_above}
     with worker_pool(workers, state) as pool:
-        yield from pool.imap(_one, jobs, chunksize=4)
+        for items in pool.imap(_one, jobs, chunksize=4):
+            yield from items
         pool.close()
         pool.join()

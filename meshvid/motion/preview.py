@@ -39,7 +39,9 @@ def render_frames(items: list[tuple[Retargeted, int]], size: int = 224, label: b
             out = body.forward_rotmat(torch.from_numpy(rot).float()[None], torch.zeros(1, 10))
         verts = out.vertices[0].double().numpy()
         pelvis = out.joints[0, 0].double().numpy()
-        tgt = (res.targets[f] - res.clip.root_pos[f]) @ d.T + pelvis
+        # The source points around the pelvis they were fitted with (the proportioned skeleton's;
+        # the clip's root is scaled to our legs).
+        tgt = (res.targets[f] - res.fitted[f, 0]) @ d.T + pelvis
         tiles = []
         for view in ("front", "side"):
             img = render_body(verts, faces, views=(view,), size=size)

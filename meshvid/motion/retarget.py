@@ -8,7 +8,17 @@ Rotations are never copied between unlike rest poses. Instead, per frame:
 2. One scale factor takes the source body to ours: the ratio of summed limb and trunk lengths
    (thighs, shins, upper arms, forearms, hip centre -> shoulder centre; source lengths are
    medians over frames).
-3. Joint rotations are solved top-down so that our FK lands on the scaled source points:
+2b. Proportions (`match_proportions`): our rest skeleton's segments are scaled, one factor
+   each, to the scaled source's bone lengths (hip width, thighs, shins, feet, trunk, shoulder
+   width, upper arms, forearms, hands; medians over frames; factors within [0.5, 2], or the clip
+   is rejected; hands and feet as measured). Skeletons
+   differ in proportion by definition as much as by body (the CMU library's Daz shoulder
+   joints are 66 % of our shoulder width apart after the global scale; anny24's betas reach
+   its proportions only 5-8 % off with 6 of 10 at +-3 SD, docs/motion.md), so the pose is solved
+   on a skeleton of the source's proportions: bone directions then come out as the capture has
+   them, instead of bending joints to reach points a differently proportioned limb cannot.
+3. Joint rotations are solved top-down so that our FK (of the proportioned skeleton) lands on
+   the scaled source points:
    - pelvis: the frame spanned by the hip line (x) and the hips->lower-spine direction (y),
      against the same frame of our rest skeleton; the chest (spine3) likewise from the shoulder
      line and the trunk's up direction; the pelvis->chest rotation is spread over spine1/2/3
@@ -22,8 +32,12 @@ Rotations are never copied between unlike rest poses. Instead, per frame:
      bend, towards the foot's plane for legs (toes mapped) or no twist (swing only) for arms.
 4. The pelvis is placed at the source hip centre plus our rest pelvis-above-hips offset, then
    moved per frame by the offset that best fits the error joints (the mean residual),
-   and the clip's retarget error is the mean distance, in mm, between our FK joints and the
-   scaled source points over the error joints (limbs and feet where mapped).
+   and the clip's retarget error is the mean distance, in mm, between the proportioned
+   skeleton's FK joints and the scaled source points over the error joints (limbs and feet
+   where mapped).
+5. The clip (rotations, root) is for our own body: rotations carry over unchanged, the root
+   trajectory is scaled by our leg length over the proportioned one (the rule `meshvid synth`
+   applies for any body shape), so feet meet the ground as they did in the capture.
 Joints no capture defines (hands without a hand point, toes) keep their rest rotation.
 """
 
@@ -71,6 +85,9 @@ class Retargeted:
         frame_error_mm: (T,) mean error over the error joints per frame.
         scale: source metres -> our metres; up_axis: detected source up axis, e.g. "+y".
         method: how the joint map was found ("family", "names", "shape", "given").
+        rest: (24, 3) the rest skeleton the pose was solved on: ours with the source's
+            proportions (`match_proportions`); `fitted` is its FK.
+        proportions: segment -> factor applied to our rest segment (1: unchanged).
     """
 
     clip: MotionClip
@@ -85,6 +102,8 @@ class Retargeted:
     unit_name: str
     problems: tuple[str, ...] = ()  # failed plausibility checks (the clip is then rejected)
     method: str = "family"  # how the joint map was found: family, names, shape (or given)
+    rest: np.ndarray | None = None  # (24, 3) the proportioned rest skeleton (fitted's)
+    proportions: dict[str, float] | None = None  # segment -> factor on our rest skeleton
 
     @property
     def error_mm(self) -> float:
@@ -174,6 +193,97 @@ _SEGMENTS = (("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("right_hip
              ("right_knee", "right_ankle"), ("left_shoulder", "left_elbow"),
              ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"),
              ("right_elbow", "right_wrist"))
+
+
+PROPORTION_RANGE = (0.5, 2.0)  # a segment factor beyond this is a mapping or data fault, not a body
+# Hands and feet end where each family puts its last point (cmu8's hand point is 0.35x our
+# wrist -> hand): their length is taken as measured (bounds only against degenerate bones), and
+# not judged by the proportion check.
+EXTREMITIES = ("ankle_foot", "wrist_hand")
+_EXTREMITY_RANGE = (0.1, 10.0)
+
+
+def _offsets(rest: np.ndarray) -> np.ndarray:
+    """(24, 3) each joint's rest offset from its parent (the root's: its position)."""
+    par = np.array(SMPL_24_PARENTS)
+    return rest - np.where(par[:, None] >= 0, rest[np.maximum(par, 0)], 0.0)
+
+
+def _from_offsets(off: np.ndarray) -> np.ndarray:
+    """Rest joints (24, 3) from offsets (parents come before children in SMPL_24)."""
+    out = np.zeros_like(off)
+    for j, p in enumerate(SMPL_24_PARENTS):
+        out[j] = off[j] if p < 0 else out[p] + off[j]
+    return out
+
+
+def _median_length(targets: np.ndarray, a: str, b: str) -> float:
+    return float(np.median(np.linalg.norm(targets[:, J[b]] - targets[:, J[a]], axis=-1)))
+
+
+def match_proportions(rest: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+    """Our rest skeleton with the source's proportions: each segment the source defines scaled
+    by one factor to the source's median length (targets: (T, 24, 3) scaled source points,
+    NaN where unmapped). Widths scale the lateral (x) part of the offsets that span them (hip:
+    pelvis -> hips; shoulders: chest -> collars -> shoulders), so heights stay; the trunk (hip
+    centre -> shoulder centre) scales the spine; limbs, feet and hands their own bone. Factors
+    are clipped to PROPORTION_RANGE (the unclipped ones are returned: `retarget` rejects a
+    clip with one outside it, as a broken clip or a wrong map, which the fit would otherwise
+    partly absorb); hands and feet (EXTREMITIES) are taken as measured. Neck and head keep
+    our lengths (not measured: families define those points differently).
+
+    Returns:
+        (rest joints (24, 3), {segment: factor before clipping}).
+    """
+    off = _offsets(rest)
+    lo, hi = PROPORTION_RANGE
+    out: dict[str, float] = {}
+
+    def factor(name: str, src_len: float, ours: float) -> float:
+        # A zero-length source segment (two of our joints on one source point) is a wrong map:
+        # factor 0, rejected. Unmeasurable (NaN) or zero on our side: left as it is.
+        f = src_len / ours if ours > 1e-6 and np.isfinite(src_len) else 1.0
+        out[name] = round(float(f), 4)
+        return float(np.clip(f, *(_EXTREMITY_RANGE if name.endswith(EXTREMITIES) else (lo, hi))))
+
+    def width(name: str, joints: tuple[str, ...], a: str, b: str) -> None:
+        cur = _from_offsets(off)
+        f = factor(name, _median_length(targets, a, b), float(np.linalg.norm(cur[J[b]] - cur[J[a]])))
+        for j in joints:
+            off[J[j], 0] *= f
+
+    width("hip_width", ("left_hip", "right_hip"), "left_hip", "right_hip")
+    width("shoulder_width", ("left_collar", "right_collar", "left_shoulder", "right_shoulder"),
+          "left_shoulder", "right_shoulder")
+    # The trunk: |a + t b| = source length, b the spine (pelvis -> spine3), a the rest of the
+    # path hip centre -> shoulder centre: the larger root of that quadratic (t > 0 for any
+    # trunk longer than a's part across the spine; a shorter one: the t that comes closest).
+    cur = _from_offsets(off)
+    sh = _mid(cur[J["left_shoulder"]], cur[J["right_shoulder"]])
+    hp = _mid(cur[J["left_hip"]], cur[J["right_hip"]])
+    b = cur[J["spine3"]] - cur[J["pelvis"]]
+    a = (sh - hp) - b
+    src_trunk = float(np.median(np.linalg.norm(_mid(targets[:, J["left_shoulder"]], targets[:, J["right_shoulder"]])
+                                               - _mid(targets[:, J["left_hip"]], targets[:, J["right_hip"]]), axis=-1)))
+    qa, qb, qc = b @ b, 2 * a @ b, a @ a - src_trunk ** 2
+    disc = qb * qb - 4 * qa * qc
+    if qa <= 1e-12:
+        t = 1.0  # no spine to scale
+    else:
+        t = (-qb + np.sqrt(disc)) / (2 * qa) if disc >= 0 else -qb / (2 * qa)
+    t = factor("spine", t, 1.0)
+    for j in ("spine1", "spine2", "spine3"):
+        off[J[j]] *= t
+    for side in ("left", "right"):
+        for a_, b_ in (("hip", "knee"), ("knee", "ankle"), ("ankle", "foot"), ("shoulder", "elbow"),
+                       ("elbow", "wrist"), ("wrist", "hand")):
+            child = f"{side}_{b_}"
+            if not np.isfinite(targets[:, J[child]]).all():
+                continue  # not mapped: our length stays
+            f = factor(f"{side}_{a_}_{b_}", _median_length(targets, f"{side}_{a_}", child),
+                       float(np.linalg.norm(off[J[child]])))
+            off[J[child]] *= f
+    return _from_offsets(off), out
 
 
 def map_capture(cap: Capture) -> JointMap:
@@ -283,6 +393,8 @@ def retarget(cap: Capture, rest_joints: np.ndarray, family: str | None = None,
     for name, k in m.items():
         if name in J:
             targets[:, J[name]] = pts[:, k]
+    ours = rest
+    rest, proportions = match_proportions(ours, targets)
 
     world = np.zeros((t, 24, 3, 3))
     pos = np.zeros((t, 24, 3))
@@ -362,7 +474,7 @@ def retarget(cap: Capture, rest_joints: np.ndarray, family: str | None = None,
         _limb(side, "shoulder", "elbow", "wrist", "hand", np.array([0.0, 0.0, 1.0]), m, src, rest, off,
               world, pos, place, aim, parent_world)
 
-    problems = _plausibility(src, f_t, f_chest_src)
+    problems = _plausibility(src, f_t, f_chest_src) + _proportion_problems(proportions)
     local = np.empty_like(world)
     for j, p in enumerate(SMPL_24_PARENTS):
         local[:, j] = world[:, j] if p < 0 else np.swapaxes(world[:, p], -1, -2) @ world[:, j]
@@ -372,9 +484,15 @@ def retarget(cap: Capture, rest_joints: np.ndarray, family: str | None = None,
     fitted = pos + shift[:, None]
     frame_err = np.linalg.norm(fitted[:, ei] - targets[:, ei], axis=-1).mean(1) * 1000.0
     clip = MotionClip(name=cap.name, source=family, fps=cap.fps, rotmats=local,
-                      root_pos=pos[:, 0] + shift)
+                      root_pos=(pos[:, 0] + shift) * (_leg(ours) / _leg(rest)))
     return Retargeted(clip, family, dict(jmap), targets, fitted, frame_err, err_names, scale, up_name,
-                      cap.unit_name, problems, method)
+                      cap.unit_name, problems, method, rest, proportions)
+
+
+def _leg(rest: np.ndarray) -> float:
+    """Mean thigh + shin length of a rest skeleton (the root trajectory scales with it)."""
+    return float(np.mean([np.linalg.norm(rest[J[f"{s}_knee"]] - rest[J[f"{s}_hip"]])
+                          + np.linalg.norm(rest[J[f"{s}_ankle"]] - rest[J[f"{s}_knee"]]) for s in ("left", "right")]))
 
 
 def _plausibility(src, f_pelvis: np.ndarray, f_chest: np.ndarray) -> tuple[str, ...]:
@@ -400,6 +518,16 @@ def _plausibility(src, f_pelvis: np.ndarray, f_chest: np.ndarray) -> tuple[str, 
     if len(v) >= 10 and np.median(v) < 0:
         out.append("knees bend forwards: left/right labels swapped, or a mirrored (left-handed) file")
     return tuple(out)
+
+
+def _proportion_problems(proportions: dict[str, float]) -> tuple[str, ...]:
+    """A segment the source has at under half or over twice our proportion (after the global
+    scale) is no human's: a broken clip (CMU 138_31, its shoulders at 27 % of the usual trunk
+    height: spine 0.07x) or a joint map one joint off (shoulders on the collar points: shoulder
+    width 0.15x; both hips on the pelvis point: hip width 0x)."""
+    lo, hi = PROPORTION_RANGE
+    bad = [f"{k} {v:.2f}x" for k, v in proportions.items() if not lo <= v <= hi and not k.endswith(EXTREMITIES)]
+    return (f"proportions no human skeleton has (ours = 1): {', '.join(bad)}",) if bad else ()
 
 
 def _limb(side, upper, lower, end, tip, flex_dir, m, src, rest, off, world, pos, place, aim, parent_world):
