@@ -53,6 +53,8 @@ def test_demo_clip_gives_two_tracks_with_meshes_on_the_people(demo_run):
     out, summary = demo_run
     result = load_npz(out / "demo.npz")
     assert len(result.persons) == 2 and result.body_model == "anny24"
+    # the default shape is the body model's mean (--shape-weight 0), whatever the network says
+    assert all(np.all(p.betas == 0) for p in result.persons)
     w, h = result.image_size
     for p in result.persons:
         assert p.pose.shape == (len(p), 24, 3) and np.isfinite(p.pose).all()
@@ -146,10 +148,14 @@ def test_mesh_rates_model_and_every_frame(weights, demo_run, tmp_path):
         checked += 1
     assert checked >= 5
     res = meshvid("infer", "--demo", "--weights", weights, "-o", tmp_path, "--max-frames", "30",
-                  "--mesh-rate", "every", "--render", "none", "--json", "--quiet")
+                  "--mesh-rate", "every", "--render", "none", "--json", "--quiet",
+                  "--shape-weight", "1", "--keypoint-crop", "256")
     assert res.returncode == 0, res.stderr
     every = load_npz(tmp_path / "demo.npz").persons[0]
     assert np.isfinite(every.pose).all() and len(every) >= 20
+    # --shape-weight 1 keeps the network's shape: its per-frame estimates' mean
+    np.testing.assert_allclose(every.betas, every.betas_per_frame.mean(0), atol=1e-5)
+    assert np.abs(every.betas).max() > 0
     bad = meshvid("infer", "--demo", "--weights", weights, "-o", tmp_path / "x", "--mesh-rate",
                   "often")
     assert_one_line_failure(bad, tmp_path / "x", "mesh rate")

@@ -1,8 +1,10 @@
 """Issue 24: the root-orientation network on the synthetic regression set (meshvid/eval/
 regression.py: 3 held-out DeepMimic clips x 16 frames, rendered, YOLO11n-pose keypoints), with
 and without it, single-frame, SATN and SATN + the keypoint fit: the "no regression on the synthetic held-out sets" check.
+`--shape-weight W ...` adds the same with the predicted shape shrunk towards the mean body.
 
-    python train/regression_set_orientation.py --weights weights/dsd_satn_cpu --set runs/regression_set
+    python train/regression_set_orientation.py --weights weights/dsd_satn_cpu --set runs/regression_set \
+        --shape-weight 0 0.5
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", type=Path, default=ROOT / "weights" / "dsd_satn_cpu")
     ap.add_argument("--set", type=Path, default=ROOT / "runs" / "regression_set")
+    ap.add_argument("--shape-weight", type=float, nargs="*", default=[],
+                    help="also score these shares of the predicted shape (infer --shape-weight)")
     ap.add_argument("--trust", type=float, nargs=2, default=None,
                     help="the gate of regressor.gated_root, degrees (default its own)")
     a = ap.parse_args(argv)
@@ -43,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     table = synthetic_test_table(a.set, model.dsd, "coco17", a.set / "_features")
     methods = (methods_for("main network", model, refine=True)
                + methods_for("+ orientation net", model, refine=True, orient=orient))
+    for w in a.shape_weight:
+        methods += methods_for(f"+ orientation net, shape weight {w:g}", model, refine=True,
+                               orient=orient, shape_weight=w)
     res = evaluate(methods, table, KeypointNoise(), load_body_model("anny24"))
     out = {m.name: {k: round(float(res.overall[m.name][k]), 1) for k in ("mpjpe", "pa_mpjpe")}
            for m in methods}

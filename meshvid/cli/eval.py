@@ -51,6 +51,10 @@ def eval_cmd(
                                             "infer --no-orientation-net."),
     root_anchor: bool = typer.Option(False, "--root-anchor", help="multiview: infer "
                                      "--root-anchor."),
+    shape_weight: Optional[float] = typer.Option(None, "--shape-weight", min=0.0, max=1.0,
+                                                 help="multiview: infer --shape-weight."),
+    keypoint_crop: Optional[int] = typer.Option(None, "--keypoint-crop", min=64, max=1280,
+                                                help="multiview: infer --keypoint-crop."),
     variants: list[str] = typer.Option(
         [], "--variants", help="multiview: pipeline variants to score, comma-separated or "
         "repeated: dsd, dsd+satn, dsd+satn+refine, dsd+refine, all (= the first three); "
@@ -104,7 +108,9 @@ def eval_cmd(
                                            "crop_ray": False if no_crop_ray else None,
                                            "flip_test": flip_test,
                                            "orientation_net": False if no_orientation_net else None,
-                                           "root_anchor": True if root_anchor else None},
+                                           "root_anchor": True if root_anchor else None,
+                                           "shape_weight": shape_weight,
+                                           "keypoint_crop": keypoint_crop},
                           quiet=quiet, json_out=json_out, calibrated_focal=calibrated_focal,
                           main_track_only=main_track_only, keypoints=keypoints)
         return

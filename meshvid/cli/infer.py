@@ -92,6 +92,15 @@ def infer(
                                      "body's root rotation where the orientation network was "
                                      "trusted (better 3D on down-looking cameras, slightly "
                                      "looser 2D overlay; docs/eval-multiview.md)."),
+    shape_weight: float = typer.Option(0.0, "--shape-weight", min=0.0, max=1.0, help="How much "
+                                       "of the networks' body shape to keep: 0 (default) the "
+                                       "body model's mean adult shape, 1 the shape as predicted "
+                                       "(children, unusual builds; docs/infer.md)."),
+    keypoint_crop: int | None = typer.Option(None, "--keypoint-crop", min=64, max=1280,
+                                             help="Look again at each tracked person: the "
+                                             "detector on their crop at this size (e.g. 384), "
+                                             "keypoints fused with the first pass's. Off by "
+                                             "default: slower (docs/perception.md)."),
     mesh_rate: str = typer.Option("model", "--mesh-rate", help="model: the networks run at "
                                   "SATN's 10 fps training rate and the frames between are "
                                   "interpolated (slerp); every: DSD on every frame (slower)."),
@@ -143,7 +152,8 @@ def infer(
                         max_frames=max_frames, mesh_rate=mesh_rate, image_fps=image_fps,
                         keep_partial=keep_partial, camera_motion=camera_motion,
                         crop_ray=crop_ray, flip_test=flip_test, orientation_net=orientation,
-                        root_anchor=root_anchor)
+                        root_anchor=root_anchor, shape_weight=shape_weight,
+                        keypoint_crop=keypoint_crop)
     if not Path(input).exists():
         raise InputError(f"{input} does not exist: give a video file, an image or an image "
                          "folder")

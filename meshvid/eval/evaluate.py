@@ -48,6 +48,9 @@ class Method:
     # the weights' root-orientation network (issue 24, orient.safetensors): its root rotation
     # replaces the model's where the two agree, as in `meshvid infer` (unsmoothed here)
     orient: MeshNet | None = None
+    # how much of the predicted shape is kept (0: the mean body), as `meshvid infer
+    # --shape-weight` does before its fit
+    shape_weight: float = 1.0
 
 
 def parse_smoother(spec: str) -> tuple[str, dict]:
@@ -89,22 +92,23 @@ class EvalResult:
 
 
 def methods_for(label: str, model: MeshNet, smoothers: tuple[str, ...] = (),
-                refine: bool = False, orient: MeshNet | None = None) -> list[Method]:
+                refine: bool = False, orient: MeshNet | None = None,
+                shape_weight: float = 1.0) -> list[Method]:
     """A model gives its single-frame method, one per fixed filter on it, and, if it has SATN,
     its temporal one; with `refine`, also the last of these followed by the keypoint fit.
-    `orient`: the weights' root-orientation network, used by every method."""
+    `orient`: the weights' root-orientation network, used by every method; `shape_weight`: the
+    share of the predicted shape kept by every method."""
     single = label if model.satn is None else f"{label} (single-frame)"
-    out = [Method(single, model, False, orient=orient)]
+    shared = {"orient": orient, "shape_weight": shape_weight}
+    out = [Method(single, model, False, **shared)]
     for spec in smoothers:
         name, params = parse_smoother(spec)
-        out.append(Method(f"{single} + {spec}", model, False, name, params or None,
-                          orient=orient))
+        out.append(Method(f"{single} + {spec}", model, False, name, params or None, **shared))
     if model.satn is not None:
-        out.append(Method(label, model, True, orient=orient))
+        out.append(Method(label, model, True, **shared))
     if refine:
         last = out[-1]
-        out.append(Method(f"{last.name} + refine", model, last.temporal, refine=True,
-                          orient=orient))
+        out.append(Method(f"{last.name} + refine", model, last.temporal, refine=True, **shared))
     return out
 
 
@@ -215,6 +219,8 @@ def _predict(method: Method, table: FrameTable, noise: KeypointNoise, seed: int,
         pose = theta.pose_6d.clone()
         pose[:, 0] = gated_root(pose[:, 0], root)
         theta = Theta(pose, theta.betas, theta.cam)
+    if method.shape_weight != 1.0:
+        theta = Theta(theta.pose_6d, method.shape_weight * theta.betas, theta.cam)
     return theta, kp, conf
 
 

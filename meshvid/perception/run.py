@@ -18,6 +18,7 @@ from meshvid.io.video import FrameSource
 from meshvid.perception.appearance import appearance_descriptor
 from meshvid.perception.crops import make_crops
 from meshvid.perception.detector import PoseDetector, choose_imgsz
+from meshvid.perception.keypoint_pass import second_look
 from meshvid.perception.tracker import OnlineTracker, TrackBuilder, TrackerConfig
 from meshvid.records import Frame, Track, VideoInfo
 
@@ -42,6 +43,9 @@ class TrackOptions:
     batch: int = 1  # detection frames per network call
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     crop_size: int | None = None  # also crop every tracked person (benchmarks the crop stage)
+    # a second detector pass on each tracked person's crop at this size (keypoint_pass.py);
+    # None: off
+    keypoint_crop: int | None = None
 
 
 @dataclass
@@ -50,6 +54,7 @@ class StageTimes:
     detect: float = 0.0
     track: float = 0.0
     crop: float = 0.0
+    keypoint_crop: float = 0.0
     imgsz_probe: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
@@ -117,6 +122,16 @@ def run_tracking(source: FrameSource, detector: PoseDetector, options: TrackOpti
         for frame, dets in zip(pending, per_frame):
             t = time.perf_counter()
             pairs = tracker.update(dets, frame.image)
+            times.track += time.perf_counter() - t
+            if opts.keypoint_crop and pairs:
+                t = time.perf_counter()
+                looked = second_look(detector, frame.image, [dets[i] for _, i in pairs],
+                                     int(opts.keypoint_crop))
+                dets = list(dets)
+                for (_, i), d in zip(pairs, looked):
+                    dets[i] = d
+                times.keypoint_crop += time.perf_counter() - t
+            t = time.perf_counter()
             for track_id, i in pairs:
                 builder.add(frame.index, track_id, dets[i],
                             appearance_descriptor(frame.image, dets[i].box))

@@ -200,7 +200,8 @@ def with_root(theta: np.ndarray, root6d: np.ndarray, frame_ids: np.ndarray, *, s
 def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float,
                   image_size: tuple[int, int], focal: float, temporal: bool = True,
                   camera_fit: bool = True, refine: bool = False, crop_ray: bool = True,
-                  root_anchor: bool = False, times: StageSeconds | None = None):
+                  root_anchor: bool = False, shape_weight: float = 1.0,
+                  times: StageSeconds | None = None):
     """SATN per track, then Θ -> camera-space translation, joints and COCO keypoints:
     PersonMotion records. With `camera_fit` the translation is fitted to the detector's
     keypoints and its depth smoothed along the track (`fit_track_camera`); without it, it is
@@ -243,8 +244,9 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
                                     image_size)
             pose = pose.clone()
             pose[:, 0] = matrix_to_axis_angle(ray @ axis_angle_to_matrix(pose[:, 0]))
-        # one shape per person: the per-frame estimates of the same body, averaged
-        betas = theta.betas.mean(dim=0)
+        # one shape per person: the per-frame estimates of the same body, averaged, then
+        # shrunk towards the body model's mean shape by `shape_weight` (InferOptions)
+        betas = shape_weight * theta.betas.mean(dim=0)
         transl = crop_cam_to_frame_translation(
             theta.cam, torch.from_numpy(est.centres), torch.from_numpy(est.sides), focal,
             image_size)
@@ -484,6 +486,13 @@ class InferOptions:
     # the fit holds the root where the orientation network was trusted (issue 24): lab4cam
     # MPJPE -5 mm, but sports2d / vtest alignment +0.07-0.13 % of the box height, so off
     root_anchor: bool = False
+    # how much of the networks' body shape is kept. 0 (the body model's mean shape) since
+    # issue 24: on real adults the networks' shapes are 1.37-1.69 m tall, which cost 24 mm of
+    # lab4cam MPJPE (docs/eval-multiview.md, "Body shape"); 1 keeps the prediction
+    shape_weight: float = 0.0
+    # a second detector pass on each tracked person's crop at this size, keypoints fused
+    # (perception/keypoint_pass.py); None: off
+    keypoint_crop: int | None = None
 
 
 @dataclass
@@ -573,7 +582,7 @@ def _tracked(source, detector_factory, opts: InferOptions, det_stride: int | Non
     progress.start("tracking", source.info.num_frames)
     tracking = run_tracking(
         source, detector_factory(),
-        TrackOptions(imgsz=opts.imgsz, det_stride=det_stride,
+        TrackOptions(imgsz=opts.imgsz, det_stride=det_stride, keypoint_crop=opts.keypoint_crop,
                      tracker=TrackerConfig(kind=opts.tracker, max_gap=opts.max_gap,
                                            min_len=1 if single_image else opts.min_track_len,
                                            max_people=opts.max_people)),
@@ -671,7 +680,8 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     persons = people_motion(estimates, regressor, body, fps=fps, image_size=image_size,
                             focal=focal, temporal=opts.temporal,
                             camera_fit=opts.camera_fit, refine=opts.refine,
-                            crop_ray=opts.crop_ray, root_anchor=opts.root_anchor, times=times)
+                            crop_ray=opts.crop_ray, root_anchor=opts.root_anchor,
+                            shape_weight=opts.shape_weight, times=times)
     motion = MotionResult(persons=persons, fps=fps, body_model=opts.body_model,
                           image_size=image_size, focal_length=focal, source=str(input_path),
                           meshvid_version=__version__,

@@ -107,7 +107,7 @@ def options_key(opts: InferOptions) -> tuple[str, dict]:
 # detection stride follows from mesh_rate and the video's rate
 TRACKING_FIELDS = ("detector_backend", "imgsz", "det_stride", "mesh_rate", "tracker",
                    "max_people", "min_track_len", "max_gap", "device", "max_frames",
-                   "image_fps", "keep_partial")
+                   "image_fps", "keep_partial", "keypoint_crop")
 
 
 def tracking_key(opts: InferOptions, video: Path) -> str:
