@@ -51,6 +51,8 @@ def eval_cmd(
                                             "infer --no-orientation-net."),
     root_anchor: bool = typer.Option(False, "--root-anchor", help="multiview: infer "
                                      "--root-anchor."),
+    no_body_net: bool = typer.Option(False, "--no-body-net", help="multiview: infer "
+                                     "--no-body-net."),
     shape_weight: Optional[float] = typer.Option(None, "--shape-weight", min=0.0, max=1.0,
                                                  help="multiview: infer --shape-weight."),
     keypoint_crop: Optional[int] = typer.Option(None, "--keypoint-crop", min=64, max=1280,
@@ -108,6 +110,7 @@ def eval_cmd(
                                            "crop_ray": False if no_crop_ray else None,
                                            "flip_test": flip_test,
                                            "orientation_net": False if no_orientation_net else None,
+                                           "body_net": False if no_body_net else None,
                                            "root_anchor": True if root_anchor else None,
                                            "shape_weight": shape_weight,
                                            "keypoint_crop": keypoint_crop},

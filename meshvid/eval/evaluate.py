@@ -48,6 +48,9 @@ class Method:
     # the weights' root-orientation network (issue 24, orient.safetensors): its root rotation
     # replaces the model's where the two agree, as in `meshvid infer` (unsmoothed here)
     orient: MeshNet | None = None
+    # the weights' articulation network (body.safetensors): its joints 1..23 averaged with the
+    # model's, as in `meshvid infer` (unsmoothed here)
+    body: MeshNet | None = None
     # how much of the predicted shape is kept (0: the mean body), as `meshvid infer
     # --shape-weight` does before its fit
     shape_weight: float = 1.0
@@ -93,13 +96,14 @@ class EvalResult:
 
 def methods_for(label: str, model: MeshNet, smoothers: tuple[str, ...] = (),
                 refine: bool = False, orient: MeshNet | None = None,
-                shape_weight: float = 1.0) -> list[Method]:
+                shape_weight: float = 1.0, body: MeshNet | None = None) -> list[Method]:
     """A model gives its single-frame method, one per fixed filter on it, and, if it has SATN,
     its temporal one; with `refine`, also the last of these followed by the keypoint fit.
     `orient`: the weights' root-orientation network, used by every method; `shape_weight`: the
-    share of the predicted shape kept by every method."""
+    share of the predicted shape kept by every method; `body`: the weights' articulation
+    network, used by every method."""
     single = label if model.satn is None else f"{label} (single-frame)"
-    shared = {"orient": orient, "shape_weight": shape_weight}
+    shared = {"orient": orient, "shape_weight": shape_weight, "body": body}
     out = [Method(single, model, False, **shared)]
     for spec in smoothers:
         name, params = parse_smoother(spec)
@@ -219,6 +223,11 @@ def _predict(method: Method, table: FrameTable, noise: KeypointNoise, seed: int,
         pose = theta.pose_6d.clone()
         pose[:, 0] = gated_root(pose[:, 0], root)
         theta = Theta(pose, theta.betas, theta.cam)
+    if method.body is not None and kp is not None:
+        from meshvid.pipeline.regressor import blend_body, keypoint_theta
+
+        other = keypoint_theta(method.body.eval().dsd, kp, conf).pose_6d
+        theta = Theta(blend_body(theta.pose_6d, other), theta.betas, theta.cam)
     if method.shape_weight != 1.0:
         theta = Theta(theta.pose_6d, method.shape_weight * theta.betas, theta.cam)
     return theta, kp, conf

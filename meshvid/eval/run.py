@@ -82,9 +82,21 @@ def ensure_heldout(root: Path, detector: bool, progress=None, workers: int = 2) 
 def orientation_net(weights: str | Path):
     """The root-orientation network of a weights folder (orient.safetensors), or None."""
     from meshvid.pipeline.regressor import ORIENT_FILE
+
+    return _folder_net(weights, ORIENT_FILE)
+
+
+def articulation_net(weights: str | Path):
+    """The articulation network of a weights folder (body.safetensors), or None."""
+    from meshvid.pipeline.regressor import BODY_FILE
+
+    return _folder_net(weights, BODY_FILE)
+
+
+def _folder_net(weights: str | Path, name: str):
     from meshvid.train.export import load_model
 
-    file = Path(weights) / ORIENT_FILE
+    file = Path(weights) / name
     return load_model(file) if Path(weights).is_dir() and file.is_file() else None
 
 
@@ -113,6 +125,7 @@ def run_eval(dataset: str, weights: list[str], out_dir: Path | None, data_path: 
     parsed = parse_weights(weights)
     models = [(label, load_model(p)) for label, p in parsed]
     orients = {label: orientation_net(p) for label, p in parsed}
+    bodies = {label: articulation_net(p) for label, p in parsed}
     if not models:
         raise InputError("give at least one --weights")
     first = models[0][1]
@@ -144,9 +157,11 @@ def run_eval(dataset: str, weights: list[str], out_dir: Path | None, data_path: 
         table = real_test_table(dataset, data_path, first.dsd, kp_set, image_root, progress)
     if dataset == "synthetic" and keypoints == "simulated":  # every row says its input
         orients = {f"{label} [simulated keypoints]": o for label, o in orients.items()}
+        bodies = {f"{label} [simulated keypoints]": b for label, b in bodies.items()}
         models = [(f"{label} [simulated keypoints]", m) for label, m in models]
     methods = [m for label, model in models
-               for m in methods_for(label, model, tuple(smoothers), refine, orients.get(label))]
+               for m in methods_for(label, model, tuple(smoothers), refine, orients.get(label),
+                                    body=bodies.get(label))]
     res = evaluate(methods, table, noise, load_body_model("anny24"), seed=seed)
     source = ("YOLO11n-pose on the renders" if dataset == "synthetic" and keypoints == "detector"
               else "simulated from the labels" if dataset == "synthetic" else "the data set's own")

@@ -67,6 +67,7 @@ class TrackEstimate:
     sides: np.ndarray  # (T,) square crop sides, frame pixels
     key: np.ndarray  # (T,) bool: rows the networks saw (keyframes.py); others are interpolated
     root: np.ndarray | None = None  # (T, 6) the orientation network's root rotation, if any
+    body: np.ndarray | None = None  # (T, 144) the articulation network's pose (6D), if any
 
 
 @dataclass
@@ -113,7 +114,10 @@ def estimate_frames(source: FrameSource, tracks: list[Track], regressor, *, batc
                                        centres.astype(np.float32), sides.astype(np.float32),
                                        np.asarray(key, bool),
                                        np.zeros((len(t), 6), np.float32)
-                                       if getattr(regressor, "orient", None) is not None else None))
+                                       if getattr(regressor, "orient", None) is not None else None,
+                                       np.zeros((len(t), 144), np.float32)
+                                       if getattr(regressor, "body_net", None) is not None
+                                       else None))
     rows = frame_rows(tracks, keys)
     pending = _Pending()
 
@@ -129,6 +133,8 @@ def estimate_frames(source: FrameSource, tracks: list[Track], regressor, *, batc
             estimates[ti].theta[row] = out.theta[k]
             if out.root is not None:
                 estimates[ti].root[row] = out.root[k]
+            if out.body is not None:
+                estimates[ti].body[row] = out.body[k]
         pending.__init__()
 
     last = max(rows) if rows else -1
@@ -167,6 +173,23 @@ ROOT_SMOOTH_WINDOW = 9
 ROOT_SMOOTH_ORDER = 2
 
 
+def smooth_rotations(r6d: np.ndarray, frame_ids: np.ndarray, stride: int = 1) -> np.ndarray:
+    """(K, J, 6) rotations of one track's key rows -> the same Savitzky-Golay-smoothed along
+    the track (window ROOT_SMOOTH_WINDOW samples of the model rate, i.e. `stride` frames
+    apart; order ROOT_SMOOTH_ORDER): the single-frame keypoint networks' outputs low-passed
+    over SATN's span, as SATN smooths the rest."""
+    from meshvid.geometry.rotations import (matrix_to_quaternion_wxyz, matrix_to_sixd,
+                                            quaternion_wxyz_to_matrix, sixd_to_matrix)
+    from meshvid.smoothing import savgol_rotations, sign_continuous
+
+    rot = sixd_to_matrix(torch.from_numpy(np.asarray(r6d, np.float32)))
+    q = sign_continuous(matrix_to_quaternion_wxyz(rot).double().numpy())
+    steps = np.asarray(frame_ids, np.int64) // max(1, stride)
+    q = savgol_rotations(q, steps.astype(np.float64), steps, ROOT_SMOOTH_WINDOW,
+                         ROOT_SMOOTH_ORDER)
+    return matrix_to_sixd(quaternion_wxyz_to_matrix(torch.from_numpy(q))).float().numpy()
+
+
 def with_root(theta: np.ndarray, root6d: np.ndarray, frame_ids: np.ndarray, *, smooth: bool,
               stride: int = 1, trust: list | None = None) -> np.ndarray:
     """Θ vectors (K, 157) with joint 0's rotation taken from the orientation network's
@@ -176,24 +199,32 @@ def with_root(theta: np.ndarray, root6d: np.ndarray, frame_ids: np.ndarray, *, s
     the (K,) weight the orientation network got (the keypoint fit's root anchor)."""
     from meshvid.pipeline.regressor import gated_root
 
-    from meshvid.geometry.rotations import (matrix_to_quaternion_wxyz, matrix_to_sixd,
-                                            quaternion_wxyz_to_matrix, sixd_to_matrix)
-    from meshvid.smoothing import savgol_rotations, sign_continuous
-
     root = np.asarray(root6d, np.float32)
     if smooth and len(root) > 2:
-        q = matrix_to_quaternion_wxyz(sixd_to_matrix(torch.from_numpy(root))).double().numpy()
-        q = sign_continuous(q[:, None])
-        steps = np.asarray(frame_ids, np.int64) // max(1, stride)
-        q = savgol_rotations(q, steps.astype(np.float64), steps, ROOT_SMOOTH_WINDOW,
-                             ROOT_SMOOTH_ORDER)[:, 0]
-        root = matrix_to_sixd(quaternion_wxyz_to_matrix(torch.from_numpy(q))).float().numpy()
+        root = smooth_rotations(root[:, None], frame_ids, stride)[:, 0]
     out = np.array(theta, np.float32)
     gated, weight = gated_root(torch.from_numpy(out[:, :6]), torch.from_numpy(root),
                                with_trust=True)
     out[:, :6] = gated.numpy()
     if trust is not None:
         trust.append(weight.numpy().astype(np.float32))
+    return out
+
+
+def with_body(theta: np.ndarray, body6d: np.ndarray, frame_ids: np.ndarray, *, smooth: bool,
+              stride: int = 1) -> np.ndarray:
+    """Θ vectors (K, 157) with joints 1..23 averaged with the articulation network's (K, 144)
+    (regressor.blend_body), the latter Savitzky-Golay-smoothed along the track first, as the
+    orientation network's root is (with_root), when `smooth`."""
+    from meshvid.pipeline.regressor import blend_body
+
+    body = np.asarray(body6d, np.float32).reshape(len(body6d), 24, 6)
+    if smooth and len(body) > 2:
+        body = smooth_rotations(body, frame_ids, stride)
+    body = torch.from_numpy(np.ascontiguousarray(body))
+    out = np.array(theta, np.float32)
+    pose = torch.from_numpy(out[:, :144].reshape(len(out), 24, 6))
+    out[:, :144] = blend_body(pose, body).reshape(len(out), 144).numpy()
     return out
 
 
@@ -232,6 +263,10 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
                             smooth=temporal and regressor.has_temporal,
                             stride=temporal_stride(fps) if every_frame else 1, trust=trust)
         anchors.append(torch.from_numpy(trust[0]) if trust else None)
+        if est.body is not None:
+            vec = with_body(vec, est.body[est.key], est.track.frame_ids[est.key],
+                            smooth=temporal and regressor.has_temporal,
+                            stride=temporal_stride(fps) if every_frame else 1)
         vec = interpolate_theta(est.track.frame_ids, est.key, vec)
         times.satn += time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -483,6 +518,7 @@ class InferOptions:
     # for DSD alone, -1 mm after the fit; +4 % of infer's time on the demo clip)
     flip_test: bool = True
     orientation_net: bool = True  # the weights' orientation network, when they have one (issue 24)
+    body_net: bool = True  # the weights' articulation network, when they have one (issue 24)
     # the fit holds the root where the orientation network was trusted (issue 24): lab4cam
     # MPJPE -5 mm, but sports2d / vtest alignment +0.07-0.13 % of the box height, so off
     root_anchor: bool = False
@@ -629,7 +665,8 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     # load everything that can fail on a missing file before the long work starts
     body = load_body_model(opts.body_model, smpl_dir=opts.smpl_dir, device="cpu")
     regressor = MeshRegressor(opts.weights, device=device, backend=opts.dsd_backend,
-                              flip_test=opts.flip_test, orientation=opts.orientation_net)
+                              flip_test=opts.flip_test, orientation=opts.orientation_net,
+                              articulation=opts.body_net)
     if opts.exports:
         from meshvid.export.blender import check_bpy
         from meshvid.export.exporter import BLENDER_FORMATS, parse_formats

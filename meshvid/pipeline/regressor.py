@@ -36,6 +36,9 @@ def temporal_stride(fps: float, training_fps: float = SATN_TRAINING_FPS) -> int:
 
 
 ORIENT_FILE = "orient.safetensors"  # optional root-orientation network in a weights folder
+BODY_FILE = "body.safetensors"  # optional articulation network in a weights folder (issue 24)
+# the articulation network's share of each body joint's rotation (chordal mean, far rule)
+BODY_BLEND = 0.5
 
 
 @dataclass
@@ -46,6 +49,8 @@ class FrameEstimate:
     theta: np.ndarray  # (N, 157) Θ as Theta.vector(): pose 6D, betas, cam
     # (N, 6) the orientation network's root rotation (6D), when the weights have one
     root: np.ndarray | None = None
+    # (N, 144) the articulation network's pose (24 joints, 6D), when the weights have one
+    body: np.ndarray | None = None
 
 
 def theta_from_vector(vec: torch.Tensor) -> Theta:
@@ -99,12 +104,40 @@ def mean_rotations(ra: torch.Tensor, rb: torch.Tensor, max_deg: float | None = N
     return torch.where(far[..., None, None], ra, roma.special_procrustes(ra + rb))
 
 
-def keypoint_root(net, keypoints: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
-    """(N, 6) root rotation of a keypoints-only DSD (the orientation network) for
+def keypoint_theta(net, keypoints: torch.Tensor, confidence: torch.Tensor) -> Theta:
+    """Θ of a keypoints-only DSD (the orientation or articulation network) for
     crop-normalised keypoints (N, 17, 2) and confidences (N, 17)."""
     # keypoints only: the (pooled) image feature is never read
-    out = net.forward_features(keypoints.new_zeros(len(keypoints), 1), keypoints, confidence)
-    return out.theta.pose_6d[:, 0]
+    return net.forward_features(keypoints.new_zeros(len(keypoints), 1), keypoints,
+                                confidence).theta
+
+
+def keypoint_root(net, keypoints: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+    """(N, 6) root rotation of a keypoints-only DSD (the orientation network)."""
+    return keypoint_theta(net, keypoints, confidence).pose_6d[:, 0]
+
+
+def blend_body(pose6d: torch.Tensor, body6d: torch.Tensor, share: float = BODY_BLEND
+               ) -> torch.Tensor:
+    """(N, 24, 6) poses of the main network and of the articulation network -> the main pose
+    with joints 1..23 moved `share` of the way to the articulation network's (on the chordal
+    mean when share is 0.5; geodesic interpolation otherwise) where the two are within
+    MAX_AVERAGED_DEG; the root stays the main network's."""
+    import roma
+
+    from meshvid.geometry.rotations import matrix_to_sixd, sixd_to_matrix
+
+    main, other = sixd_to_matrix(pose6d[:, 1:]), sixd_to_matrix(body6d[:, 1:])
+    if share == 0.5:
+        mixed = mean_rotations(main, other)
+    else:
+        delta = roma.rotmat_to_rotvec(main.transpose(-1, -2) @ other)
+        far = torch.rad2deg(delta.norm(dim=-1)) > MAX_AVERAGED_DEG
+        step = main @ roma.rotvec_to_rotmat(share * delta)
+        mixed = torch.where(far[..., None, None], main, step)
+    out = pose6d.clone()
+    out[:, 1:] = matrix_to_sixd(mixed)
+    return out
 
 
 # Where the orientation network's root rotation is trusted: it corrects the main network's
@@ -162,7 +195,7 @@ class MeshRegressor:
 
     def __init__(self, weights: str | Path | None = None, *, device: str = "cpu",
                  optimize: bool = True, backend: str = "auto", flip_test: bool = False,
-                 orientation: bool = True) -> None:
+                 orientation: bool = True, articulation: bool = True) -> None:
         from meshvid.model.inference import optimize_for_inference
         from meshvid.train.export import load_model
 
@@ -208,6 +241,16 @@ class MeshRegressor:
             if orient.dsd.uses_image or not orient.dsd.needs_keypoints:
                 raise MissingAssetError(f"{orient_file} is not a keypoints-only network")
             self.orient = orient.dsd
+        # The articulation network (issue 24; docs/model.md, "Articulation network"): a
+        # keypoints-only DSD trained on the synth library's skeleton rows; its body joints are
+        # averaged with the main network's after SATN. Present when the folder has body.safetensors.
+        self.body_net = None
+        body_file = path / BODY_FILE if path.is_dir() else None
+        if articulation and body_file is not None and body_file.is_file():
+            net = load_model(body_file).to(self.device).eval()
+            if net.dsd.uses_image or not net.dsd.needs_keypoints:
+                raise MissingAssetError(f"{body_file} is not a keypoints-only network")
+            self.body_net = net.dsd
 
     @torch.inference_mode()
     def single_frame(self, crops: np.ndarray, keypoints_norm: np.ndarray | None,
@@ -225,6 +268,8 @@ class MeshRegressor:
             out = self._single_frame(crops, keypoints_norm, keypoint_scores)
             if self.orient is not None:
                 out.root = self._root(keypoints_norm, keypoint_scores)
+            if self.body_net is not None:
+                out.body = self._body(keypoints_norm, keypoint_scores).reshape(len(crops), -1)
             return out
         n = len(crops)
         fc, fk, fs = flip_inputs(crops, keypoints_norm, keypoint_scores)
@@ -240,14 +285,30 @@ class MeshRegressor:
             r = torch.from_numpy(self._root(np.concatenate([keypoints_norm, fk]),
                                             np.concatenate([keypoint_scores, fs])))
             root = self._average_roots(r[:n], r[n:])
+        body = None
+        if self.body_net is not None:
+            b = self._body(np.concatenate([keypoints_norm, fk]),
+                           np.concatenate([keypoint_scores, fs]))
+            b = torch.from_numpy(b)
+            zeros = torch.zeros(n, 10)
+            cams = torch.zeros(n, 3)
+            body = average_thetas(Theta(b[:n], zeros, cams),
+                                  mirror_theta(Theta(b[n:], zeros, cams))).pose_6d
+            body = body.reshape(n, -1).float().numpy()
         return FrameEstimate(np.concatenate([both.features[:n], both.features[n:]], axis=1),
-                             theta.vector().float().numpy(), root)
+                             theta.vector().float().numpy(), root, body)
 
     def _root(self, keypoints_norm: np.ndarray, keypoint_scores: np.ndarray) -> np.ndarray:
         """(N, 6) the orientation network's root rotation for crop-normalised keypoints."""
         kp = torch.from_numpy(np.asarray(keypoints_norm, np.float32)).to(self.device)
         conf = torch.from_numpy(np.asarray(keypoint_scores, np.float32)).to(self.device)
         return keypoint_root(self.orient, kp, conf).float().cpu().numpy()
+
+    def _body(self, keypoints_norm: np.ndarray, keypoint_scores: np.ndarray) -> np.ndarray:
+        """(N, 24, 6) the articulation network's pose for crop-normalised keypoints."""
+        kp = torch.from_numpy(np.asarray(keypoints_norm, np.float32)).to(self.device)
+        conf = torch.from_numpy(np.asarray(keypoint_scores, np.float32)).to(self.device)
+        return keypoint_theta(self.body_net, kp, conf).pose_6d.float().cpu().numpy()
 
     @staticmethod
     def _average_roots(a: torch.Tensor, b_mirrored: torch.Tensor) -> np.ndarray:
