@@ -1,7 +1,8 @@
 """Issue 24: the root-orientation network on the synthetic regression set (meshvid/eval/
 regression.py: 3 held-out DeepMimic clips x 16 frames, rendered, YOLO11n-pose keypoints), with
 and without it, single-frame, SATN and SATN + the keypoint fit: the "no regression on the synthetic held-out sets" check.
-`--shape-weight W ...` adds the same with the predicted shape shrunk towards the mean body.
+`--shape-weight W ...` adds the same with the predicted shape shrunk towards the mean body;
+`--body CKPT` (or a folder with body.safetensors) adds the articulation network.
 
     python train/regression_set_orientation.py --weights weights/dsd_satn_cpu --set runs/regression_set \
         --shape-weight 0 0.5
@@ -25,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", type=Path, default=ROOT / "runs" / "regression_set")
     ap.add_argument("--shape-weight", type=float, nargs="*", default=[],
                     help="also score these shares of the predicted shape (infer --shape-weight)")
+    ap.add_argument("--body", type=Path, default=None,
+                    help="also score with this keypoints-only checkpoint as the articulation "
+                    "network (default: the weights folder's body.safetensors, when it has one)")
     ap.add_argument("--trust", type=float, nargs=2, default=None,
                     help="the gate of regressor.gated_root, degrees (default its own)")
     a = ap.parse_args(argv)
@@ -47,6 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     table = synthetic_test_table(a.set, model.dsd, "coco17", a.set / "_features")
     methods = (methods_for("main network", model, refine=True)
                + methods_for("+ orientation net", model, refine=True, orient=orient))
+    from meshvid.eval.run import articulation_net
+
+    body = load_model(a.body) if a.body else articulation_net(a.weights)
+    if body is not None:
+        methods += methods_for("+ orientation net + articulation net", model, refine=True,
+                               orient=orient, body=body)
+        for w in a.shape_weight:
+            methods += methods_for(f"+ orientation net + articulation net, shape weight {w:g}",
+                                   model, refine=True, orient=orient, body=body, shape_weight=w)
     for w in a.shape_weight:
         methods += methods_for(f"+ orientation net, shape weight {w:g}", model, refine=True,
                                orient=orient, shape_weight=w)

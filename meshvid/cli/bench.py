@@ -49,6 +49,9 @@ def bench_track(
     det_stride: list[str] = typer.Option(["auto"], "--det-stride", help="Stride or 'auto'; "
                                          "repeat to compare."),
     batch: int = typer.Option(1, "--batch", min=1, help="Detection frames per network call."),
+    keypoint_crop: list[str] = typer.Option(["off"], "--keypoint-crop", help="Second detector "
+                                            "pass on each tracked person's crop at this size, "
+                                            "or 'off'; repeat to compare."),
     crop_size: int = typer.Option(224, "--crop-size", min=16, help="Crop every tracked person "
                                   "at this size (the crop stage)."),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Only the first N "
@@ -73,7 +76,7 @@ def bench_track(
     open_source(path, stop=max_frames)  # fail early on a bad input
     rows = []
     detectors: dict[str, PoseDetector] = {}
-    for be, size, stride in itertools.product(backend, imgsz, det_stride):
+    for be, size, stride, second in itertools.product(backend, imgsz, det_stride, keypoint_crop):
         if be not in detectors:
             detectors[be] = PoseDetector(backend=be)
         det = detectors[be]
@@ -82,17 +85,20 @@ def bench_track(
         result = run_tracking(source, det, TrackOptions(
             imgsz=parse_auto_int(size, "--imgsz", 32), det_stride=parse_auto_int(stride,
                                                                                 "--det-stride"),
-            batch=batch, crop_size=crop_size))
+            batch=batch, crop_size=crop_size,
+            keypoint_crop=None if second == "off" else parse_auto_int(second, "--keypoint-crop")))
         t = result.times
         n = result.num_frames
         n_det = (n + result.det_stride - 1) // result.det_stride
         rows.append({
             "backend": det.backend, "precision": det.precision, "imgsz": result.imgsz, "det_stride": result.det_stride,
-            "batch": batch, "frames": n, "seconds": round(result.wall_time, 2),
+            "batch": batch, "keypoint_crop": second, "frames": n,
+            "seconds": round(result.wall_time, 2),
             "fps": round(result.fps, 1),
             "cpu_seconds": round(result.cpu_time, 1),
             "decode_fps": _rate(n, t.decode), "detect_fps": _rate(n_det, t.detect),
             "track_fps": _rate(n_det, t.track), "crop_fps": _rate(n_det, t.crop),
+            "keypoint_crop_fps": _rate(n_det, t.keypoint_crop),
             "imgsz_probe_s": round(t.imgsz_probe, 2),
             "tracks": len(result.tracks), "rss_before_mb": round(rss_before, 1),
             "rss_after_mb": round(rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1),
@@ -103,8 +109,9 @@ def bench_track(
     if not quiet:
         table = Table(title=f"meshvid bench track: {Path(path).name} "
                             f"(load average {load:.1f}; {cpu_info().summary()})")
-        cols = ["backend", "precision", "imgsz", "det_stride", "frames", "fps", "decode_fps", "detect_fps",
-                "track_fps", "crop_fps", "tracks", "peak_rss_mb"]
+        cols = ["backend", "precision", "imgsz", "det_stride", "keypoint_crop", "frames", "fps",
+                "decode_fps", "detect_fps", "track_fps", "crop_fps", "keypoint_crop_fps", "tracks",
+                "peak_rss_mb"]
         for c in cols:
             table.add_column(c, justify="right")
         for r in rows:
