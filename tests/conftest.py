@@ -79,3 +79,39 @@ def assert_one_line_error(res: CliResult, *fragments: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
     for f in fragments:
         assert f in lines[0], (f, lines[0])
+
+
+def keypoint_net_folder(out, name: str):
+    """A weights folder: the shipped DSD-SATN plus a keypoints-only network (random heads)
+    saved as `name` (orient.safetensors or body.safetensors)."""
+    import shutil
+
+    import torch
+
+    from meshvid.model import build_model
+    from meshvid.model.config import cpu_config
+    from meshvid.paths import weights_dir
+    from meshvid.train.export import write_dsd
+
+    for file in ("dsd.safetensors", "satn.safetensors", "config.yaml"):
+        shutil.copy(weights_dir() / "dsd_satn_cpu" / file, out / file)
+    cfg = cpu_config()
+    cfg.dsd.variant = "skeleton"
+    cfg.satn = None
+    torch.manual_seed(0)
+    write_dsd(build_model(cfg, load_backbone_weights=True).eval(), out / name)
+    return out
+
+
+def refuses_image_network_as(folder, tmp_path, name: str) -> None:
+    """A folder whose keypoints-only slot `name` holds the image DSD is refused in one line."""
+    import shutil
+
+    from meshvid.errors import MissingAssetError
+    from meshvid.pipeline.regressor import MeshRegressor
+
+    for file in ("dsd.safetensors", "satn.safetensors", "config.yaml"):
+        shutil.copy(folder / file, tmp_path / file)
+    shutil.copy(folder / "dsd.safetensors", tmp_path / name)
+    with pytest.raises(MissingAssetError, match="not a keypoints-only network"):
+        MeshRegressor(tmp_path)

@@ -3,20 +3,15 @@
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from meshvid.errors import MissingAssetError
 from meshvid.geometry.rotations import axis_angle_to_sixd, geodesic_angle, sixd_to_matrix
-from meshvid.model import build_model
-from meshvid.model.config import cpu_config
-from meshvid.paths import weights_dir
 from meshvid.pipeline.infer import with_body
 from meshvid.pipeline.regressor import BODY_FILE, MeshRegressor, blend_body
-from meshvid.train.export import write_dsd
+from conftest import keypoint_net_folder, refuses_image_network_as
 
 
 def _pose6d(degrees: np.ndarray) -> torch.Tensor:
@@ -65,16 +60,8 @@ def test_with_body_blends_key_rows_and_smooths_the_network_along_the_track():
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    """The shipped DSD-SATN plus a keypoints-only network (random heads) as body.safetensors."""
-    out = tmp_path_factory.mktemp("weights")
-    for name in ("dsd.safetensors", "satn.safetensors", "config.yaml"):
-        shutil.copy(weights_dir() / "dsd_satn_cpu" / name, out / name)
-    cfg = cpu_config()
-    cfg.dsd.variant = "skeleton"
-    cfg.satn = None
-    torch.manual_seed(0)
-    write_dsd(build_model(cfg, load_backbone_weights=True).eval(), out / BODY_FILE)
-    return out
+    """The shipped weights plus a keypoints-only network (random heads) as body.safetensors."""
+    return keypoint_net_folder(tmp_path_factory.mktemp("weights"), BODY_FILE)
 
 
 def test_regressor_runs_the_articulation_network_beside_the_main_one(folder):
@@ -98,8 +85,4 @@ def test_regressor_runs_the_articulation_network_beside_the_main_one(folder):
 
 
 def test_an_image_network_is_refused_as_articulation_network(folder, tmp_path):
-    for name in ("dsd.safetensors", "satn.safetensors", "config.yaml"):
-        shutil.copy(folder / name, tmp_path / name)
-    shutil.copy(folder / "dsd.safetensors", tmp_path / BODY_FILE)
-    with pytest.raises(MissingAssetError, match="not a keypoints-only network"):
-        MeshRegressor(tmp_path)
+    refuses_image_network_as(folder, tmp_path, BODY_FILE)

@@ -3,20 +3,15 @@
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from meshvid.errors import MissingAssetError
 from meshvid.geometry.rotations import axis_angle_to_sixd, sixd_to_matrix
-from meshvid.model import build_model
-from meshvid.model.config import cpu_config
-from meshvid.paths import weights_dir
 from meshvid.pipeline.infer import with_root
 from meshvid.pipeline.regressor import ORIENT_FILE, MeshRegressor
-from meshvid.train.export import write_dsd
+from conftest import keypoint_net_folder, refuses_image_network_as
 
 
 def _root6d(angles: np.ndarray) -> np.ndarray:
@@ -60,15 +55,7 @@ def test_the_orientation_network_is_trusted_only_where_the_two_roots_agree():
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     """The shipped weights plus a keypoints-only network (random heads) as orient.safetensors."""
-    out = tmp_path_factory.mktemp("weights")
-    for name in ("dsd.safetensors", "satn.safetensors", "config.yaml"):
-        shutil.copy(weights_dir() / "dsd_satn_cpu" / name, out / name)
-    cfg = cpu_config()
-    cfg.dsd.variant = "skeleton"
-    cfg.satn = None
-    torch.manual_seed(0)
-    write_dsd(build_model(cfg, load_backbone_weights=True).eval(), out / ORIENT_FILE)
-    return out
+    return keypoint_net_folder(tmp_path_factory.mktemp("weights"), ORIENT_FILE)
 
 
 def test_regressor_takes_the_root_from_the_orientation_network(folder):
@@ -92,8 +79,4 @@ def test_regressor_takes_the_root_from_the_orientation_network(folder):
 
 
 def test_an_image_network_is_refused_as_orientation_network(folder, tmp_path):
-    for name in ("dsd.safetensors", "satn.safetensors", "config.yaml"):
-        shutil.copy(folder / name, tmp_path / name)
-    shutil.copy(folder / "dsd.safetensors", tmp_path / ORIENT_FILE)
-    with pytest.raises(MissingAssetError, match="not a keypoints-only network"):
-        MeshRegressor(tmp_path)
+    refuses_image_network_as(folder, tmp_path, ORIENT_FILE)

@@ -234,23 +234,23 @@ class MeshRegressor:
         # keypoints-only DSD trained on the CMU library with cameras that look down as real
         # ones do. Its root rotation replaces the main network's; everything else is the main
         # network's. Present when the weights folder has orient.safetensors.
-        self.orient = None
-        orient_file = path / ORIENT_FILE if path.is_dir() else None
-        if orientation and orient_file is not None and orient_file.is_file():
-            orient = load_model(orient_file).to(self.device).eval()
-            if orient.dsd.uses_image or not orient.dsd.needs_keypoints:
-                raise MissingAssetError(f"{orient_file} is not a keypoints-only network")
-            self.orient = orient.dsd
+        self.orient = self._keypoint_net(path, ORIENT_FILE) if orientation else None
         # The articulation network (issue 24; docs/model.md, "Articulation network"): a
         # keypoints-only DSD trained on the synth library's skeleton rows; its body joints are
         # averaged with the main network's after SATN. Present when the folder has body.safetensors.
-        self.body_net = None
-        body_file = path / BODY_FILE if path.is_dir() else None
-        if articulation and body_file is not None and body_file.is_file():
-            net = load_model(body_file).to(self.device).eval()
-            if net.dsd.uses_image or not net.dsd.needs_keypoints:
-                raise MissingAssetError(f"{body_file} is not a keypoints-only network")
-            self.body_net = net.dsd
+        self.body_net = self._keypoint_net(path, BODY_FILE) if articulation else None
+
+    def _keypoint_net(self, folder: Path, name: str):
+        """The keypoints-only DSD `name` of a weights folder, or None when it has none."""
+        from meshvid.train.export import load_model
+
+        file = folder / name
+        if not (folder.is_dir() and file.is_file()):
+            return None
+        net = load_model(file).to(self.device).eval()
+        if net.dsd.uses_image or not net.dsd.needs_keypoints:
+            raise MissingAssetError(f"{file} is not a keypoints-only network")
+        return net.dsd
 
     @torch.inference_mode()
     def single_frame(self, crops: np.ndarray, keypoints_norm: np.ndarray | None,
@@ -300,15 +300,19 @@ class MeshRegressor:
 
     def _root(self, keypoints_norm: np.ndarray, keypoint_scores: np.ndarray) -> np.ndarray:
         """(N, 6) the orientation network's root rotation for crop-normalised keypoints."""
-        kp = torch.from_numpy(np.asarray(keypoints_norm, np.float32)).to(self.device)
-        conf = torch.from_numpy(np.asarray(keypoint_scores, np.float32)).to(self.device)
-        return keypoint_root(self.orient, kp, conf).float().cpu().numpy()
+        return self._keypoint_pose(self.orient, keypoint_scores=keypoint_scores,
+                                   keypoints_norm=keypoints_norm)[:, 0]
 
     def _body(self, keypoints_norm: np.ndarray, keypoint_scores: np.ndarray) -> np.ndarray:
         """(N, 24, 6) the articulation network's pose for crop-normalised keypoints."""
+        return self._keypoint_pose(self.body_net, keypoints_norm, keypoint_scores)
+
+    def _keypoint_pose(self, net, keypoints_norm: np.ndarray, keypoint_scores: np.ndarray
+                       ) -> np.ndarray:
+        """(N, 24, 6) the pose a keypoints-only network gives for crop-normalised keypoints."""
         kp = torch.from_numpy(np.asarray(keypoints_norm, np.float32)).to(self.device)
         conf = torch.from_numpy(np.asarray(keypoint_scores, np.float32)).to(self.device)
-        return keypoint_theta(self.body_net, kp, conf).pose_6d.float().cpu().numpy()
+        return keypoint_theta(net, kp, conf).pose_6d.float().cpu().numpy()
 
     @staticmethod
     def _average_roots(a: torch.Tensor, b_mirrored: torch.Tensor) -> np.ndarray:
