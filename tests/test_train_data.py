@@ -188,6 +188,8 @@ def test_skeleton_rows_in_chunks_do_not_depend_on_the_worker_count(monkeypatch) 
     two = ss.make_rows_parallel(5, 4, 64, corpus_mix=mix, workers=2)
     assert one["pose"].shape == (5, 24, 3)
     for k in one:
-        np.testing.assert_array_equal(one[k], two[k])
+        # the same draws; float32 sums may round differently in a fresh worker process than in
+        # this one (its BLAS and thread state after the rest of the suite): ~6e-7 seen in CI
+        np.testing.assert_allclose(one[k], two[k], rtol=0, atol=1e-5)
     other = ss.make_rows_parallel(5, 4, 64, corpus_mix={"deepmimic": 1.0}, workers=1)
     assert not np.allclose(one["pose"], other["pose"])
