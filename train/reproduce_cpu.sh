@@ -114,10 +114,12 @@ $PY train/train_dsd_cmu.py --config train/cmu_skeleton.yaml --set dsd.epochs=6 \
 $PY train/ship_orientation.py runs/cmu_skel_g02/dsd.safetensors weights/dsd_satn_cpu
 
 # 9. Issue 24: the articulation network (body.safetensors): a keypoints-only network trained on
-# 65,536 skeleton rows of the synth library (the motions the shipped DSD was rendered from; the
-# synth's own cameras), the same Gaussian jitter, 6 epochs; its joints 1..23 are averaged with
-# the DSD-SATN's by `meshvid infer` (docs/model.md, "Articulation network").
+# 65,536 rows of the CMU library (half the cameras raised, as in step 8) plus 65,536 skeleton
+# rows of the synth library (the motions the shipped DSD was rendered from; the synth's own
+# cameras), the same Gaussian jitter, 6 epochs (~4 min; rows ~7 + ~12 min, cached); its joints
+# 1..23 are averaged with the DSD-SATN's by `meshvid infer` (docs/model.md, "Articulation network").
 $PY train/train_dsd_cmu.py --config train/cmu_skeleton.yaml --set dsd.epochs=6 \
   --set "dsd.lr_decay_epochs=[5]" --set data.keypoint_noise.kind=gaussian \
-  --set data.keypoint_noise.sigma=0.02 --rows 65536 --library builtin --out runs/builtin_skel_g02
-$PY train/ship_orientation.py runs/builtin_skel_g02/dsd.safetensors weights/dsd_satn_cpu --role body
+  --set data.keypoint_noise.sigma=0.02 --rows 65536 --raised-p 0.5 --library cmu+builtin \
+  --out runs/mix_skel_r05
+$PY train/ship_orientation.py runs/mix_skel_r05/dsd.safetensors weights/dsd_satn_cpu --role body
