@@ -523,7 +523,7 @@ class InferOptions:
     # MPJPE -5 mm, but sports2d / vtest alignment +0.07-0.13 % of the box height, so off
     root_anchor: bool = False
     # how much of the networks' body shape is kept. 0 (the body model's mean shape) since
-    # issue 24: on real adults the networks' shapes are 1.37-1.69 m tall, which cost 24 mm of
+    # issue 24: on lab4cam's adults the networks' shapes were 1.37-1.55 m tall, which cost 24 mm of
     # lab4cam MPJPE (docs/eval-multiview.md, "Body shape"); 1 keeps the prediction
     shape_weight: float = 0.0
     # a second detector pass on each tracked person's crop at this size, keypoints fused

@@ -37,8 +37,6 @@ def temporal_stride(fps: float, training_fps: float = SATN_TRAINING_FPS) -> int:
 
 ORIENT_FILE = "orient.safetensors"  # optional root-orientation network in a weights folder
 BODY_FILE = "body.safetensors"  # optional articulation network in a weights folder (issue 24)
-# the articulation network's share of each body joint's rotation (chordal mean, far rule)
-BODY_BLEND = 0.5
 
 
 @dataclass
@@ -117,24 +115,14 @@ def keypoint_root(net, keypoints: torch.Tensor, confidence: torch.Tensor) -> tor
     return keypoint_theta(net, keypoints, confidence).pose_6d[:, 0]
 
 
-def blend_body(pose6d: torch.Tensor, body6d: torch.Tensor, share: float = BODY_BLEND
-               ) -> torch.Tensor:
+def blend_body(pose6d: torch.Tensor, body6d: torch.Tensor) -> torch.Tensor:
     """(N, 24, 6) poses of the main network and of the articulation network -> the main pose
-    with joints 1..23 moved `share` of the way to the articulation network's (on the chordal
-    mean when share is 0.5; geodesic interpolation otherwise) where the two are within
-    MAX_AVERAGED_DEG; the root stays the main network's."""
-    import roma
-
+    with joints 1..23 replaced by the two networks' chordal mean (`mean_rotations`: the main
+    network's where they are more than MAX_AVERAGED_DEG apart); the root stays the main
+    network's."""
     from meshvid.geometry.rotations import matrix_to_sixd, sixd_to_matrix
 
-    main, other = sixd_to_matrix(pose6d[:, 1:]), sixd_to_matrix(body6d[:, 1:])
-    if share == 0.5:
-        mixed = mean_rotations(main, other)
-    else:
-        delta = roma.rotmat_to_rotvec(main.transpose(-1, -2) @ other)
-        far = torch.rad2deg(delta.norm(dim=-1)) > MAX_AVERAGED_DEG
-        step = main @ roma.rotvec_to_rotmat(share * delta)
-        mixed = torch.where(far[..., None, None], main, step)
+    mixed = mean_rotations(sixd_to_matrix(pose6d[:, 1:]), sixd_to_matrix(body6d[:, 1:]))
     out = pose6d.clone()
     out[:, 1:] = matrix_to_sixd(mixed)
     return out
