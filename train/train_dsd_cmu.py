@@ -162,8 +162,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="cmu: the CMU library (default); builtin: the synth's own training "
                     "motions (DeepMimic, Anny's walk, sampled poses; default cameras), the data "
                     "the shipped DSD was rendered from; cmu+builtin: both tables, --rows each")
+    ap.add_argument("--builtin-rows", type=int, default=None,
+                    help="rows of the builtin table with --library cmu+builtin (default: --rows)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
+    builtin_rows = a.rows if a.builtin_rows is None else a.builtin_rows
 
     from meshvid.train.recipe import load_recipe
     from meshvid.train.run import run_training
@@ -173,13 +176,23 @@ def main(argv: list[str] | None = None) -> int:
         from meshvid.train.skeleton_samples import skeleton_table
 
         t0 = time.time()
-        tables.append(skeleton_table(a.rows, a.seed, 224, ROOT / "runs" / "_cache",
+        tables.append(skeleton_table(builtin_rows, a.seed, 224, ROOT / "runs" / "_cache",
                                      workers=a.workers))
-        info["builtin"] = {"rows": a.rows, "seconds": round(time.time() - t0, 1)}
+        info["builtin"] = {"rows": builtin_rows, "seconds": round(time.time() - t0, 1)}
     if "cmu" in a.library:
-        t, info["cmu"] = rows_table(a.rows, a.seed, 224, a.raised_p, a.pitch, a.workers,
-                                    ROOT / "runs" / "_cache")
-        tables.append(t)
+        # more than one block of 65,536 rows: blocks with seeds seed, seed+1, ... each cached on
+        # its own, so a larger run reuses the smaller runs' rows
+        block = 65536
+        sizes = [a.rows] if a.rows <= block else [block] * (a.rows // block) + (
+            [a.rows % block] if a.rows % block else [])
+        infos = []
+        for b, n in enumerate(sizes):
+            t, i = rows_table(n, a.seed + b, 224, a.raised_p, a.pitch, a.workers,
+                              ROOT / "runs" / "_cache")
+            tables.append(t)
+            infos.append(i)
+        info["cmu"] = infos[0] if len(infos) == 1 else {
+            "rows": a.rows, "blocks": infos, "seconds": sum(i["seconds"] for i in infos)}
     from meshvid.train.tables import concat_tables
 
     table = tables[0] if len(tables) == 1 else concat_tables(tables)

@@ -45,6 +45,10 @@ class RefineOptions:
     w_smooth: float = 1e-5  # per (m / s^2)^2 of the root-relative joints
     w_smooth_transl: float = 2e-6  # per (m / s^2)^2 of the translation (0: crops, no shared frame)
     w_depth: float = 1e-2  # per m^2
+    # per m^2: each root-relative joint's depth (along the camera's axis, which the 2D keypoints
+    # do not see) pulled to the network's, the image-plane left to the keypoints (issue 24:
+    # lab4cam PA-MPJPE 69.5 -> 66.9 mm; docs/infer.md, "Depth from the network")
+    w_init_depth: float = 1.0
     # per rad^2 of the root rotation's change, times the row's `root_anchor` (issue 24): where
     # the orientation network was trusted its root carries the camera-height cue that the 2D
     # keypoints barely constrain, and the fit otherwise tilts the trunk back upright
@@ -192,7 +196,9 @@ def _refine(inp: RefineInput, opts: RefineOptions, prior) -> RefineResult:
     transl = t0.clone().requires_grad_(True)
     optim = torch.optim.Adam([delta, transl], lr=opts.lr)
     with torch.no_grad():
-        before = keypoint_error(posed(axis_angle_to_matrix(pose0))[0] + t0[:, None], inp, 0.5)
+        coco0, joints0 = posed(axis_angle_to_matrix(pose0))
+        before = keypoint_error(coco0 + t0[:, None], inp, 0.5)
+        depth0 = joints0[..., 2] - joints0[:, :1, 2]  # (N, 24) root-relative depth
     s2 = opts.robust ** 2
     for _ in range(opts.iterations):
         optim.zero_grad(set_to_none=True)
@@ -205,6 +211,9 @@ def _refine(inp: RefineInput, opts: RefineOptions, prior) -> RefineResult:
         if anchor is not None:
             loss = loss + opts.w_root * (anchor * (delta[:, 0] ** 2).sum(-1)).mean()
         loss = loss + opts.w_depth * ((transl[:, 2] - t0[:, 2]) ** 2).mean()
+        if opts.w_init_depth > 0:
+            depth = joints[..., 2] - joints[:, :1, 2]
+            loss = loss + opts.w_init_depth * ((depth - depth0) ** 2).sum(-1).mean()
         if len(i2):
             # body (root-relative joints) and root path separately: a crop-based camera (eval)
             # has no frame shared across time, a video's has

@@ -93,8 +93,13 @@ def options_key(opts: InferOptions) -> tuple[str, dict]:
     fields = {k: (str(v) if isinstance(v, Path) else v)
               for k, v in dataclasses.asdict(opts).items() if k not in ("weights", "detector")}
     weights = resolved_weights(opts)
+    from meshvid.fitting.refine import RefineOptions
+
     desc = {
         "options": fields,
+        # the keypoint fit's weights are code defaults, not options: a change to them must
+        # not read the runs cached before it
+        "refine_defaults": dataclasses.asdict(RefineOptions()) if opts.refine else None,
         "weights_sha256": _cached_digest(weights) if weights.exists() else str(weights),
         "detector_sha256": _cached_digest(Path(opts.detector)) if opts.detector else "default",
         "meshvid": __version__,
