@@ -113,13 +113,14 @@ $PY train/train_dsd_cmu.py --config train/cmu_skeleton.yaml --set dsd.epochs=6 \
   --set data.keypoint_noise.sigma=0.02 --rows 65536 --raised-p 0.5 --out runs/cmu_skel_g02
 $PY train/ship_orientation.py runs/cmu_skel_g02/dsd.safetensors weights/dsd_satn_cpu
 
-# 9. Issue 24: the articulation network (body.safetensors): a keypoints-only network trained on
-# 65,536 rows of the CMU library (half the cameras raised, as in step 8) plus 65,536 skeleton
-# rows of the synth library (the motions the shipped DSD was rendered from; the synth's own
-# cameras), the same Gaussian jitter, 6 epochs (~4 min; rows ~7 + ~12 min, cached); its joints
-# 1..23 are averaged with the DSD-SATN's by `meshvid infer` (docs/model.md, "Articulation network").
+# 9. Issues 24/28: the articulation network (body.safetensors): a keypoints-only network trained
+# on 524,288 rows of the CMU library (8 cached blocks of 65,536, seeds 24-31; half the cameras
+# raised, as in step 8) plus 65,536 skeleton rows of the synth library (the motions the shipped
+# DSD was rendered from; the synth's own cameras), the same Gaussian jitter, 6 epochs (~19 min;
+# rows ~2-7 min a block with 2 workers + ~12 min, cached); its joints 1..23 are averaged with
+# the DSD-SATN's by `meshvid infer` (docs/model.md, "Articulation network").
 $PY train/train_dsd_cmu.py --config train/cmu_skeleton.yaml --set dsd.epochs=6 \
   --set "dsd.lr_decay_epochs=[5]" --set data.keypoint_noise.kind=gaussian \
-  --set data.keypoint_noise.sigma=0.02 --rows 65536 --raised-p 0.5 --library cmu+builtin \
-  --out runs/mix_skel_r05
-$PY train/ship_orientation.py runs/mix_skel_r05/dsd.safetensors weights/dsd_satn_cpu --role body
+  --set data.keypoint_noise.sigma=0.02 --rows 524288 --builtin-rows 65536 --raised-p 0.5 \
+  --library cmu+builtin --out runs/mix524k
+$PY train/ship_orientation.py runs/mix524k/dsd.safetensors weights/dsd_satn_cpu --role body

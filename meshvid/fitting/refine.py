@@ -46,9 +46,10 @@ class RefineOptions:
     w_smooth_transl: float = 2e-6  # per (m / s^2)^2 of the translation (0: crops, no shared frame)
     w_depth: float = 1e-2  # per m^2
     # per m^2: each root-relative joint's depth (along the camera's axis, which the 2D keypoints
-    # do not see) pulled to the network's, the image-plane left to the keypoints (issue 24:
-    # lab4cam PA-MPJPE 69.5 -> 66.9 mm; docs/infer.md, "Depth from the network")
-    w_init_depth: float = 1.0
+    # do not see) pulled to the network's, the image plane left to the keypoints (issue 24:
+    # lab4cam PA-MPJPE -2 mm; 1 gives -2.6 mm but costs twice the 2D alignment; docs/infer.md,
+    # "Depth from the network")
+    w_init_depth: float = 0.3
     # per rad^2 of the root rotation's change, times the row's `root_anchor` (issue 24): where
     # the orientation network was trusted its root carries the camera-height cue that the 2D
     # keypoints barely constrain, and the fit otherwise tilts the trunk back upright
