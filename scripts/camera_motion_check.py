@@ -114,6 +114,24 @@ def _to_source_pixels(boxes: np.ndarray, frame_ids: np.ndarray, truth) -> np.nda
     return src[:, :2] / src[:, 2:] * f + [sw / 2, sh / 2]
 
 
+def match_still(person, still, truth):
+    """The still run's person whose box centres (>= 10 frames) the re-framed `person`'s map back
+    onto: (frames, still person, rows of `person`, rows of it), or None."""
+    centres = _to_source_pixels(person.boxes, person.frame_ids, truth)
+    best = None
+    for other in still.persons:
+        common, ia, ib = np.intersect1d(person.frame_ids, other.frame_ids, return_indices=True)
+        if len(common) < 10:
+            continue
+        oc = np.stack([(other.boxes[ib, 0] + other.boxes[ib, 2]) / 2,
+                       (other.boxes[ib, 1] + other.boxes[ib, 3]) / 2], 1)
+        close = np.linalg.norm(centres[ia] - oc, axis=1) < 0.25 * (
+            other.boxes[ib, 3] - other.boxes[ib, 1])
+        if close.sum() >= 10 and (best is None or close.sum() > best[0]):
+            best = (int(close.sum()), other, ia[close], ib[close])
+    return best
+
+
 def compare(args) -> None:
     from meshvid.export.npz import load_npz
 
@@ -129,19 +147,7 @@ def compare(args) -> None:
         world_root = moving_data["joints3d_world"][sl][:, 0].astype(np.float64)
         cam0_root = world_root @ cam_R[0].T  # the world -> the first camera (= the still one)
         camera_root = person.joints3d[:, 0].astype(np.float64)  # as if the camera were still
-        centres = _to_source_pixels(person.boxes, person.frame_ids, truth)
-        best = None
-        for other in still.persons:
-            common, ia, ib = np.intersect1d(person.frame_ids, other.frame_ids,
-                                            return_indices=True)
-            if len(common) < 10:
-                continue
-            oc = np.stack([(other.boxes[ib, 0] + other.boxes[ib, 2]) / 2,
-                           (other.boxes[ib, 1] + other.boxes[ib, 3]) / 2], 1)
-            close = np.linalg.norm(centres[ia] - oc, axis=1) < 0.25 * (
-                other.boxes[ib, 3] - other.boxes[ib, 1])
-            if close.sum() >= 10 and (best is None or close.sum() > best[0]):
-                best = (int(close.sum()), other, ia[close], ib[close])
+        best = match_still(person, still, truth)
         if best is None:
             continue
         n, other, ia, ib = best
