@@ -115,3 +115,14 @@ def refuses_image_network_as(folder, tmp_path, name: str) -> None:
     shutil.copy(folder / "dsd.safetensors", tmp_path / name)
     with pytest.raises(MissingAssetError, match="not a keypoints-only network"):
         MeshRegressor(tmp_path)
+
+
+def keypoint_batch(n: int = 3, seed: int = 2):
+    """Random crops (n, 224, 224, 3) uint8, crop-normalised keypoints (n, 17, 2) and
+    confidences (n, 17): what MeshRegressor.single_frame takes."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    crops = rng.integers(0, 255, (n, 224, 224, 3), dtype=np.uint8)
+    kp = rng.uniform(-0.6, 0.6, (n, 17, 2)).astype(np.float32)
+    return crops, kp, np.full((n, 17), 0.9, np.float32)

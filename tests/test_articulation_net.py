@@ -11,7 +11,7 @@ import torch
 from meshvid.geometry.rotations import axis_angle_to_sixd, geodesic_angle, sixd_to_matrix
 from meshvid.pipeline.infer import with_body
 from meshvid.pipeline.regressor import BODY_FILE, MeshRegressor, blend_body
-from conftest import keypoint_net_folder, refuses_image_network_as
+from conftest import keypoint_batch, keypoint_net_folder, refuses_image_network_as
 
 
 def _pose6d(degrees: np.ndarray) -> torch.Tensor:
@@ -66,10 +66,7 @@ def test_regressor_runs_the_articulation_network_beside_the_main_one(folder):
     with_net = MeshRegressor(folder, orientation=False)
     without = MeshRegressor(folder, orientation=False, articulation=False)
     assert with_net.body_net is not None and without.body_net is None
-    rng = np.random.default_rng(2)
-    crops = rng.integers(0, 255, (3, 224, 224, 3), dtype=np.uint8)
-    kp = rng.uniform(-0.6, 0.6, (3, 17, 2)).astype(np.float32)
-    conf = np.full((3, 17), 0.9, np.float32)
+    crops, kp, conf = keypoint_batch()
     a, b = with_net.single_frame(crops, kp, conf), without.single_frame(crops, kp, conf)
     assert b.body is None and a.body.shape == (3, 144)
     assert np.allclose(a.theta, b.theta, atol=1e-5)  # the main network is untouched

@@ -11,7 +11,7 @@ import torch
 from meshvid.geometry.rotations import axis_angle_to_sixd, sixd_to_matrix
 from meshvid.pipeline.infer import with_root
 from meshvid.pipeline.regressor import ORIENT_FILE, MeshRegressor
-from conftest import keypoint_net_folder, refuses_image_network_as
+from conftest import keypoint_batch, keypoint_net_folder, refuses_image_network_as
 
 
 def _root6d(angles: np.ndarray) -> np.ndarray:
@@ -62,10 +62,7 @@ def test_regressor_takes_the_root_from_the_orientation_network(folder):
     with_net = MeshRegressor(folder)
     without = MeshRegressor(folder, orientation=False)
     assert with_net.orient is not None and without.orient is None
-    rng = np.random.default_rng(2)
-    crops = rng.integers(0, 255, (3, 224, 224, 3), dtype=np.uint8)
-    kp = rng.uniform(-0.6, 0.6, (3, 17, 2)).astype(np.float32)
-    conf = np.full((3, 17), 0.9, np.float32)
+    crops, kp, conf = keypoint_batch()
     a, b = with_net.single_frame(crops, kp, conf), without.single_frame(crops, kp, conf)
     assert b.root is None and a.root.shape == (3, 6)
     assert np.allclose(a.theta, b.theta, atol=1e-5)  # the main network is untouched

@@ -250,23 +250,21 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
     anchors = []  # per track: the key rows' root anchor for the fit (None: free)
     for est in estimates:
         t0 = time.perf_counter()
-        every_frame = bool(est.key.all())
         vec = est.theta[est.key]
-        if temporal and regressor.has_temporal and len(vec) > 1:
-            # every frame: SATN over interleaved phases spanning its training time; keyframes
-            # are already at (about) the training rate
-            vec = regressor.temporal(est.features[est.key],
-                                     temporal_stride(fps) if every_frame else 1)
+        smooth = temporal and regressor.has_temporal
+        # every frame: SATN over interleaved phases spanning its training time; keyframes
+        # are already at (about) the training rate
+        stride = temporal_stride(fps) if est.key.all() else 1
+        if smooth and len(vec) > 1:
+            vec = regressor.temporal(est.features[est.key], stride)
         trust: list = []
         if est.root is not None:
             vec = with_root(vec, est.root[est.key], est.track.frame_ids[est.key],
-                            smooth=temporal and regressor.has_temporal,
-                            stride=temporal_stride(fps) if every_frame else 1, trust=trust)
+                            smooth=smooth, stride=stride, trust=trust)
         anchors.append(torch.from_numpy(trust[0]) if trust else None)
         if est.body is not None:
             vec = with_body(vec, est.body[est.key], est.track.frame_ids[est.key],
-                            smooth=temporal and regressor.has_temporal,
-                            stride=temporal_stride(fps) if every_frame else 1)
+                            smooth=smooth, stride=stride)
         vec = interpolate_theta(est.track.frame_ids, est.key, vec)
         times.satn += time.perf_counter() - t0
         t0 = time.perf_counter()

@@ -224,8 +224,9 @@ class MeshRegressor:
         # network's. Present when the weights folder has orient.safetensors.
         self.orient = self._keypoint_net(path, ORIENT_FILE) if orientation else None
         # The articulation network (issue 24; docs/model.md, "Articulation network"): a
-        # keypoints-only DSD trained on the synth library's skeleton rows; its body joints are
-        # averaged with the main network's after SATN. Present when the folder has body.safetensors.
+        # keypoints-only DSD trained on CMU-library and synth-library skeleton rows; its body
+        # joints are averaged with the main network's after SATN. Present when the folder has
+        # body.safetensors.
         self.body_net = self._keypoint_net(path, BODY_FILE) if articulation else None
 
     def _keypoint_net(self, folder: Path, name: str):
