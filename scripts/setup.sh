@@ -26,6 +26,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.meshvid-installed
+# No pip cache: torch's CUDA wheels are ~3 GB of downloads, and caching them doubles the disk the
+# install needs (a CI machine once ran out of space here).
+export PIP_NO_CACHE_DIR=1
 if [ ! -f "$stamp" ] || ! cmp -s requirements.lock "$stamp"; then
   echo "[setup] installing Python packages (first time: a few minutes)" >&2
   .venv/bin/python -m pip install -q --upgrade pip
