@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from meshvid import assets
-from meshvid.errors import BusyError, DiskFullError, InputError, MeshvidWarning, OutputError
+from meshvid.errors import BusyError, DiskFullError, InputError, MeshvidWarning
 
 REPO = Path(__file__).resolve().parents[1]
 

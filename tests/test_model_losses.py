@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 
-from meshvid.body import joints as J
 from meshvid.body.base import BodyModel, BodyOutput
 from meshvid.geometry.camera import project_weak_perspective
 from meshvid.geometry.rotations import axis_angle_to_matrix, matrix_to_sixd

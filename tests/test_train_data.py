@@ -12,7 +12,7 @@ import torch
 from meshvid.body import joints as J
 from meshvid.data import load_3dpw, load_h36m, load_lsp, load_mpii
 from meshvid.data.crops import CropDataset
-from meshvid.data.records import OPENPOSE_18, SPIN_24
+from meshvid.data.records import OPENPOSE_18
 from meshvid.errors import InputError
 
 

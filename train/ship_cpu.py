@@ -52,7 +52,6 @@ def main() -> None:
               **knockout_pa_mpjpe(shipped.dsd, held)}
     folder_mb = sum(size for size in sizes.values()) / 1e6
     issue12 = issue12_rows(o, "DSD+SATN (single-frame)", "_", "_", health, folder_mb)
-    card_path = ROOT / args.data / "heldout_seq" / "DATACARD.md"
     names = {"DSD+SATN (single-frame)": "DSD (single frame)"}
     rows = "\n".join(
         f"| {names.get(name, name)} | {m['mpjpe']:.1f} | {m['pa_mpjpe']:.1f} | {m.get('pve', float('nan')):.1f} | "

@@ -28,7 +28,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
 from meshvid.body.joints import SMPL_24, SMPL_24_PARENTS
-from meshvid.export.motion import MotionResult, PersonMotion
+from meshvid.export.motion import MotionResult
 from meshvid.export.presets import ExportPreset
 from meshvid.export.skeletons import RigSpec, person_bone_names, rig_spec
 from meshvid.scene.kinematics import (axis_angle_to_matrix, forward_kinematics,  # noqa: F401

@@ -12,11 +12,15 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from meshvid.errors import InputError
+
+if TYPE_CHECKING:  # annotations only: the model modules import this one
+    from meshvid.model.config import ModelConfig
+    from meshvid.model.net import MeshNet
 
 FORMAT = "meshvid-model/1"
 

@@ -186,8 +186,6 @@ def _check(r: Recipe) -> None:
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Read a recipe; `overrides` are dotted `key=value` strings (value parsed as YAML)."""
-    import yaml
-
     path = Path(path)
     data = _read_yaml(path)
     base = data.pop("extends", None)
