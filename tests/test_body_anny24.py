@@ -183,3 +183,20 @@ def test_live_against_anny_forward(body, anny_source):
     out = body(pose.float(), betas)
     err = np.linalg.norm(out.vertices[0].detach().numpy() - ref_v, axis=1)
     assert err.mean() < 0.005 and err.max() < 0.03, (err.mean(), err.max())
+
+
+def test_adult_betas_is_an_average_adult_between_the_reference_shapes(body):
+    def stature(betas):
+        verts, _ = body.rest_shape(torch.as_tensor(betas, dtype=torch.float32)[None])
+        return float(verts[0, :, 1].max() - verts[0, :, 1].min())
+
+    ref = body.meta["reference_betas"]
+    male, female = (stature(ref[k]["betas"]) for k in ("average_adult_male", "average_adult_female"))
+    adult = stature(body.adult_betas())
+    # between the average woman and man, and taller than the population mean (children in it)
+    assert female + 0.03 < adult < male - 0.03
+    assert adult > stature(torch.zeros(10)) + 0.02
+    # the generic body model's adult is its mean shape (SMPL's is an adult's)
+    from meshvid.body.base import BodyModel
+
+    assert torch.equal(BodyModel.adult_betas(body), torch.zeros(10))

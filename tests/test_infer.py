@@ -53,8 +53,12 @@ def test_demo_clip_gives_two_tracks_with_meshes_on_the_people(demo_run):
     out, summary = demo_run
     result = load_npz(out / "demo.npz")
     assert len(result.persons) == 2 and result.body_model == "anny24"
-    # the default shape is the body model's mean (--shape-weight 0), whatever the network says
-    assert all(np.all(p.betas == 0) for p in result.persons)
+    # the default shape is the body model's average adult (--shape-weight 0), whatever the
+    # network says
+    from meshvid.body import load_body_model
+
+    adult = load_body_model("anny24").adult_betas().numpy()
+    assert all(np.allclose(p.betas, adult, atol=1e-6) for p in result.persons)
     w, h = result.image_size
     for p in result.persons:
         assert p.pose.shape == (len(p), 24, 3) and np.isfinite(p.pose).all()

@@ -87,3 +87,37 @@ def test_noise_has_the_calibrated_temporal_statistics(noise_model) -> None:
     kp, conf = white.sample(torch.from_numpy(gt), noise_model, torch.Generator().manual_seed(2))
     det = torch.cat([kp, conf[..., None]], -1).reshape(-1, 17, 3).numpy()
     assert abs(measure_temporal(det, gt.reshape(-1, 17, 3), seqs)["corr_1"]) < 0.1
+
+
+def test_noise_scale_shrinks_the_drawn_offsets_only(noise_model) -> None:
+    rng = np.random.default_rng(4)
+    gt = np.zeros((20, 8, 17, 3), np.float32)
+    gt[..., :2] = rng.uniform(-0.6, 0.6, (20, 1, 17, 2))
+    gt[..., 2] = 1.0
+    tn = TemporalNoise(swap_rate=0.0, miss_rate=0.0)
+    full, conf = tn.sample(torch.from_numpy(gt), noise_model, torch.Generator().manual_seed(3))
+    half, conf2 = tn.sample(torch.from_numpy(gt), noise_model, torch.Generator().manual_seed(3),
+                            scale=0.5)
+    offsets = full - torch.from_numpy(gt[..., :2])
+    assert float(offsets.abs().mean()) > 1e-3
+    assert torch.allclose(half - torch.from_numpy(gt[..., :2]), 0.5 * offsets, atol=1e-6)
+    assert torch.equal(conf, conf2)  # same draws, same confidences
+
+
+def test_raised_sequence_cameras_look_down(maker) -> None:
+    from meshvid.synth.scene import RaisedCameras, camera_pitch_deg
+
+    maker.raised = RaisedCameras(1.0, (25.0, 35.0))
+    try:
+        pitches = []
+        for seed in range(6):
+            f = maker.sequence_labels(np.random.default_rng(seed), 4, 10.0).frame
+            r, t = f["cam_R"][0].astype(np.float64), f["cam_t"][0].astype(np.float64)
+            eye = -r.T @ t
+            # the camera's optical axis (+z in the camera) in the world, against the horizontal
+            axis = r.T @ np.array([0.0, 0.0, 1.0])
+            pitches.append(camera_pitch_deg(eye, eye + axis))
+    finally:
+        maker.raised = None
+    # every view looks down by about the drawn pitch (the framing offsets it by a few degrees)
+    assert min(pitches) > 12.0 and np.median(pitches) > 20.0

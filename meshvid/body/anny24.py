@@ -74,6 +74,16 @@ class Anny24Body(BodyModel):
         assert self.shapedirs.shape[-1] == NUM_BETAS
 
     # --- interface
+
+    def adult_betas(self) -> torch.Tensor:
+        """The mean of Anny's average adult male and female shapes (the file's reference_betas,
+        1.785 m and 1.60 m): anny24's own mean shape is a population's from age 4 up (1.66 m,
+        a child's proportions mixed in)."""
+        ref = self.meta.get("reference_betas") or {}
+        if not {"average_adult_male", "average_adult_female"} <= set(ref):
+            return super().adult_betas()
+        return 0.5 * (torch.tensor(ref["average_adult_male"]["betas"], dtype=torch.float32)
+                      + torch.tensor(ref["average_adult_female"]["betas"], dtype=torch.float32))
     @property
     def faces(self) -> np.ndarray:
         return self._faces

@@ -46,6 +46,11 @@ class BodyModel(nn.Module):
     def lbs_weights(self) -> torch.Tensor:  # (V, 24) skinning weights, rows sum to 1
         raise NotImplementedError
 
+    def adult_betas(self) -> torch.Tensor:
+        """(10,) the shape of an average adult: where `meshvid infer` shrinks the networks'
+        shape to (InferOptions.shape_weight). SMPL's mean shape is an adult's (zeros)."""
+        return torch.zeros(self.num_betas)
+
     def rest_shape(self, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """betas (B, 10) -> rest-pose (T-pose) vertices (B, V, 3) and joints (B, 24, 3).
 

@@ -53,6 +53,8 @@ def eval_cmd(
                                      "--root-anchor."),
     no_body_net: bool = typer.Option(False, "--no-body-net", help="multiview: infer "
                                      "--no-body-net."),
+    no_body_temporal: bool = typer.Option(False, "--no-body-temporal", help="multiview: infer "
+                                          "--no-body-temporal."),
     shape_weight: Optional[float] = typer.Option(None, "--shape-weight", min=0.0, max=1.0,
                                                  help="multiview: infer --shape-weight."),
     keypoint_crop: Optional[int] = typer.Option(None, "--keypoint-crop", min=64, max=1280,
@@ -111,6 +113,8 @@ def eval_cmd(
                                            "flip_test": flip_test,
                                            "orientation_net": False if no_orientation_net else None,
                                            "body_net": False if no_body_net else None,
+                                           "body_temporal":
+                                               False if no_body_temporal else None,
                                            "root_anchor": True if root_anchor else None,
                                            "shape_weight": shape_weight,
                                            "keypoint_crop": keypoint_crop},

@@ -91,6 +91,11 @@ def infer(
     body_net: bool = typer.Option(True, "--body-net/--no-body-net", help="Average the body's "
                                   "joints with the weights' articulation network when they have "
                                   "one (docs/model.md, \"Articulation network\"). On by default."),
+    body_temporal: bool = typer.Option(True, "--body-temporal/--no-body-temporal",
+                                       help="Run the articulation network's temporal network "
+                                       "(body_satn.safetensors) over each track when the "
+                                       "weights have one (docs/model.md, \"Articulation "
+                                       "network\"). On by default."),
     root_anchor: bool = typer.Option(False, "--root-anchor", help="With the fit: hold each "
                                      "body's root rotation where the orientation network was "
                                      "trusted (better 3D on down-looking cameras, slightly "
@@ -155,7 +160,7 @@ def infer(
                         max_frames=max_frames, mesh_rate=mesh_rate, image_fps=image_fps,
                         keep_partial=keep_partial, camera_motion=camera_motion,
                         crop_ray=crop_ray, flip_test=flip_test, orientation_net=orientation,
-                        body_net=body_net,
+                        body_net=body_net, body_temporal=body_temporal,
                         root_anchor=root_anchor, shape_weight=shape_weight,
                         keypoint_crop=keypoint_crop)
     if not Path(input).exists():

@@ -15,6 +15,8 @@ Protocol (synthetic held-out set; see docs/training.md):
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -228,9 +230,19 @@ def _predict(method: Method, table: FrameTable, noise: KeypointNoise, seed: int,
 
         other = keypoint_theta(method.body.eval().dsd, kp, conf).pose_6d
         theta = Theta(blend_body(theta.pose_6d, other), theta.betas, theta.cam)
-    if method.shape_weight != 1.0:
-        theta = Theta(theta.pose_6d, method.shape_weight * theta.betas, theta.cam)
+    if method.shape_weight != 1.0:  # as `meshvid infer` does: towards the average adult
+        adult = _anny24_adult().to(theta.betas)
+        theta = Theta(theta.pose_6d, method.shape_weight * theta.betas
+                      + (1.0 - method.shape_weight) * adult, theta.cam)
     return theta, kp, conf
+
+
+@functools.lru_cache(maxsize=1)
+def _anny24_adult() -> torch.Tensor:
+    """The synthetic sets' body (anny24): its average adult shape (BodyModel.adult_betas)."""
+    from meshvid.body import load_body_model
+
+    return load_body_model("anny24").adult_betas()
 
 
 def _predict_model(method: Method, table: FrameTable, noise: KeypointNoise, seed: int,

@@ -68,6 +68,8 @@ class TrackEstimate:
     key: np.ndarray  # (T,) bool: rows the networks saw (keyframes.py); others are interpolated
     root: np.ndarray | None = None  # (T, 6) the orientation network's root rotation, if any
     body: np.ndarray | None = None  # (T, 144) the articulation network's pose (6D), if any
+    # (T, D) the articulation network's feature, when its SATN runs (regressor.body_temporal)
+    body_features: np.ndarray | None = None
 
 
 @dataclass
@@ -117,6 +119,10 @@ def estimate_frames(source: FrameSource, tracks: list[Track], regressor, *, batc
                                        if getattr(regressor, "orient", None) is not None else None,
                                        np.zeros((len(t), 144), np.float32)
                                        if getattr(regressor, "body_net", None) is not None
+                                       else None,
+                                       np.zeros((len(t), regressor.body_feature_width),
+                                                np.float32)
+                                       if getattr(regressor, "body_satn", None) is not None
                                        else None))
     rows = frame_rows(tracks, keys)
     pending = _Pending()
@@ -135,6 +141,8 @@ def estimate_frames(source: FrameSource, tracks: list[Track], regressor, *, batc
                 estimates[ti].root[row] = out.root[k]
             if out.body is not None:
                 estimates[ti].body[row] = out.body[k]
+            if out.body_features is not None:
+                estimates[ti].body_features[row] = out.body_features[k]
         pending.__init__()
 
     last = max(rows) if rows else -1
@@ -211,6 +219,11 @@ def with_root(theta: np.ndarray, root6d: np.ndarray, frame_ids: np.ndarray, *, s
     return out
 
 
+# With the articulation network's SATN (regressor.body_temporal), whether its output is still
+# Savitzky-Golay-smoothed along the track before the blend (with_body's `smooth`).
+BODY_SATN_SMOOTH = True
+
+
 def with_body(theta: np.ndarray, body6d: np.ndarray, frame_ids: np.ndarray, *, smooth: bool,
               stride: int = 1) -> np.ndarray:
     """Θ vectors (K, 157) with joints 1..23 averaged with the articulation network's (K, 144)
@@ -263,8 +276,9 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
                             smooth=smooth, stride=stride, trust=trust)
         anchors.append(torch.from_numpy(trust[0]) if trust else None)
         if est.body is not None:
-            vec = with_body(vec, est.body[est.key], est.track.frame_ids[est.key],
-                            smooth=smooth, stride=stride)
+            body6d, body_smooth = _track_body(est, regressor, smooth, stride)
+            vec = with_body(vec, body6d, est.track.frame_ids[est.key],
+                            smooth=body_smooth, stride=stride)
         vec = interpolate_theta(est.track.frame_ids, est.key, vec)
         times.satn += time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -278,8 +292,8 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
             pose = pose.clone()
             pose[:, 0] = matrix_to_axis_angle(ray @ axis_angle_to_matrix(pose[:, 0]))
         # one shape per person: the per-frame estimates of the same body, averaged, then
-        # shrunk towards the body model's mean shape by `shape_weight` (InferOptions)
-        betas = shape_weight * theta.betas.mean(dim=0)
+        # shrunk towards the body model's average adult by `shape_weight` (InferOptions)
+        betas = shape_weight * theta.betas.mean(dim=0) + (1.0 - shape_weight) * body.adult_betas()
         transl = crop_cam_to_frame_translation(
             theta.cam, torch.from_numpy(est.centres), torch.from_numpy(est.sides), focal,
             image_size)
@@ -332,6 +346,16 @@ def people_motion(estimates: list[TrackEstimate], regressor, body, *, fps: float
             rest_joints=rest_joints.numpy()))
         times.body += time.perf_counter() - t0
     return persons
+
+
+def _track_body(est: TrackEstimate, regressor, smooth: bool, stride: int
+                ) -> tuple[np.ndarray, bool]:
+    """The articulation network's pose for a track's key rows (K, 144) — through its SATN
+    when that runs and the temporal path is on — and whether with_body still smooths it."""
+    if smooth and est.body_features is not None and \
+            getattr(regressor, "body_satn", None) is not None and int(est.key.sum()) > 1:
+        return regressor.body_temporal(est.body_features[est.key], stride), BODY_SATN_SMOOTH
+    return est.body[est.key], smooth
 
 
 def _track_rows(track: Track, rows: np.ndarray) -> Track:
@@ -517,12 +541,16 @@ class InferOptions:
     flip_test: bool = True
     orientation_net: bool = True  # the weights' orientation network, when they have one (issue 24)
     body_net: bool = True  # the weights' articulation network, when they have one (issue 24)
+    # the articulation network's SATN (body_satn.safetensors) over each track, when present
+    body_temporal: bool = True
     # the fit holds the root where the orientation network was trusted (issue 24): lab4cam
     # MPJPE -5 mm, but sports2d / vtest alignment +0.07-0.13 % of the box height, so off
     root_anchor: bool = False
-    # how much of the networks' body shape is kept. 0 (the body model's mean shape) since
-    # issue 24: on lab4cam's adults the networks' shapes were 1.37-1.55 m tall, which cost 24 mm of
-    # lab4cam MPJPE (docs/eval-multiview.md, "Body shape"); 1 keeps the prediction
+    # how much of the networks' body shape is kept. 0 (the body model's average adult,
+    # BodyModel.adult_betas) since issue 24: on lab4cam's adults the networks' shapes were
+    # 1.37-1.55 m tall, which cost 24 mm of lab4cam MPJPE, and anny24's mean shape (1.66 m, a
+    # population from age 4) 3 mm more than its average adult (1.69 m) (docs/eval-multiview.md,
+    # "Body shape"); 1 keeps the prediction
     shape_weight: float = 0.0
     # a second detector pass on each tracked person's crop at this size, keypoints fused
     # (perception/keypoint_pass.py); None: off
@@ -664,7 +692,7 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     body = load_body_model(opts.body_model, smpl_dir=opts.smpl_dir, device="cpu")
     regressor = MeshRegressor(opts.weights, device=device, backend=opts.dsd_backend,
                               flip_test=opts.flip_test, orientation=opts.orientation_net,
-                              articulation=opts.body_net)
+                              articulation=opts.body_net, body_temporal=opts.body_temporal)
     if opts.exports:
         from meshvid.export.blender import check_bpy
         from meshvid.export.exporter import BLENDER_FORMATS, parse_formats

@@ -37,6 +37,8 @@ def temporal_stride(fps: float, training_fps: float = SATN_TRAINING_FPS) -> int:
 
 ORIENT_FILE = "orient.safetensors"  # optional root-orientation network in a weights folder
 BODY_FILE = "body.safetensors"  # optional articulation network in a weights folder (issue 24)
+# optional SATN over the articulation network's per-frame features (a pair with BODY_FILE)
+BODY_SATN_FILE = "body_satn.safetensors"
 
 
 @dataclass
@@ -49,6 +51,9 @@ class FrameEstimate:
     root: np.ndarray | None = None
     # (N, 144) the articulation network's pose (24 joints, 6D), when the weights have one
     body: np.ndarray | None = None
+    # (N, body_feature_width) the articulation network's feature (its SATN's input; with
+    # flip_test the view's then the mirror view's, as `features`), when its SATN is loaded
+    body_features: np.ndarray | None = None
 
 
 def theta_from_vector(vec: torch.Tensor) -> Theta:
@@ -102,12 +107,16 @@ def mean_rotations(ra: torch.Tensor, rb: torch.Tensor, max_deg: float | None = N
     return torch.where(far[..., None, None], ra, roma.special_procrustes(ra + rb))
 
 
-def keypoint_theta(net, keypoints: torch.Tensor, confidence: torch.Tensor) -> Theta:
-    """Θ of a keypoints-only DSD (the orientation or articulation network) for
-    crop-normalised keypoints (N, 17, 2) and confidences (N, 17)."""
+def keypoint_output(net, keypoints: torch.Tensor, confidence: torch.Tensor):
+    """The DSDOutput (Θ and feature) of a keypoints-only DSD (the orientation or articulation
+    network) for crop-normalised keypoints (N, 17, 2) and confidences (N, 17)."""
     # keypoints only: the (pooled) image feature is never read
-    return net.forward_features(keypoints.new_zeros(len(keypoints), 1), keypoints,
-                                confidence).theta
+    return net.forward_features(keypoints.new_zeros(len(keypoints), 1), keypoints, confidence)
+
+
+def keypoint_theta(net, keypoints: torch.Tensor, confidence: torch.Tensor) -> Theta:
+    """Θ of a keypoints-only DSD for crop-normalised keypoints (`keypoint_output`)."""
+    return keypoint_output(net, keypoints, confidence).theta
 
 
 def keypoint_root(net, keypoints: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
@@ -179,11 +188,14 @@ class MeshRegressor:
             PyTorch, see model/openvino_backbone.py), "openvino" or "torch". On other devices
             it always runs in PyTorch. `self.backend` says which one runs, `self.fallback_reason`
             why `auto` fell back (None when it did not).
+        body_temporal: run the articulation network's SATN (body_satn.safetensors) when the
+            weights folder has one (`body_temporal()`).
     """
 
     def __init__(self, weights: str | Path | None = None, *, device: str = "cpu",
                  optimize: bool = True, backend: str = "auto", flip_test: bool = False,
-                 orientation: bool = True, articulation: bool = True) -> None:
+                 orientation: bool = True, articulation: bool = True,
+                 body_temporal: bool = True) -> None:
         from meshvid.model.inference import optimize_for_inference
         from meshvid.train.export import load_model
 
@@ -226,20 +238,45 @@ class MeshRegressor:
         # The articulation network (issue 24; docs/model.md, "Articulation network"): a
         # keypoints-only DSD trained on CMU-library and synth-library skeleton rows; its body
         # joints are averaged with the main network's after SATN. Present when the folder has
-        # body.safetensors.
-        self.body_net = self._keypoint_net(path, BODY_FILE) if articulation else None
+        # body.safetensors; its own SATN over a track's features when it also has
+        # body_satn.safetensors (and `body_temporal`).
+        self.body_net = self.body_satn = None
+        if articulation:
+            body = self._keypoint_model(path, BODY_FILE,
+                                        BODY_SATN_FILE if body_temporal else None)
+            self.body_net = None if body is None else body.dsd
+            self.body_satn = None if body is None else body.satn
+        if self.body_satn is not None and optimize:
+            optimize_for_inference(self.body_satn)
+        self.body_feature_width = 0 if self.body_satn is None else \
+            self.body_satn.cfg.feature_dim * (2 if self.flip_test else 1)
 
     def _keypoint_net(self, folder: Path, name: str):
         """The keypoints-only DSD `name` of a weights folder, or None when it has none."""
-        from meshvid.train.export import load_model
+        model = self._keypoint_model(folder, name)
+        return None if model is None else model.dsd
+
+    def _keypoint_model(self, folder: Path, name: str, satn_name: str | None = None):
+        """The keypoints-only MeshNet `name` of a weights folder (None when it has none), with
+        the SATN of `satn_name` (meshvid.train.export.load_pair) when given and present."""
+        from meshvid.errors import MeshvidError
+        from meshvid.train.export import load_model, load_pair
 
         file = folder / name
         if not (folder.is_dir() and file.is_file()):
             return None
-        net = load_model(file).to(self.device).eval()
+        satn_file = folder / satn_name if satn_name else None
+        if satn_file is not None and satn_file.is_file():
+            try:
+                net = load_pair(file, satn_file)
+            except MeshvidError as err:
+                raise MissingAssetError(f"{satn_file} does not load with {name}: {err}") from None
+        else:
+            net = load_model(file)
+        net = net.to(self.device).eval()
         if net.dsd.uses_image or not net.dsd.needs_keypoints:
             raise MissingAssetError(f"{file} is not a keypoints-only network")
-        return net.dsd
+        return net
 
     @torch.inference_mode()
     def single_frame(self, crops: np.ndarray, keypoints_norm: np.ndarray | None,
@@ -258,7 +295,8 @@ class MeshRegressor:
             if self.orient is not None:
                 out.root = self._root(keypoints_norm, keypoint_scores)
             if self.body_net is not None:
-                out.body = self._body(keypoints_norm, keypoint_scores).reshape(len(crops), -1)
+                body, out.body_features = self._body(keypoints_norm, keypoint_scores)
+                out.body = body.reshape(len(crops), -1)
             return out
         n = len(crops)
         fc, fk, fs = flip_inputs(crops, keypoints_norm, keypoint_scores)
@@ -274,10 +312,12 @@ class MeshRegressor:
             r = torch.from_numpy(self._root(np.concatenate([keypoints_norm, fk]),
                                             np.concatenate([keypoint_scores, fs])))
             root = self._average_roots(r[:n], r[n:])
-        body = None
+        body = body_features = None
         if self.body_net is not None:
-            b = self._body(np.concatenate([keypoints_norm, fk]),
-                           np.concatenate([keypoint_scores, fs]))
+            b, f = self._body(np.concatenate([keypoints_norm, fk]),
+                              np.concatenate([keypoint_scores, fs]))
+            if f is not None:  # the two views side by side: body_temporal runs each
+                body_features = np.concatenate([f[:n], f[n:]], axis=1)
             b = torch.from_numpy(b)
             zeros = torch.zeros(n, 10)
             cams = torch.zeros(n, 3)
@@ -285,23 +325,32 @@ class MeshRegressor:
                                   mirror_theta(Theta(b[n:], zeros, cams))).pose_6d
             body = body.reshape(n, -1).float().numpy()
         return FrameEstimate(np.concatenate([both.features[:n], both.features[n:]], axis=1),
-                             theta.vector().float().numpy(), root, body)
+                             theta.vector().float().numpy(), root, body, body_features)
 
     def _root(self, keypoints_norm: np.ndarray, keypoint_scores: np.ndarray) -> np.ndarray:
         """(N, 6) the orientation network's root rotation for crop-normalised keypoints."""
         return self._keypoint_pose(self.orient, keypoint_scores=keypoint_scores,
                                    keypoints_norm=keypoints_norm)[:, 0]
 
-    def _body(self, keypoints_norm: np.ndarray, keypoint_scores: np.ndarray) -> np.ndarray:
-        """(N, 24, 6) the articulation network's pose for crop-normalised keypoints."""
-        return self._keypoint_pose(self.body_net, keypoints_norm, keypoint_scores)
+    def _body(self, keypoints_norm: np.ndarray, keypoint_scores: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(N, 24, 6) the articulation network's pose for crop-normalised keypoints and, when
+        its SATN is loaded, (N, D) its feature (that SATN's input), from one pass."""
+        out = self._keypoint_output(self.body_net, keypoints_norm, keypoint_scores)
+        feature = None if self.body_satn is None else out.feature.float().cpu().numpy()
+        return out.theta.pose_6d.float().cpu().numpy(), feature
 
     def _keypoint_pose(self, net, keypoints_norm: np.ndarray, keypoint_scores: np.ndarray
                        ) -> np.ndarray:
         """(N, 24, 6) the pose a keypoints-only network gives for crop-normalised keypoints."""
+        out = self._keypoint_output(net, keypoints_norm, keypoint_scores)
+        return out.theta.pose_6d.float().cpu().numpy()
+
+    def _keypoint_output(self, net, keypoints_norm: np.ndarray, keypoint_scores: np.ndarray):
+        """keypoint_output for numpy keypoints, on the regressor's device."""
         kp = torch.from_numpy(np.asarray(keypoints_norm, np.float32)).to(self.device)
         conf = torch.from_numpy(np.asarray(keypoint_scores, np.float32)).to(self.device)
-        return keypoint_theta(net, kp, conf).pose_6d.float().cpu().numpy()
+        return keypoint_output(net, kp, conf)
 
     @staticmethod
     def _average_roots(a: torch.Tensor, b_mirrored: torch.Tensor) -> np.ndarray:
@@ -334,18 +383,34 @@ class MeshRegressor:
         With stride k the window samples every k-th frame: each of the k phases (frames
         r, r+k, r+2k, ...) is one sliding pass, and the phases interleave back into frame order.
         """
-        if self.flip_test:  # each view through SATN, the mirrored one mirrored back, averaged
-            feats = np.asarray(features, np.float32)
-            a = torch.from_numpy(self._temporal(feats[:, :512], stride))
-            b = torch.from_numpy(self._temporal(feats[:, 512:], stride))
-            theta = average_thetas(theta_from_vector(a), mirror_theta(theta_from_vector(b)))
-            return theta.vector().float().numpy()
-        return self._temporal(features, stride)
+        return self._temporal_views(self.model.satn, features, stride)
 
-    def _temporal(self, features: np.ndarray, stride: int) -> np.ndarray:
+    @torch.inference_mode()
+    def body_temporal(self, features: np.ndarray, stride: int = 1) -> np.ndarray:
+        """(T, body_feature_width) articulation-network features of one tracklet -> (T, 144)
+        its SATN's pose (24 joints, 6D) for every frame, strided and flip-tested as `temporal`."""
+        if self.body_satn is None:
+            raise MissingAssetError(f"{self.path} has no {BODY_SATN_FILE} loaded "
+                                    "(or body_temporal=False)")
+        return self._temporal_views(self.body_satn, features, stride)[:, :144]
+
+    def _temporal_views(self, satn, features: np.ndarray, stride: int) -> np.ndarray:
+        """(T, 157) Θ vectors of `satn` over a tracklet's features; with flip_test the features
+        are two views side by side: each through `satn`, the mirrored one mirrored back, the
+        two averaged."""
+        if not self.flip_test:
+            return self._temporal(satn, features, stride)
+        feats = np.asarray(features, np.float32)
+        half = feats.shape[1] // 2
+        a = torch.from_numpy(self._temporal(satn, feats[:, :half], stride))
+        b = torch.from_numpy(self._temporal(satn, feats[:, half:], stride))
+        theta = average_thetas(theta_from_vector(a), mirror_theta(theta_from_vector(b)))
+        return theta.vector().float().numpy()
+
+    def _temporal(self, satn, features: np.ndarray, stride: int) -> np.ndarray:
         feats = torch.from_numpy(np.asarray(features, np.float32)).to(self.device)
         out = torch.empty(len(feats), 157)
         for phase in range(min(stride, len(feats))):
-            theta = self.model.satn.forward_sequence(feats[phase::stride])
+            theta = satn.forward_sequence(feats[phase::stride])
             out[phase::stride] = theta.vector().float().cpu()
         return out.numpy()

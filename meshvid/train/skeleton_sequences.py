@@ -72,14 +72,16 @@ class TemporalNoise:
             out[:, k] = torch.where(out[:, k - 1], u[:, k] < stay, u[:, k] < enter)
         return out
 
-    def sample(self, gt: torch.Tensor, model: KeypointNoiseModel, gen: torch.Generator
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, gt: torch.Tensor, model: KeypointNoiseModel, gen: torch.Generator,
+               scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         """Simulated detections for labelled sequences.
 
         Args:
             gt: (S, T, 17, 3) crop-normalised x, y and label visibility, frames in time order.
             model: the single-frame noise model (per-joint error banks).
             gen: every draw comes from it.
+            scale: the drawn offsets times this (the banks were measured on untextured renders,
+                which the detector reads about twice as badly as people: issue 24).
         Returns:
             keypoints (S, T, 17, 2) crop-normalised, confidence (S, T, 17).
         """
@@ -111,7 +113,7 @@ class TemporalNoise:
                 off = (u_off[..., j][sel] * n).long().clamp_max(n - 1)
                 delta[..., j, :][sel] = a * bank_t[pick, :2] + b * bank_t[off, :2]
                 conf[..., j][sel] = bank_t[pick, 2]
-        kp = src[..., :2] + delta
+        kp = src[..., :2] + scale * delta
         miss = self._chain(s, t, self.miss_rate, self.miss_stay, gen)
         kp[miss] = 0.0
         conf[miss] = 0.0

@@ -100,6 +100,9 @@ def options_key(opts: InferOptions) -> tuple[str, dict]:
         # the keypoint fit's weights are code defaults, not options: a change to them must
         # not read the runs cached before it
         "refine_defaults": dataclasses.asdict(RefineOptions()) if opts.refine else None,
+        # where shape_weight shrinks the networks' shape (BodyModel.adult_betas since the fifth
+        # session of issue 24; the body model's mean before)
+        "shape_prior": "adult_betas",
         "weights_sha256": _cached_digest(weights) if weights.exists() else str(weights),
         "detector_sha256": _cached_digest(Path(opts.detector)) if opts.detector else "default",
         "meshvid": __version__,
