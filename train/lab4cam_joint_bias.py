@@ -60,6 +60,30 @@ def procrustes_errors(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return out
 
 
+def matched_pairs(root: Path, out: Path, variant: str):
+    """Every camera-person pair of a `meshvid eval --dataset multiview` run's variant (a name of
+    its results.json or a cache key), matched with the evaluator's own matching: yields
+    (camera name, calibration, person index, reference person, result, reference view, match,
+    the matched rows per frame (score.gather), frames scored (matched and in the image))."""
+    from meshvid.eval.multiview.dataset import load_multiview
+    from meshvid.eval.multiview.matching import match_people
+    from meshvid.eval.multiview.score import gather, reference_view
+    from meshvid.export.npz import load_npz
+
+    key = variant if (out / "infer" / variant).is_dir() else \
+        json.loads((out / "results.json").read_text())["variants"][variant]["cache_key"]
+    data = load_multiview(root)
+    for name, cam in data.cameras.items():
+        result = load_npz(out / "infer" / key / f"{name}.npz")
+        view = reference_view(data.references, cam)
+        matches = match_people(result.persons, view.pixels, view.visible, view.in_image,
+                               view.heights, 0.3)
+        for pi, ref in enumerate(data.references):
+            m = matches[pi]
+            yield name, cam, pi, ref, result, view, m, gather(result, m, view.num_frames), \
+                m.matched & m.in_image
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,52 +93,37 @@ def main(argv: list[str] | None = None) -> int:
                     "or a cache key (a folder of OUT/infer: results.json holds the last run's)")
     a = ap.parse_args(argv)
     from meshvid.body import load_body_model
-    from meshvid.eval.multiview.dataset import load_multiview
-    from meshvid.eval.multiview.matching import match_people
-    from meshvid.eval.multiview.score import gather, reference_view
-    from meshvid.export.npz import load_npz
 
-    key = a.variant if (a.out / "infer" / a.variant).is_dir() else \
-        json.loads((a.out / "results.json").read_text())["variants"][a.variant]["cache_key"]
-    data = load_multiview(a.root)
     body = load_body_model("anny24")
     mean_height = body_height(body, np.zeros(10))
     errors, mpjpe, scaled, aligned = [], [], [], []
-    for name, cam in data.cameras.items():
-        result = load_npz(a.out / "infer" / key / f"{name}.npz")
-        view = reference_view(data.references, cam)
-        matches = match_people(result.persons, view.pixels, view.visible, view.in_image,
-                               view.heights, 0.3)
+    for name, cam, pi, ref, result, view, m, got, ok in matched_pairs(a.root, a.out, a.variant):
         heights = {p.track_id: body_height(body, p.betas) for p in result.persons}
         up = cam.R[:, 2]  # world +z in the camera
         away = np.array([0.0, 0.0, 1.0]) - up * up[2]
         away /= np.linalg.norm(away)
         axes = np.stack([np.cross(up, away), up, away])  # side, up, away
-        for pi, ref in enumerate(data.references):
-            m = matches[pi]
-            got = gather(result, m, view.num_frames)
-            ok = m.matched & m.in_image
-            g = view.joints[pi][ok][:, 5:]
-            p = got["keypoints3d"][ok][:, 5:]
-            scale = np.array([mean_height / heights[result.persons[t].track_id]
-                              for t in m.track[ok]])[:, None, None]
-            gr = g - g[:, [6, 7]].mean(1, keepdims=True)
-            pr = p - p[:, [6, 7]].mean(1, keepdims=True)
-            valid = np.isfinite(gr).all(-1) & np.isfinite(pr).all(-1)
-            e = np.where(valid[..., None], (pr - gr) * 1000.0, np.nan) @ axes.T
-            errors.append(e)
-            aligned.append(1000.0 * procrustes_errors(pr, gr))
-            mpjpe.append(np.nanmean(np.linalg.norm(e, axis=-1)))
-            scaled.append(1000.0 * np.nanmean(np.where(valid, np.linalg.norm(pr * scale - gr,
-                                                                             axis=-1), np.nan)))
-            leg = lambda x: np.nanmedian(np.linalg.norm(x[:, 10] - x[:, 6], axis=-1))  # noqa: E731
-            tracks = sorted({result.persons[t].track_id for t in m.track[ok]})
-            print(f"{name} {ref.name}: ankles (side, up, away) "
-                  f"{np.round(np.nanmean(e[:, 10:12], axis=(0, 1)))} mm, shoulders "
-                  f"{np.round(np.nanmean(e[:, 0:2], axis=(0, 1)))} mm; hip-ankle reference "
-                  f"{leg(gr):.3f} m, mesh {leg(pr):.3f} m; body heights "
-                  + ", ".join(f"track {t} {heights[t]:.2f} m" for t in tracks)
-                  + f"; MPJPE {mpjpe[-1]:.1f}, at the mean height {scaled[-1]:.1f}")
+        g = view.joints[pi][ok][:, 5:]
+        p = got["keypoints3d"][ok][:, 5:]
+        scale = np.array([mean_height / heights[result.persons[t].track_id]
+                          for t in m.track[ok]])[:, None, None]
+        gr = g - g[:, [6, 7]].mean(1, keepdims=True)
+        pr = p - p[:, [6, 7]].mean(1, keepdims=True)
+        valid = np.isfinite(gr).all(-1) & np.isfinite(pr).all(-1)
+        e = np.where(valid[..., None], (pr - gr) * 1000.0, np.nan) @ axes.T
+        errors.append(e)
+        aligned.append(1000.0 * procrustes_errors(pr, gr))
+        mpjpe.append(np.nanmean(np.linalg.norm(e, axis=-1)))
+        scaled.append(1000.0 * np.nanmean(np.where(valid, np.linalg.norm(pr * scale - gr,
+                                                                         axis=-1), np.nan)))
+        leg = lambda x: np.nanmedian(np.linalg.norm(x[:, 10] - x[:, 6], axis=-1))  # noqa: E731
+        tracks = sorted({result.persons[t].track_id for t in m.track[ok]})
+        print(f"{name} {ref.name}: ankles (side, up, away) "
+              f"{np.round(np.nanmean(e[:, 10:12], axis=(0, 1)))} mm, shoulders "
+              f"{np.round(np.nanmean(e[:, 0:2], axis=(0, 1)))} mm; hip-ankle reference "
+              f"{leg(gr):.3f} m, mesh {leg(pr):.3f} m; body heights "
+              + ", ".join(f"track {t} {heights[t]:.2f} m" for t in tracks)
+              + f"; MPJPE {mpjpe[-1]:.1f}, at the mean height {scaled[-1]:.1f}")
     e = np.concatenate(errors)
     pa = np.concatenate(aligned)
     print(f"\n{'joint':11s} {'mean side/up/away (mm)':>26s} {'RMS side/up/away (mm)':>26s} "

@@ -15,7 +15,6 @@ one view's keypoint failed (and the fit followed it); a small one means the dept
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -35,54 +34,41 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--joint", type=int, default=10, help="COCO-17 index (10: right wrist)")
     ap.add_argument("--bad", type=float, default=150.0, help="mm after Procrustes")
     a = ap.parse_args(argv)
-    from lab4cam_joint_bias import procrustes_errors
+    from lab4cam_joint_bias import matched_pairs, procrustes_errors
 
     from meshvid.body.joints import COCO_17
-    from meshvid.eval.multiview.dataset import load_multiview
-    from meshvid.eval.multiview.matching import match_people
-    from meshvid.eval.multiview.score import gather, overlay_points, reference_view
-    from meshvid.export.npz import load_npz
+    from meshvid.eval.multiview.score import overlay_points
 
     if not 5 <= a.joint <= 16:
         raise SystemExit("--joint must be a body joint (COCO-17 index 5-16)")
-    key = json.loads((a.out / "results.json").read_text())["variants"][a.variant]["cache_key"]
-    data = load_multiview(a.root)
     j = a.joint
     print(f"{COCO_17[j]}, {a.variant}: PA error, frames > {a.bad:g} mm; detector 2D / mesh 2D "
           "(% of height) and confidence, all frames | bad frames")
-    for name, cam in data.cameras.items():
-        result = load_npz(a.out / "infer" / key / f"{name}.npz")
-        view = reference_view(data.references, cam)
-        matches = match_people(result.persons, view.pixels, view.visible, view.in_image,
-                               view.heights, 0.3)
-        for pi, ref in enumerate(data.references):
-            m = matches[pi]
-            got = gather(result, m, view.num_frames)
-            ok = m.matched & m.in_image
-            g = view.joints[pi][ok][:, 5:]
-            p = got["keypoints3d"][ok][:, 5:]
-            pa = 1000.0 * procrustes_errors(p - p[:, [6, 7]].mean(1, keepdims=True),
-                                            g - g[:, [6, 7]].mean(1, keepdims=True))[:, j - 5]
-            conf = np.full(len(ok), np.nan)
-            for f in np.flatnonzero(m.matched):
-                person = result.persons[int(m.track[f])]
-                if person.keypoint_scores is not None:
-                    conf[f] = person.keypoint_scores[int(m.row[f]), j]
-            conf = conf[ok]
-            h = view.heights[pi][ok]
-            ref2d = view.pixels[pi][ok][:, j]
-            det = 100.0 * np.linalg.norm(got["keypoints2d"][ok][:, j] - ref2d, axis=-1) / h
-            mesh = 100.0 * np.linalg.norm(overlay_points(got["keypoints3d"][ok], result)[:, j]
-                                          - ref2d, axis=-1) / h
-            bad = pa > a.bad
+    for name, _, pi, ref, result, view, m, got, ok in matched_pairs(a.root, a.out, a.variant):
+        g = view.joints[pi][ok][:, 5:]
+        p = got["keypoints3d"][ok][:, 5:]
+        pa = 1000.0 * procrustes_errors(p - p[:, [6, 7]].mean(1, keepdims=True),
+                                        g - g[:, [6, 7]].mean(1, keepdims=True))[:, j - 5]
+        conf = np.full(len(ok), np.nan)
+        for f in np.flatnonzero(m.matched):
+            person = result.persons[int(m.track[f])]
+            if person.keypoint_scores is not None:
+                conf[f] = person.keypoint_scores[int(m.row[f]), j]
+        conf = conf[ok]
+        h = view.heights[pi][ok]
+        ref2d = view.pixels[pi][ok][:, j]
+        det = 100.0 * np.linalg.norm(got["keypoints2d"][ok][:, j] - ref2d, axis=-1) / h
+        mesh = 100.0 * np.linalg.norm(overlay_points(got["keypoints3d"][ok], result)[:, j]
+                                      - ref2d, axis=-1) / h
+        bad = pa > a.bad
 
-            def stat(x, sel, digits=1):
-                return f"{np.nanmean(x[sel]):5.{digits}f}" if sel.any() else "    -"
+        def stat(x, sel, digits=1):
+            return f"{np.nanmean(x[sel]):5.{digits}f}" if sel.any() else "    -"
 
-            every = np.ones(len(pa), bool)
-            print(f"{name} {ref.name}: {np.nanmean(pa):5.0f} mm, {100 * bad.mean():3.0f} % bad; "
-                  f"detector {stat(det, every)} | {stat(det, bad)}, mesh {stat(mesh, every)} | "
-                  f"{stat(mesh, bad)}, confidence {stat(conf, every, 2)} | {stat(conf, bad, 2)}")
+        every = np.ones(len(pa), bool)
+        print(f"{name} {ref.name}: {np.nanmean(pa):5.0f} mm, {100 * bad.mean():3.0f} % bad; "
+              f"detector {stat(det, every)} | {stat(det, bad)}, mesh {stat(mesh, every)} | "
+              f"{stat(mesh, bad)}, confidence {stat(conf, every, 2)} | {stat(conf, bad, 2)}")
     return 0
 
 

@@ -96,21 +96,10 @@ def sequences(split: str, n: int, length: int, fps: float, seed: int, raised_p: 
 
 def frame_table(parts: list[dict[str, np.ndarray]], fps: float):
     """Sequences (S, T, ...) of several parts -> one FrameTable, sequence ids in part order."""
-    from meshvid.train.tables import FrameTable
+    from meshvid.train.skeleton_sequences import sequence_table
 
     sk = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    n, t = sk["keypoints"].shape[:2]
-    j3 = np.concatenate([sk["joints3d"], np.ones((n, t, 14, 1), np.float32)], -1)
-    return FrameTable(
-        keypoints=torch.from_numpy(sk["keypoints"]).reshape(n * t, 17, 3),
-        joints3d=torch.from_numpy(j3).reshape(n * t, 14, 4),
-        pose=torch.from_numpy(sk["pose"]).reshape(n * t, 24, 3),
-        betas=torch.from_numpy(sk["betas"])[:, None].expand(n, t, 10).reshape(n * t, 10),
-        has_3d=torch.ones(n * t), has_smpl=torch.ones(n * t),
-        seq=torch.arange(n)[:, None].expand(n, t).reshape(-1),
-        frame=torch.arange(t)[None].expand(n, t).reshape(-1),
-        keypoints_set="coco17", seq_names=[f"cmu{i}" for i in range(n)],
-        seq_fps=[fps] * n, seq_groups=[str(c) for c in sk["clip"]])
+    return sequence_table(sk, fps, "cmu", [str(c) for c in sk["clip"]])
 
 
 def gaussian_sequence_noise(gt: torch.Tensor, sigma: float, gen: torch.Generator,

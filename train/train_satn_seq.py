@@ -129,7 +129,7 @@ def build_training(recipe, seq, model, folder: Path):
     """(table, features (draws, N, 512) float16, (train ids, val ids), info dict)."""
     from meshvid.perception.noise_model import KeypointNoiseModel, default_path
     from meshvid.train.engine import validation_split
-    from meshvid.train.skeleton_sequences import borrowed_detail, skeleton_features
+    from meshvid.train.skeleton_sequences import borrowed_detail, sequence_table, skeleton_features
     from meshvid.train.tables import concat_tables
 
     cache = ROOT / "runs" / "_cache"
@@ -166,17 +166,7 @@ def build_training(recipe, seq, model, folder: Path):
     with torch.no_grad():
         x_d_rend = dsd.detail(rend.features.float())
     # The skeleton rows' table
-    j3 = np.concatenate([sk["joints3d"], np.ones((n, t, 14, 1), np.float32)], -1)
-    skel = FrameTable(
-        keypoints=torch.from_numpy(sk["keypoints"]).reshape(n * t, 17, 3),
-        joints3d=torch.from_numpy(j3).reshape(n * t, 14, 4),
-        pose=torch.from_numpy(sk["pose"]).reshape(n * t, 24, 3),
-        betas=torch.from_numpy(sk["betas"])[:, None].expand(n, t, 10).reshape(n * t, 10),
-        has_3d=torch.ones(n * t), has_smpl=torch.ones(n * t),
-        seq=torch.arange(n)[:, None].expand(n, t).reshape(-1),
-        frame=torch.arange(t)[None].expand(n, t).reshape(-1),
-        keypoints_set="coco17", seq_names=[f"skel{i}" for i in range(n)],
-        seq_fps=[float(seq["fps"])] * n, seq_groups=[Path(str(c)).name for c in sk["clip"]])
+    skel = sequence_table(sk, float(seq["fps"]), "skel", [Path(str(c)).name for c in sk["clip"]])
     rend_lab = FrameTable(**{k: getattr(rend, k) for k in
                              ("keypoints", "joints3d", "pose", "betas", "has_3d", "has_smpl",
                               "seq", "frame")}, keypoints_set="coco17",

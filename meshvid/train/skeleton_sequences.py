@@ -227,6 +227,27 @@ def make_sequences(maker, n: int, length: int, fps: float, seed: int,
     return out
 
 
+def sequence_table(seqs: dict[str, np.ndarray], fps: float, prefix: str,
+                   groups: list[str]):
+    """`make_sequences`' output (S sequences of T frames) -> a FrameTable of S*T rows, each
+    sequence's frames consecutive and in order (SATN's training layout): every LSP-14 joint
+    labelled, names `prefix`0.., `groups` the sequences' clip groups (validation splits)."""
+    from meshvid.train.tables import FrameTable
+
+    n, t = seqs["keypoints"].shape[:2]
+    j3 = np.concatenate([seqs["joints3d"], np.ones((n, t, 14, 1), np.float32)], -1)
+    return FrameTable(
+        keypoints=torch.from_numpy(seqs["keypoints"]).reshape(n * t, 17, 3),
+        joints3d=torch.from_numpy(j3).reshape(n * t, 14, 4),
+        pose=torch.from_numpy(seqs["pose"]).reshape(n * t, 24, 3),
+        betas=torch.from_numpy(seqs["betas"])[:, None].expand(n, t, 10).reshape(n * t, 10),
+        has_3d=torch.ones(n * t), has_smpl=torch.ones(n * t),
+        seq=torch.arange(n)[:, None].expand(n, t).reshape(-1),
+        frame=torch.arange(t)[None].expand(n, t).reshape(-1),
+        keypoints_set="coco17", seq_names=[f"{prefix}{i}" for i in range(n)],
+        seq_fps=[float(fps)] * n, seq_groups=list(groups))
+
+
 @torch.no_grad()
 def mean_detail(dsd, features: torch.Tensor, batch: int = 1024) -> torch.Tensor:
     """The mean detail-branch output x_d over rendered crops' backbone features (N, C) ->
