@@ -274,24 +274,10 @@ def fit_satn(a, recipe, model, table, feats, split, info) -> dict:
     from safetensors.torch import save
 
     from meshvid.model.checkpoint import atomic_write_bytes
-    from meshvid.train import distributed as D
-    from meshvid.train.engine import train_satn
-    from meshvid.train.logger import CSVLog
-    from meshvid.train.run import _body
-    from train_satn_seq import plot_validation
+    from train_satn_seq import run_stage3
 
-    stage = a.out / "stage3_satn"
-    stage.mkdir(exist_ok=True)
     t1 = time.time()
-
-    def progress(stage_name, step, total, last):
-        if step % 100 == 0:
-            log(f"step {step}/{total} " + " ".join(f"{k}={v:.4g}" for k, v in last.items()))
-
-    res = train_satn(recipe, model, table, feats, _body(), stage, D.init_distributed(),
-                     CSVLog(a.out / "log.csv"), progress, split=split)
-    kept = res.validation["epoch"] if res.validation else recipe.satn.epochs
-    curve = plot_validation(a.out / "log.csv", a.out / "validation.png", kept)
+    res, curve = run_stage3(recipe, model, table, feats, split, a.out, every=100)
     summary = {"recipe": recipe.name, "train_seconds": round(time.time() - t1, 1),
                "steps": res.steps, "validation": res.validation, "curve": curve, **info,
                "satn": recipe.model.satn.__dict__, "argv": sys.argv}

@@ -265,6 +265,27 @@ def plot_validation(log_path: Path, out: Path, kept: int) -> list[tuple[int, flo
     return pts
 
 
+def run_stage3(recipe, model, table, feats, split, folder: Path, every: int = 50):
+    """Stage 3 (meshvid.train.engine.train_satn) in `folder` with a progress line every `every`
+    steps, its validation curve plotted to validation.png: (StageResult, curve points)."""
+    from meshvid.train import distributed as D
+    from meshvid.train.engine import train_satn
+    from meshvid.train.logger import CSVLog
+    from meshvid.train.run import _body
+
+    stage = folder / "stage3_satn"
+    stage.mkdir(parents=True, exist_ok=True)
+
+    def progress(stage_name, step, total, last):
+        if step % every == 0:
+            log(f"step {step}/{total} " + " ".join(f"{k}={v:.4g}" for k, v in last.items()))
+
+    res = train_satn(recipe, model, table, feats, _body(), stage, D.init_distributed(),
+                     CSVLog(folder / "log.csv"), progress, split=split)
+    kept = res.validation["epoch"] if res.validation else recipe.satn.epochs
+    return res, plot_validation(folder / "log.csv", folder / "validation.png", kept)
+
+
 def ship(model, folder: Path, metadata: dict) -> int:
     """Replace satn.safetensors (+ config.yaml) in a shipped folder; dsd.safetensors stays."""
     from meshvid.train.export import export_satn
@@ -284,11 +305,7 @@ def main() -> None:
     torch.manual_seed(recipe.seed)
     folder = args.out or ROOT / "runs" / recipe.name
     folder.mkdir(parents=True, exist_ok=True)
-    from meshvid.train import distributed as D
-    from meshvid.train.engine import train_satn
     from meshvid.train.export import load_model
-    from meshvid.train.logger import CSVLog
-    from meshvid.train.run import _body
 
     dsd_model = load_model(ROOT / seq["dsd_weights"] if not Path(seq["dsd_weights"]).is_absolute()
                            else seq["dsd_weights"])
@@ -296,18 +313,8 @@ def main() -> None:
     table, feats, split, info = build_training(recipe, seq, dsd_model, folder)
     log(f"data ready in {time.time() - t0:.0f} s: {info}")
     model = make_model(recipe, dsd_model)
-    stage = folder / "stage3_satn"
-    stage.mkdir(exist_ok=True)
     t1 = time.time()
-
-    def progress(stage_name, step, total, last):
-        if step % 50 == 0:
-            log(f"step {step}/{total} " + " ".join(f"{k}={v:.4g}" for k, v in last.items()))
-
-    res = train_satn(recipe, model, table, feats, _body(), stage, D.init_distributed(),
-                     CSVLog(folder / "log.csv"), progress, split=split)
-    kept = res.validation["epoch"] if res.validation else recipe.satn.epochs
-    curve = plot_validation(folder / "log.csv", folder / "validation.png", kept)
+    res, curve = run_stage3(recipe, model, table, feats, split, folder, every=50)
     seconds = round(time.time() - t1, 1)
     if (folder / "summary.json").is_file():  # a resumed run: keep the first run's training time
         seconds = max(seconds, json.loads((folder / "summary.json").read_text())["train_seconds"])
