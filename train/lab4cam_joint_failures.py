@@ -8,6 +8,9 @@ that error is above --bad mm, and on all / those frames the detector's 2D error 
 overlay error (% of the person's height in the image, against the reference projected through
 the calibrated camera) and the detector's confidence. A large 2D error on the bad frames means
 one view's keypoint failed (and the fit followed it); a small one means the depth is wrong.
+Last, how the detector's failures (2D error above 15 %) run in time: the longest runs of
+consecutive frames, and the mean 2D error after a 5-frame temporal median of the keypoint
+(whether a filter could remove them).
 
     python train/lab4cam_joint_failures.py ../shared/realbench/lab4cam out/mv_base "DSD+SATN+refine" --joint 10
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -66,9 +70,18 @@ def main(argv: list[str] | None = None) -> int:
             return f"{np.nanmean(x[sel]):5.{digits}f}" if sel.any() else "    -"
 
         every = np.ones(len(pa), bool)
+        kp = got["keypoints2d"][:, j]  # every frame, NaN where unmatched
+        with warnings.catch_warnings():  # (windows with no matched frame stay NaN)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            median = np.stack([np.nanmedian(kp[max(0, f - 2):f + 3], axis=0)
+                               for f in range(len(kp))])[ok]
+        det_median = 100.0 * np.linalg.norm(median - ref2d, axis=-1) / h
+        runs = [len(r) for r in "".join("x" if f else "." for f in det > 15.0).split(".") if r]
         print(f"{name} {ref.name}: {np.nanmean(pa):5.0f} mm, {100 * bad.mean():3.0f} % bad; "
               f"detector {stat(det, every)} | {stat(det, bad)}, mesh {stat(mesh, every)} | "
-              f"{stat(mesh, bad)}, confidence {stat(conf, every, 2)} | {stat(conf, bad, 2)}")
+              f"{stat(mesh, bad)}, confidence {stat(conf, every, 2)} | {stat(conf, bad, 2)}; "
+              f"detector failures in runs of {sorted(runs, reverse=True)[:5]} frames, "
+              f"5-frame median {stat(det_median, every)}")
     return 0
 
 
