@@ -5,6 +5,7 @@ seconds; 0: as written) in both runs, moves the re-framed run's into the first c
 people as `camera_motion_check.py compare` does and prints the frame-weighted RMS per sigma.
 
     python scripts/depth_smoothing_probe.py still/demo.npz turn/turn.npz turn.truth.npz 0,0.12,0.3,0.5,0.8
+    python scripts/depth_smoothing_probe.py ... --moving-only   # the still run left as written
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def main() -> None:
     ap.add_argument("moving")
     ap.add_argument("truth")
     ap.add_argument("sigmas", help="comma-separated Gaussian sigmas, seconds (0: as written)")
+    ap.add_argument("--moving-only", action="store_true",
+                    help="re-smooth the re-framed run only (the still run as written): what a "
+                    "smoothing applied to moving-camera clips alone would give")
     a = ap.parse_args()
     sigmas = [float(s) for s in a.sigmas.split(",")]
     still, moving = load_npz(a.still), load_npz(a.moving)
@@ -51,7 +55,7 @@ def main() -> None:
         n, other, ia, ib = best
         for s in sigmas:
             world = np.einsum("tji,tj->ti", cam_R[person.frame_ids], root(person, s))
-            err = (world @ cam_R[0].T)[ia] - root(other, s)[ib]
+            err = (world @ cam_R[0].T)[ia] - root(other, 0.0 if a.moving_only else s)[ib]
             rows[s].append((n, float(np.sqrt((np.linalg.norm(err, axis=1) ** 2).mean()))))
     for s in sigmas:
         w = np.array([n for n, _ in rows[s]], float)
