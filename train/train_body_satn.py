@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import multiprocessing as mp
 import sys
@@ -66,15 +65,15 @@ def sequences(split: str, n: int, length: int, fps: float, seed: int, raised_p: 
               workers: int, cache: Path, library: str = "cmu") -> dict[str, np.ndarray]:
     """n labelled sequences of a split of the CMU library (`library` "cmu") or of the synth's
     own motions ("builtin"), cached as runs/_cache/bodyseq-<key>.npz."""
-    from meshvid.model.checkpoint import atomic_write_bytes
+    from train_satn_seq import load_npz_cache, save_npz_cache
 
     spec = [split, n, length, fps, seed, raised_p, list(pitch), workers]
     key = hashlib.sha1(json.dumps(spec if library == "cmu" else spec + [library]
                                   ).encode()).hexdigest()[:10]
     path = cache / f"bodyseq-{key}.npz"
-    if path.is_file():
-        z = np.load(path, allow_pickle=True)
-        return {k: z[k] for k in z.files}
+    cached = load_npz_cache(path)
+    if cached is not None:
+        return cached
     t0 = time.time()
     per = -(-n // max(1, workers))
     sizes = [min(per, n - s) for s in range(0, n, per)]
@@ -87,10 +86,7 @@ def sequences(split: str, n: int, length: int, fps: float, seed: int, raised_p: 
         parts = [_sequences_job(j) for j in jobs]
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     log(f"{library} {split} sequences: {n} x {length} frames in {time.time() - t0:.0f} s")
-    cache.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    np.savez(buf, **out)
-    atomic_write_bytes(path, buf.getvalue())
+    save_npz_cache(path, out)
     return out
 
 

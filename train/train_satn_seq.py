@@ -97,6 +97,24 @@ def calibrate_noise(table: FrameTable, noise_model, out: Path):
     return best
 
 
+def load_npz_cache(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays of a cached .npz (object arrays allowed: clip names), or None when absent."""
+    if not path.is_file():
+        return None
+    z = np.load(path, allow_pickle=True)
+    return {k: z[k] for k in z.files}
+
+
+def save_npz_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write arrays as one .npz atomically (an interrupted run leaves no half file)."""
+    import io
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def skeleton_sequences(seq: dict, exclude: tuple[str, ...], cache: Path) -> dict[str, np.ndarray]:
     from meshvid.synth.generate import SampleMaker
     from meshvid.train.skeleton_sequences import make_sequences
@@ -104,9 +122,9 @@ def skeleton_sequences(seq: dict, exclude: tuple[str, ...], cache: Path) -> dict
     key = hashlib.sha1(json.dumps([seq["sequences"], seq["length"], seq["fps"], seq["seed"],
                                    list(seq["motions"]), sorted(exclude)]).encode()).hexdigest()[:10]
     path = cache / f"skelseq-{key}.npz"
-    if path.is_file():
-        z = np.load(path, allow_pickle=True)
-        return {k: z[k] for k in z.files}
+    cached = load_npz_cache(path)
+    if cached is not None:
+        return cached
     motions = tuple(m for m in seq["motions"] if Path(m).exists())
     if len(motions) < len(seq["motions"]):
         log(f"motion folders missing (skipped): {set(seq['motions']) - set(motions)}")
@@ -116,12 +134,7 @@ def skeleton_sequences(seq: dict, exclude: tuple[str, ...], cache: Path) -> dict
                          int(seq["seed"]), exclude,
                          progress=lambda i, n: log(f"skeleton sequences {i}/{n}") if i % 500 == 0 else None)
     log(f"skeleton sequences: {len(out['clip'])} in {time.time() - t0:.0f} s")
-    cache.mkdir(parents=True, exist_ok=True)
-    import io
-
-    buf = io.BytesIO()
-    np.savez(buf, **out)
-    atomic_write_bytes(path, buf.getvalue())
+    save_npz_cache(path, out)
     return out
 
 
