@@ -1,0 +1,65 @@
+"""Issue 24: where YOLO11n-pose puts the shoulders and hips on our body, against our rig's COCO-17
+keypoints (meshvid.body: the mesh's surface keypoints that the networks train on and the fit aims
+at).
+
+On every rendered frame of a synthetic set with the detector's keypoints (`meshvid synth detect`)
+where both shoulders and both hips are detected (confidence >= 0.5) and labelled visible, both
+sets of 2D keypoints are measured in the body's own image frame: shoulder width and hip width
+across the trunk axis (mid-hip to mid-shoulder), over the trunk's length, and the trunk's length
+itself. The renders are our body, so any difference is the detector's idea of the joint against
+the rig's, not the person. docs/training.md, "Issue 24, sixth session".
+
+    python train/detector_keypoint_definitions.py data/cpu/train_seq
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+CROP = 224  # `meshvid synth` crop size: labels are crop-normalised [-1, 1], detections crop px
+TRUNK = (5, 6, 11, 12)  # COCO-17 shoulders and hips
+
+
+def widths(k: np.ndarray) -> tuple[float, float, float]:
+    """(shoulder width, hip width) across the trunk axis over the trunk length, and that length
+    (px), of one frame's (17, 2) keypoints."""
+    mid_hip, mid_shoulder = (k[11] + k[12]) / 2, (k[5] + k[6]) / 2
+    axis = mid_shoulder - mid_hip
+    length = float(np.linalg.norm(axis))
+    axis = axis / length
+
+    def across(a, b):
+        d = k[a] - k[b]
+        return abs(axis[0] * d[1] - axis[1] * d[0]) / length
+
+    return across(5, 6), across(11, 12), length
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", type=Path, help="a `meshvid synth` folder with .det.npz shards")
+    a = ap.parse_args()
+    det_rows, rig_rows = [], []
+    for det_file in sorted(a.data.glob("shard-*.det.npz")):
+        det = np.load(det_file)["keypoints_coco17_det"].reshape(-1, 17, 3)
+        labels = np.load(det_file.with_name(det_file.name.replace(".det", "")))
+        rig = (labels["joints2d_coco17_norm"].reshape(-1, 17, 2) + 1.0) * CROP / 2
+        visible = labels["vis_coco17"].reshape(-1, 17)
+        for d, r, v in zip(det, rig, visible):
+            if (d[list(TRUNK), 2] < 0.5).any() or (v[list(TRUNK)] < 0.5).any():
+                continue
+            det_rows.append(widths(d[:, :2]))
+            rig_rows.append(widths(r))
+    det_rows, rig_rows = np.array(det_rows), np.array(rig_rows)
+    print(f"{len(det_rows)} frames of {a.data}: shoulder width / trunk: detector "
+          f"{np.median(det_rows[:, 0]):.3f}, rig {np.median(rig_rows[:, 0]):.3f}; hip width / trunk: "
+          f"detector {np.median(det_rows[:, 1]):.3f}, rig {np.median(rig_rows[:, 1]):.3f}; trunk "
+          f"length detector / rig {np.median(det_rows[:, 2] / rig_rows[:, 2]):.3f}")
+
+
+if __name__ == "__main__":
+    main()
