@@ -132,6 +132,42 @@ def match_still(person, still, truth):
     return best
 
 
+def probe_parser(doc: str, moving_only_help: str) -> argparse.ArgumentParser:
+    """The arguments the offline probes of a re-framing share: the still run's NPZ, the
+    re-framed run's, its truth, and --moving-only (the still run left as written)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("still")
+    ap.add_argument("moving")
+    ap.add_argument("truth")
+    ap.add_argument("--moving-only", action="store_true", help=moving_only_help)
+    return ap
+
+
+def root_rms(still, moving, truth, cam_R: np.ndarray, labels, moving_root, still_root) -> dict:
+    """Per label, [(frames, RMS m)] of every matched person: the re-framed run's root
+    (`moving_root(person, label)`, camera frame (T, 3)) taken into the first camera by the
+    camera path's rotation `cam_R`, against the still run's (`still_root(person, label)`)."""
+    rows = {label: [] for label in labels}
+    for person in moving.persons:
+        best = match_still(person, still, truth)
+        if best is None:
+            continue
+        n, other, ia, ib = best
+        for label in labels:
+            world = np.einsum("tji,tj->ti", cam_R[person.frame_ids], moving_root(person, label))
+            err = (world @ cam_R[0].T)[ia] - still_root(other, label)[ib]
+            rows[label].append((n, float(np.sqrt((np.linalg.norm(err, axis=1) ** 2).mean()))))
+    return rows
+
+
+def rms_summary(rows: list[tuple[int, float]]) -> str:
+    """"all people (frame-weighted) RMS, how many within 0.25 m, per person" of `root_rms` rows."""
+    w = np.array([n for n, _ in rows], float)
+    r = np.array([e for _, e in rows])
+    return (f"all people {np.sqrt((w * r ** 2).sum() / w.sum()):.3f} m, within 0.25 m "
+            f"{(r <= 0.25).sum()} of {len(r)}; per person {np.round(r, 2).tolist()}")
+
+
 def compare(args) -> None:
     from meshvid.export.npz import load_npz
 

@@ -10,7 +10,6 @@ people as `camera_motion_check.py compare` does and prints the frame-weighted RM
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,25 +19,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> None:
-    from camera_motion_check import match_still
+    from camera_motion_check import probe_parser, rms_summary, root_rms
 
     from meshvid.export.npz import load_npz
     from meshvid.geometry.camfit import smooth_depth
 
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("still")
-    ap.add_argument("moving")
-    ap.add_argument("truth")
+    ap = probe_parser(__doc__, "re-smooth the re-framed run only (the still run as written): "
+                      "what a smoothing applied to moving-camera clips alone would give")
     ap.add_argument("sigmas", help="comma-separated Gaussian sigmas, seconds (0: as written)")
-    ap.add_argument("--moving-only", action="store_true",
-                    help="re-smooth the re-framed run only (the still run as written): what a "
-                    "smoothing applied to moving-camera clips alone would give")
     a = ap.parse_args()
     sigmas = [float(s) for s in a.sigmas.split(",")]
     still, moving = load_npz(a.still), load_npz(a.moving)
     cam_R = np.load(a.moving)["cam_R"]  # (F, 3, 3) world -> camera
-    truth = np.load(a.truth)
     fps = still.fps
 
     def root(person, sigma):
@@ -47,21 +39,10 @@ def main() -> None:
             return r
         return smooth_depth(r, person.frame_ids / fps, person.frame_ids, None, sigma_s=sigma)
 
-    rows = {s: [] for s in sigmas}
-    for person in moving.persons:
-        best = match_still(person, still, truth)
-        if best is None:
-            continue
-        n, other, ia, ib = best
-        for s in sigmas:
-            world = np.einsum("tji,tj->ti", cam_R[person.frame_ids], root(person, s))
-            err = (world @ cam_R[0].T)[ia] - root(other, 0.0 if a.moving_only else s)[ib]
-            rows[s].append((n, float(np.sqrt((np.linalg.norm(err, axis=1) ** 2).mean()))))
+    rows = root_rms(still, moving, np.load(a.truth), cam_R, sigmas, root,
+                    lambda p, s: root(p, 0.0 if a.moving_only else s))
     for s in sigmas:
-        w = np.array([n for n, _ in rows[s]], float)
-        r = np.array([e for _, e in rows[s]])
-        print(f"sigma {s:g} s: all people {np.sqrt((w * r ** 2).sum() / w.sum()):.3f} m, "
-              f"within 0.25 m {(r <= 0.25).sum()} of {len(r)}; per person {np.round(r, 2).tolist()}")
+        print(f"sigma {s:g} s: {rms_summary(rows[s])}")
 
 
 if __name__ == "__main__":

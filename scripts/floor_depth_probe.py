@@ -19,7 +19,6 @@ Results: docs/camera-motion.md, "Depth from the floor".
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -57,18 +56,11 @@ def fit_plane(points: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def main() -> None:
-    from camera_motion_check import match_still
+    from camera_motion_check import probe_parser, rms_summary, root_rms
 
     from meshvid.export.npz import load_npz
 
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("still")
-    ap.add_argument("moving")
-    ap.add_argument("truth")
-    ap.add_argument("--moving-only", action="store_true",
-                    help="correct the re-framed run only (the still run as written)")
-    a = ap.parse_args()
+    a = probe_parser(__doc__, "correct the re-framed run only (the still run as written)").parse_args()
     still, moving = load_npz(a.still), load_npz(a.moving)
     cam_R = np.load(a.moving)["cam_R"]
     truth = np.load(a.truth)
@@ -142,21 +134,10 @@ def main() -> None:
           "camera height "
           f"still {still.floor.height_levelled:.2f}, moving {moving.floor.height:.2f}")
     kinds = list(next(iter(cs.values())).keys())
-    rows = {k: [] for k in kinds}
-    for person in moving.persons:
-        best = match_still(person, still, truth)
-        if best is None:
-            continue
-        n, other, ia, ib = best
-        for k in kinds:
-            world = np.einsum("tji,tj->ti", cam_R[person.frame_ids], cm[id(person)][k])
-            err = (world @ cam_R[0].T)[ia] - cs[id(other)]["fit" if a.moving_only else k][ib]
-            rows[k].append((n, float(np.sqrt((np.linalg.norm(err, axis=1) ** 2).mean()))))
+    rows = root_rms(still, moving, truth, cam_R, kinds, lambda p, k: cm[id(p)][k],
+                    lambda p, k: cs[id(p)]["fit" if a.moving_only else k])
     for k in kinds:
-        w = np.array([n for n, _ in rows[k]], float)
-        r = np.array([e for _, e in rows[k]])
-        print(f"{k:10s}: all people {np.sqrt((w * r ** 2).sum() / w.sum()):.3f} m, within 0.25 m "
-              f"{(r <= 0.25).sum()} of {len(r)}; per person {np.round(r, 2).tolist()}")
+        print(f"{k:10s}: {rms_summary(rows[k])}")
 
 
 if __name__ == "__main__":

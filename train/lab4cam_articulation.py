@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "train"))
 
-from lab4cam_joint_bias import BODY12, matched_pairs, procrustes_errors  # noqa: E402
+from lab4cam_joint_bias import (BODY12, matched_pairs, procrustes_errors,  # noqa: E402
+                                similarity_align)
 
 # body-12 rows: 0/1 shoulders, 2/3 elbows, 4/5 wrists, 6/7 hips, 8/9 knees, 10/11 ankles (L/R).
 # Each joint's parent in a tree rooted at the mid-hip (None: the mid-hip itself).
@@ -71,13 +72,8 @@ def aligned_residuals(pred: np.ndarray, ref: np.ndarray):
         ok = np.isfinite(p).all(-1) & np.isfinite(g).all(-1)
         if ok.sum() < 6 or not ok[[0, 1, 6, 7]].all():
             continue
-        pc, gc = p[ok] - p[ok].mean(0), g[ok] - g[ok].mean(0)
-        u, sv, vt = np.linalg.svd(pc.T @ gc)
-        d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-        rot = u @ d @ vt
-        scale = (sv * np.diag(d)).sum() / (pc ** 2).sum()
         a = np.full_like(p, np.nan)
-        a[ok] = scale * pc @ rot + g[ok].mean(0)
+        a[ok] = similarity_align(p[ok], g[ok])
         x = g[6] - g[7]
         x /= np.linalg.norm(x)
         y = (g[0] + g[1]) / 2 - (g[6] + g[7]) / 2

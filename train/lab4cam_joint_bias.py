@@ -43,6 +43,17 @@ def body_height(body, betas: np.ndarray) -> float:
     return float(v[:, 1].max() - v[:, 1].min())
 
 
+def similarity_align(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """(J, 3) `pred` after the similarity transform (rotation, scale, translation) that best
+    aligns it to `ref` (J, 3), both without NaN."""
+    pc, gc = pred - pred.mean(0), ref - ref.mean(0)
+    u, sv, vt = np.linalg.svd(pc.T @ gc)
+    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    rot = u @ d @ vt
+    scale = (sv * np.diag(d)).sum() / (pc ** 2).sum()
+    return scale * pc @ rot + ref.mean(0)
+
+
 def procrustes_errors(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """(F, J, 3) x 2 -> (F, J) distances after each frame's similarity alignment of `pred` to
     `ref` (NaN for joints missing in either; frames with fewer than 4 joints all NaN)."""
@@ -51,12 +62,7 @@ def procrustes_errors(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
         ok = np.isfinite(p).all(-1) & np.isfinite(g).all(-1)
         if ok.sum() < 4:
             continue
-        pc, gc = p[ok] - p[ok].mean(0), g[ok] - g[ok].mean(0)
-        u, sv, vt = np.linalg.svd(pc.T @ gc)
-        d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-        rot = u @ d @ vt
-        scale = (sv * np.diag(d)).sum() / (pc ** 2).sum()
-        out[f, ok] = np.linalg.norm(scale * pc @ rot - gc, axis=-1)
+        out[f, ok] = np.linalg.norm(similarity_align(p[ok], g[ok]) - g[ok], axis=-1)
     return out
 
 
