@@ -342,6 +342,13 @@ def test_run_writes_report_json_and_plots(folder, monkeypatch):
     summary = mv_run.run_multiview(folder, out, variants[:1],
                                    mv_run.MultiviewOptions(calibrated_focal=True))
     assert focals == [FOCAL, FOCAL] and list(summary["variants"]) == ["DSD (calibrated focal)"]
+    # the cache key recorded is the folder the run used (the scripts that re-read a run's NPZs
+    # go by it), and a run fed the reference's 2D has no detector error to compare with
+    assert summary["variants"]["DSD (calibrated focal)"]["cache_key"] == "fake"
+    summary = mv_run.run_multiview(folder, out, variants[:1],
+                                   mv_run.MultiviewOptions(keypoints="reference"))
+    row = summary["variants"]["DSD (reference 2D)"][MESH]
+    assert "overlay_vs_detector" not in row and row["overlay_pct"] is not None
 
 
 def test_cli_error_paths(meshvid_cli, folder, tmp_path):

@@ -201,6 +201,9 @@ def run_multiview(root: "str | Path | MultiviewSet", out_dir: Path, variants: li
             vr.infer_seconds += time.perf_counter() - t0
             vr.cached_cameras += int(cached)
             vr.npz[name] = str(npz)
+            # the folder the run actually used: a keypoint adjustment (--keypoints reference)
+            # keys its own cache beside the options' key
+            vr.cache_key = Path(npz).parent.name
             pairs, _ = score_camera(load_npz(npz), data.cameras[name], data.references,
                                     opts.joints, opts.max_distance, opts.main_track_only)
             vr.pairs += pairs
@@ -226,6 +229,10 @@ def build_summary(data, results: list[VariantResult], opts: MultiviewOptions) ->
             "weights": str(resolved_weights(vr.variant.options)),
             "infer_seconds": round(vr.infer_seconds, 1), "cached_cameras": vr.cached_cameras,
             **{m: summarize_pairs(vr.pairs, m) for m in METHODS if m != CONSTANT}}
+        if opts.keypoints == "reference":  # the networks saw the reference: no detector error
+            for m in METHODS:
+                if m != CONSTANT:
+                    rows[label][m].pop("overlay_vs_detector", None)
     return {
         "dataset": "multiview", "root": str(data.root), "joints": opts.joints,
         "tracks_scored": "main" if opts.main_track_only else "all matched",
