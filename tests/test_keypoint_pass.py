@@ -69,6 +69,49 @@ def test_crop_keypoints_map_back_to_the_frame():
     np.testing.assert_array_equal(looked[0].keypoints, truth[0])
 
 
+class BiasedDetector:
+    """Sees the person of each crop at known crop pixels, every x shifted right by `bias` px
+    in whatever image it is given; the second call of a batch gets the mirrored crops."""
+
+    def __init__(self, boxes_in_crop, kps_in_crop, bias: float):
+        self.boxes, self.kps, self.bias, self.calls = boxes_in_crop, kps_in_crop, bias, 0
+
+    def detect(self, images, imgsz=None):
+        from meshvid.body.joints import COCO_17_FLIP
+
+        mirrored = self.calls % 2 == 1
+        self.calls += 1
+        out = []
+        for img, b, k in zip(images, self.boxes, self.kps):
+            w = img.shape[1]
+            if mirrored:  # the mirrored person: left and right swap, x -> w - x
+                k = k[list(COCO_17_FLIP)].copy()
+                k[:, 0] = w - k[:, 0]
+                b = np.array([w - b[2], b[1], w - b[0], b[3]])
+            k = k + [self.bias, 0.0]
+            out.append([det(b, kps=k, conf=np.full(17, 0.5))])
+        return out
+
+
+def test_flip_view_mirrors_back_and_cancels_a_sideways_bias():
+    image = np.zeros((480, 640, 3), np.uint8)
+    boxes = np.array([[100.0, 50.0, 180.0, 250.0]])
+    truth = np.random.default_rng(2).uniform([100, 50], [180, 250], (1, 17, 2))
+    crops = make_crops(None, boxes, truth, size=256, padding=CROP_PADDING)
+    own = np.einsum("nij,nkj->nki", crops.frame_to_crop[..., :2], boxes.reshape(1, 2, 2)) \
+        + crops.frame_to_crop[:, None, :, 2]
+    detector = BiasedDetector(own.reshape(1, 4), crops.keypoints_crop, bias=3.0)
+    plain, _ = crop_keypoints(detector, image, boxes, 256)
+    assert detector.calls == 1
+    scale = crops.crop_to_frame[0, 0, 0]  # frame px per crop px
+    np.testing.assert_allclose(plain[0] - truth[0], np.tile([3.0 * scale, 0.0], (17, 1)), atol=1e-6)
+    detector.calls = 0
+    both, conf = crop_keypoints(detector, image, boxes, 256, flip=True)
+    assert detector.calls == 2  # the crops and their mirror images, one batch each
+    np.testing.assert_allclose(both, truth, atol=1e-6)  # the two views' biases cancel
+    np.testing.assert_allclose(conf, 0.5)
+
+
 @pytest.mark.parametrize("size", [384])
 def test_second_look_on_a_real_photo_stays_on_the_people(size):
     from meshvid import assets

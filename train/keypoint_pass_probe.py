@@ -8,9 +8,11 @@ projection, in the crop-normalised units the networks see, for:
 - `main`: the tracker's keypoints (the detector on the whole frame, the pipeline's size);
 - `crop<S>`: a second detector pass on the person's square crop (padding 1.25) resampled to S px;
 - `mean<S>`: main and crop<S> averaged, weighted by their keypoint confidences;
+- `crop<S>flip` / `mean<S>flip`: the same with the crop also seen mirrored (`--flip`);
 - `savgol`: the main keypoints Savitzky-Golay filtered along the track (window 5, order 2).
 
     python train/keypoint_pass_probe.py ../shared/realbench/lab4cam out/mv/infer/tracks --sizes 256 384 512
+    python train/keypoint_pass_probe.py ../shared/realbench/lab4cam out/mv/infer/tracks --flip
 
 Prints per variant the body joints' (COCO 5-16) median, mean and 90th percentile, and the
 detector time per crop.
@@ -30,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def measure(root: Path, tracks_dir: Path, sizes: list[int], max_frames: int | None) -> dict:
+def measure(root: Path, tracks_dir: Path, sizes: list[int], max_frames: int | None,
+            flip: bool = False) -> dict:
     from scipy.signal import savgol_filter
 
     from meshvid.eval.multiview.dataset import load_multiview
@@ -44,7 +47,8 @@ def measure(root: Path, tracks_dir: Path, sizes: list[int], max_frames: int | No
     data = load_multiview(root)
     detector = PoseDetector()
     errs: dict[str, list[np.ndarray]] = {}
-    crop_seconds, n_crops = {s: 0.0 for s in sizes}, 0
+    crop_seconds: dict[tuple[int, bool], float] = {}
+    n_crops = 0
 
     def add(name: str, det: np.ndarray, ref: np.ndarray, boxes: np.ndarray, ok: np.ndarray) -> None:
         d = make_crops(None, boxes, det).keypoints_norm
@@ -66,8 +70,9 @@ def measure(root: Path, tracks_dir: Path, sizes: list[int], max_frames: int | No
             ok_rows.append(matched)
             for r in np.nonzero(matched)[0]:
                 rows.setdefault(int(t.frame_ids[r]), []).append((ti, int(r)))
-        second = {s: [np.full(np.shape(t.keypoints), np.nan) for t in tracks] for s in sizes}
-        second_conf = {s: [np.zeros(np.shape(t.keypoint_scores)) for t in tracks] for s in sizes}
+        passes = [(s, False) for s in sizes] + ([(s, True) for s in sizes] if flip else [])
+        second = {p: [np.full(np.shape(t.keypoints), np.nan) for t in tracks] for p in passes}
+        second_conf = {p: [np.zeros(np.shape(t.keypoint_scores)) for t in tracks] for p in passes}
         for frame in open_source(video):
             if max_frames is not None and frame.index >= max_frames:
                 break
@@ -76,12 +81,12 @@ def measure(root: Path, tracks_dir: Path, sizes: list[int], max_frames: int | No
                 continue
             boxes = np.stack([tracks[ti].boxes[r] for ti, r in here])
             n_crops += len(here)
-            for s in sizes:
+            for p in passes:
                 t0 = time.perf_counter()
-                kp, cf = crop_keypoints(detector, frame.image, boxes, s)
-                crop_seconds[s] += time.perf_counter() - t0
+                kp, cf = crop_keypoints(detector, frame.image, boxes, p[0], flip=p[1])
+                crop_seconds[p] = crop_seconds.get(p, 0.0) + time.perf_counter() - t0
                 for (ti, r), k, c in zip(here, kp, cf):
-                    second[s][ti][r], second_conf[s][ti][r] = k, c
+                    second[p][ti][r], second_conf[p][ti][r] = k, c
         for ti, (t, e) in enumerate(zip(tracks, exact)):
             ok = ok_rows[ti][:, None] & (e.keypoint_scores > 0)
             if max_frames is not None:
@@ -91,22 +96,25 @@ def measure(root: Path, tracks_dir: Path, sizes: list[int], max_frames: int | No
             add("main", main, e.keypoints, t.boxes, ok)
             if len(t) >= 5:
                 add("savgol", savgol_filter(main, 5, 2, axis=0), e.keypoints, t.boxes, ok)
-            for s in sizes:
-                k2, c2 = second[s][ti], second_conf[s][ti]
+            for s, flipped in second:
+                k2, c2 = second[(s, flipped)][ti], second_conf[(s, flipped)][ti]
+                tag = "flip" if flipped else ""
                 have = np.isfinite(k2).all(-1)
-                add(f"crop{s}", np.where(have[..., None], k2, main), e.keypoints, t.boxes, ok)
+                add(f"crop{s}{tag}", np.where(have[..., None], k2, main), e.keypoints, t.boxes, ok)
                 w1, w2 = mc[..., None], np.where(have, c2, 0.0)[..., None]
                 mean = (w1 * main + w2 * np.nan_to_num(k2)) / np.maximum(w1 + w2, 1e-9)
-                add(f"mean{s}", mean, e.keypoints, t.boxes, ok)
-                add(f"half{s}", np.where(have[..., None], 0.5 * (main + np.nan_to_num(k2)), main),
-                    e.keypoints, t.boxes, ok)
+                add(f"mean{s}{tag}", mean, e.keypoints, t.boxes, ok)
+                if not flipped:
+                    add(f"half{s}", np.where(have[..., None], 0.5 * (main + np.nan_to_num(k2)),
+                                             main), e.keypoints, t.boxes, ok)
     out = {}
     for k, v in errs.items():
         e = np.concatenate(v)
         e = e[np.isfinite(e)]
         out[k] = {"n": int(e.size), "median": float(np.median(e)), "mean": float(np.mean(e)),
                   "p90": float(np.percentile(e, 90))}
-    out["seconds_per_crop"] = {s: crop_seconds[s] / max(1, n_crops) for s in sizes}
+    out["seconds_per_crop"] = {f"{s}{'flip' if f else ''}": v / max(1, n_crops)
+                               for (s, f), v in crop_seconds.items()}
     return out
 
 
@@ -118,8 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[384])
     ap.add_argument("--max-frames", type=int)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--flip", action="store_true",
+                    help="also each size with the mirrored crop averaged in (crop<S>flip, mean<S>flip)")
     a = ap.parse_args(argv)
-    out = measure(a.root, a.tracks, a.sizes, a.max_frames)
+    out = measure(a.root, a.tracks, a.sizes, a.max_frames, a.flip)
     print(f"{'variant':10s} {'n':>7s} {'median':>8s} {'mean':>8s} {'p90':>8s}")
     for k, r in out.items():
         if k != "seconds_per_crop":

@@ -48,11 +48,25 @@ def fuse_keypoints(first: Detection, kps: np.ndarray, conf: np.ndarray) -> Detec
                                keypoint_scores=np.maximum(first.keypoint_scores, conf))
 
 
-def crop_keypoints(detector, image: np.ndarray, boxes: np.ndarray, size: int
+def _own_detection(dets, own_box: np.ndarray):
+    """The detection among `dets` that is the person of `own_box` (IoU >= MIN_IOU), or None."""
+    if not dets:
+        return None
+    iou = box_iou(own_box, np.stack([d.box for d in dets]))[0]
+    k = int(np.argmax(iou))
+    return dets[k] if iou[k] >= MIN_IOU else None
+
+
+def crop_keypoints(detector, image: np.ndarray, boxes: np.ndarray, size: int, flip: bool = False
                    ) -> tuple[np.ndarray, np.ndarray]:
     """The detector on each box's square crop at `size` px -> keypoints (N, 17, 2) in frame
     pixels (NaN where the crop shows no detection overlapping the box) and confidences (N, 17).
+
+    flip: also run the detector on each crop mirrored left to right, mirror its keypoints back
+    (left and right joints swapped) and average the two views, weighted by their confidences.
     """
+    from meshvid.body.joints import COCO_17_FLIP
+
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     kps = np.full((len(boxes), 17, 2), np.nan)
     conf = np.zeros((len(boxes), 17))
@@ -60,14 +74,30 @@ def crop_keypoints(detector, image: np.ndarray, boxes: np.ndarray, size: int
         return kps, conf
     crops = make_crops(image, boxes, size=size, padding=CROP_PADDING)
     own = apply_affines(crops.frame_to_crop, boxes.reshape(-1, 2, 2)).reshape(-1, 4)
-    for i, dets in enumerate(detector.detect(list(crops.images), imgsz=size)):
-        if not dets:
+    found = detector.detect(list(crops.images), imgsz=size)
+    mirrored = (detector.detect([np.ascontiguousarray(im[:, ::-1]) for im in crops.images],
+                                imgsz=size) if flip else [None] * len(boxes))
+    flip_idx = list(COCO_17_FLIP)
+    for i, (dets, mdets) in enumerate(zip(found, mirrored)):
+        views = []
+        d = _own_detection(dets, own[i])
+        if d is not None:
+            views.append((d.keypoints, d.keypoint_scores))
+        if flip:
+            width = crops.images[i].shape[1]
+            x1, y1, x2, y2 = own[i]
+            m = _own_detection(mdets, np.array([width - x2, y1, width - x1, y2]))
+            if m is not None:  # back to the unmirrored crop: x -> width - x, sides swapped
+                k = np.asarray(m.keypoints, np.float64)[flip_idx].copy()
+                k[:, 0] = width - k[:, 0]
+                views.append((k, np.asarray(m.keypoint_scores, np.float64)[flip_idx]))
+        if not views:
             continue
-        iou = box_iou(own[i], np.stack([d.box for d in dets]))[0]
-        k = int(np.argmax(iou))
-        if iou[k] >= MIN_IOU:
-            kps[i] = apply_affines(crops.crop_to_frame[i:i + 1], dets[k].keypoints[None])[0]
-            conf[i] = dets[k].keypoint_scores
+        w = np.stack([c for _, c in views])[..., None]  # (V, 17, 1)
+        k = np.stack([k for k, _ in views])  # (V, 17, 2)
+        mean = np.where(w.sum(0) > 0, (w * k).sum(0) / np.maximum(w.sum(0), 1e-12), k.mean(0))
+        kps[i] = apply_affines(crops.crop_to_frame[i:i + 1], mean[None])[0]
+        conf[i] = w[..., 0].mean(0)
     return kps, conf
 
 
