@@ -153,7 +153,7 @@ def test_mesh_rates_model_and_every_frame(weights, demo_run, tmp_path):
     assert checked >= 5
     res = meshvid("infer", "--demo", "--weights", weights, "-o", tmp_path, "--max-frames", "30",
                   "--mesh-rate", "every", "--render", "none", "--json", "--quiet",
-                  "--shape-weight", "1", "--keypoint-crop", "256")
+                  "--shape-weight", "1", "--keypoint-crop", "256", "--keypoint-flip")
     assert res.returncode == 0, res.stderr
     every = load_npz(tmp_path / "demo.npz").persons[0]
     assert np.isfinite(every.pose).all() and len(every) >= 20
@@ -163,6 +163,8 @@ def test_mesh_rates_model_and_every_frame(weights, demo_run, tmp_path):
     bad = meshvid("infer", "--demo", "--weights", weights, "-o", tmp_path / "x", "--mesh-rate",
                   "often")
     assert_one_line_failure(bad, tmp_path / "x", "mesh rate")
+    bad = meshvid("infer", "--demo", "--weights", weights, "-o", tmp_path / "y", "--keypoint-flip")
+    assert_one_line_failure(bad, tmp_path / "y", "add --keypoint-crop")
 
 
 def test_single_image_gives_every_person_and_a_png(weights, tmp_path):

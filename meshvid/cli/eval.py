@@ -59,6 +59,8 @@ def eval_cmd(
                                                  help="multiview: infer --shape-weight."),
     keypoint_crop: Optional[int] = typer.Option(None, "--keypoint-crop", min=64, max=1280,
                                                 help="multiview: infer --keypoint-crop."),
+    keypoint_flip: bool = typer.Option(False, "--keypoint-flip",
+                                       help="multiview: infer --keypoint-flip."),
     variants: list[str] = typer.Option(
         [], "--variants", help="multiview: pipeline variants to score, comma-separated or "
         "repeated: dsd, dsd+satn, dsd+satn+refine, dsd+refine, all (= the first three); "
@@ -101,6 +103,9 @@ def eval_cmd(
         from meshvid.cli.eval_multiview import run_multiview_cli
         from meshvid.devices import check_device
 
+        if keypoint_flip and not keypoint_crop:
+            raise InputError("--keypoint-flip mirrors the --keypoint-crop pass: add "
+                             "--keypoint-crop SIZE (e.g. 384)")
         run_multiview_cli(folder or (Path(data) if data else None), out, weights,
                           [n.strip() for v in variants for n in v.split(",") if n.strip()],
                           temporal=not no_temporal, refine=refine is not False, joints=joints,
@@ -117,7 +122,8 @@ def eval_cmd(
                                                False if no_body_temporal else None,
                                            "root_anchor": True if root_anchor else None,
                                            "shape_weight": shape_weight,
-                                           "keypoint_crop": keypoint_crop},
+                                           "keypoint_crop": keypoint_crop,
+                                           "keypoint_flip": True if keypoint_flip else None},
                           quiet=quiet, json_out=json_out, calibrated_focal=calibrated_focal,
                           main_track_only=main_track_only, keypoints=keypoints)
         return

@@ -101,14 +101,15 @@ def crop_keypoints(detector, image: np.ndarray, boxes: np.ndarray, size: int, fl
     return kps, conf
 
 
-def second_look(detector, image: np.ndarray, detections: list[Detection], size: int
-                ) -> list[Detection]:
+def second_look(detector, image: np.ndarray, detections: list[Detection], size: int,
+                flip: bool = False) -> list[Detection]:
     """The tracked `detections` of one frame with keypoints refined by a pass on their crops.
 
     A person whose crop shows no matching detection keeps the first pass's keypoints.
     """
     if not detections:
         return []
-    kps, conf = crop_keypoints(detector, image, np.stack([d.box for d in detections]), size)
+    kps, conf = crop_keypoints(detector, image, np.stack([d.box for d in detections]), size,
+                               flip=flip)
     return [first if np.isnan(k).any() else fuse_keypoints(first, k, c)
             for first, k, c in zip(detections, kps, conf)]

@@ -46,6 +46,7 @@ class TrackOptions:
     # a second detector pass on each tracked person's crop at this size (keypoint_pass.py);
     # None: off
     keypoint_crop: int | None = None
+    keypoint_flip: bool = False  # that pass also on each crop mirrored, the views averaged
 
 
 @dataclass
@@ -126,7 +127,7 @@ def run_tracking(source: FrameSource, detector: PoseDetector, options: TrackOpti
             if opts.keypoint_crop and pairs:
                 t = time.perf_counter()
                 looked = second_look(detector, frame.image, [dets[i] for _, i in pairs],
-                                     int(opts.keypoint_crop))
+                                     int(opts.keypoint_crop), flip=opts.keypoint_flip)
                 dets = list(dets)
                 for (_, i), d in zip(pairs, looked):
                     dets[i] = d

@@ -555,6 +555,9 @@ class InferOptions:
     # a second detector pass on each tracked person's crop at this size, keypoints fused
     # (perception/keypoint_pass.py); None: off
     keypoint_crop: int | None = None
+    # that pass also sees each crop mirrored, the two views averaged (2D error on lab4cam 4.73
+    # -> 4.63 % of the height for twice the pass's time; docs/perception.md)
+    keypoint_flip: bool = False
 
 
 @dataclass
@@ -645,6 +648,7 @@ def _tracked(source, detector_factory, opts: InferOptions, det_stride: int | Non
     tracking = run_tracking(
         source, detector_factory(),
         TrackOptions(imgsz=opts.imgsz, det_stride=det_stride, keypoint_crop=opts.keypoint_crop,
+                     keypoint_flip=opts.keypoint_flip,
                      tracker=TrackerConfig(kind=opts.tracker, max_gap=opts.max_gap,
                                            min_len=1 if single_image else opts.min_track_len,
                                            max_people=opts.max_people)),

@@ -115,7 +115,7 @@ def options_key(opts: InferOptions) -> tuple[str, dict]:
 # detection stride follows from mesh_rate and the video's rate
 TRACKING_FIELDS = ("detector_backend", "imgsz", "det_stride", "mesh_rate", "tracker",
                    "max_people", "min_track_len", "max_gap", "device", "max_frames",
-                   "image_fps", "keep_partial", "keypoint_crop")
+                   "image_fps", "keep_partial", "keypoint_crop", "keypoint_flip")
 
 
 def tracking_key(opts: InferOptions, video: Path) -> str:
