@@ -11,8 +11,9 @@ check, then compares them as `camera_motion_check.py compare` does.
 
     python scripts/floor_depth_probe.py still/vtest.npz turn/turn.npz turn.truth.npz [--moving-only]
 
-Rows: fit (as written); frame / smooth0.5 / smooth1.5 / median: the floor along the people's up
-(the clip's floor normal, through the median lower ankle) per frame, smoothed over 0.5 or 1.5 s,
+Rows: fit (as written); frame / weighted / smooth0.5 / smooth1.5 / median: the floor along the people's up
+(the clip's floor normal, through the median lower ankle) per frame, weighted per frame by the
+rays' angle against the fit (floor_weight), smoothed over 0.5 or 1.5 s,
 or one scale per person; plane / plane0.3: a plane fitted to every lower ankle (free normal).
 Results: docs/camera-motion.md, "Depth from the floor".
 """
@@ -39,6 +40,21 @@ def floor_scales(person, up_cam: np.ndarray, height: float, ankle_height: float)
     with np.errstate(divide="ignore", invalid="ignore"):
         s = (height - ankle_height) / -low
     return np.where(np.isfinite(s) & (s > 0.5) & (s < 2.0), s, np.nan)
+
+
+def floor_weight(person, up_cam: np.ndarray, focal: float, fit_px: float = 0.5) -> np.ndarray:
+    """(T,) how much of the floor's depth to take, by which is steadier per pixel of keypoint
+    error: the floor's relative depth error is 1 / (f sin d cos d) for a ray d below the floor's
+    horizon, the fit's about `fit_px` / (the person's height in pixels); inverse-variance
+    weights."""
+    a = person.keypoints3d[:, list(ANKLES)].astype(np.float64)
+    low = a[np.arange(len(a)), np.argmin(np.einsum("tkj,tj->tk", a, up_cam), axis=1)]
+    ray = low / np.linalg.norm(low, axis=1, keepdims=True)
+    sin_d = np.clip(-np.einsum("tj,tj->t", ray, up_cam), 1e-3, 1.0)
+    floor_err = 1.0 / (focal * sin_d * np.sqrt(1.0 - sin_d ** 2))
+    height_px = np.maximum(person.boxes[:, 3] - person.boxes[:, 1], 1.0)
+    fit_err = fit_px / height_px
+    return fit_err ** 2 / (fit_err ** 2 + floor_err ** 2)
 
 
 def fit_plane(points: np.ndarray) -> tuple[np.ndarray, float]:
@@ -94,7 +110,9 @@ def main() -> None:
             out[id(p)] = {"fit": root, "median": root * med,
                           "frame": root * filled[:, None],
                           "smooth0.5": root * gaussian_filter1d(filled, 0.5 * fps, mode="nearest")[:, None],
-                          "smooth1.5": root * gaussian_filter1d(filled, 1.5 * fps, mode="nearest")[:, None]}
+                          "smooth1.5": root * gaussian_filter1d(filled, 1.5 * fps, mode="nearest")[:, None],
+                          "weighted": root * (1 + floor_weight(p, u, float(result.focal_length))
+                                              * (filled - 1))[:, None]}
         return out, e
 
     def lower_ankles(result, R):
