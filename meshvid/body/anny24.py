@@ -84,6 +84,7 @@ class Anny24Body(BodyModel):
             return super().adult_betas()
         return 0.5 * (torch.tensor(ref["average_adult_male"]["betas"], dtype=torch.float32)
                       + torch.tensor(ref["average_adult_female"]["betas"], dtype=torch.float32))
+
     @property
     def faces(self) -> np.ndarray:
         return self._faces

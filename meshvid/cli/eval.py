@@ -103,9 +103,6 @@ def eval_cmd(
         from meshvid.cli.eval_multiview import run_multiview_cli
         from meshvid.devices import check_device
 
-        if keypoint_flip and not keypoint_crop:
-            raise InputError("--keypoint-flip mirrors the --keypoint-crop pass: add "
-                             "--keypoint-crop SIZE (e.g. 384)")
         run_multiview_cli(folder or (Path(data) if data else None), out, weights,
                           [n.strip() for v in variants for n in v.split(",") if n.strip()],
                           temporal=not no_temporal, refine=refine is not False, joints=joints,

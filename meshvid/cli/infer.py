@@ -153,9 +153,6 @@ def infer(
     if camera_motion not in CAMERA_MOTION_MODES:
         raise InputError(f"--camera-motion must be one of {', '.join(CAMERA_MOTION_MODES)}, "
                          f"not {camera_motion!r}")
-    if keypoint_flip and not keypoint_crop:
-        raise InputError("--keypoint-flip mirrors the --keypoint-crop pass: add --keypoint-crop "
-                         "SIZE (e.g. 384)")
     get_preset(preset)
     device = check_device(device)
     exports = tuple(e.strip() for e in export.split(",") if e.strip())

@@ -17,6 +17,7 @@ import dataclasses
 
 import numpy as np
 
+from meshvid.body.joints import COCO_17_FLIP
 from meshvid.perception.crops import apply_affines, make_crops
 from meshvid.records import Detection
 
@@ -65,8 +66,6 @@ def crop_keypoints(detector, image: np.ndarray, boxes: np.ndarray, size: int, fl
     flip: also run the detector on each crop mirrored left to right, mirror its keypoints back
     (left and right joints swapped) and average the two views, weighted by their confidences.
     """
-    from meshvid.body.joints import COCO_17_FLIP
-
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     kps = np.full((len(boxes), 17, 2), np.nan)
     conf = np.zeros((len(boxes), 17))

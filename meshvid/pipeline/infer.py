@@ -681,6 +681,9 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     if opts.camera_motion not in CAMERA_MOTION_MODES:
         raise InputError(f"--camera-motion must be one of {', '.join(CAMERA_MOTION_MODES)}, "
                          f"not {opts.camera_motion!r}")
+    if opts.keypoint_flip and not opts.keypoint_crop:
+        raise InputError("--keypoint-flip mirrors the --keypoint-crop pass: add --keypoint-crop "
+                         "SIZE (e.g. 384)")
     from meshvid.export.presets import get_preset
 
     get_preset(opts.preset)  # an unknown preset fails now, exports requested or not
