@@ -200,3 +200,30 @@ def test_adult_betas_is_an_average_adult_between_the_reference_shapes(body):
     from meshvid.body.base import BodyModel
 
     assert torch.equal(BodyModel.adult_betas(body), torch.zeros(10))
+
+
+def test_coco_shoulders_take_the_detectors_definition(body):
+    """The shoulders sit where YOLO11n-pose puts them on renders of this body (DETECTOR_SHOULDERS:
+    inward and up, shares of the trunk), not on Anny's outer shoulder; linear in the vertices, so
+    any shape and pose carries them, and the other keypoints are Anny's own."""
+    from meshvid.body.anny24 import DETECTOR_SHOULDERS, detector_shoulders, read_anny24
+
+    t, _ = read_anny24()
+    anny = t["coco17_regressor"] @ t["v_template"]
+    ours = body.coco17_regressor @ body.v_template
+    mid_hip = (anny[11] + anny[12]) / 2
+    trunk = ((anny[5] + anny[6]) / 2 - mid_hip).norm()
+    inward, up = DETECTOR_SHOULDERS
+    for k, side in ((5, 1.0), (6, -1.0)):  # left shoulder at +x (anny24's x points left)
+        moved = ours[k] - anny[k]
+        assert float(-side * moved[0]) == pytest.approx(inward * trunk, rel=0.05)
+        assert float(moved[1]) == pytest.approx(up * trunk, rel=0.05)
+    others = [k for k in range(17) if k not in (5, 6)]
+    torch.testing.assert_close(ours[others], anny[others])
+    # a row mix: the same shift as a share of any shape's trunk, and zero shift is the identity
+    torch.testing.assert_close(detector_shoulders(t["coco17_regressor"], t["v_template"], 0.0, 0.0),
+                               t["coco17_regressor"])
+    wide = body(torch.zeros(1, 24, 3), torch.full((1, 10), 1.5)).coco17[0]
+    narrow = body(torch.zeros(1, 24, 3), torch.full((1, 10), -1.5)).coco17[0]
+    for c in (wide, narrow):
+        assert 0.0 < float(c[5, 0] - c[6, 0]) < float((c[5] - c[6]).norm()) + 1e-6

@@ -79,7 +79,9 @@ def test_outputs_keypoints_transl_and_gradients(smpl_dir):
     k, j = COCO_17.index("left_shoulder"), SMPL_24.index("left_shoulder")
     off = b.coco17[:, k] - b.joints[:, j]
     assert torch.allclose(off.norm(dim=-1), body.coco_offsets[k].norm().expand(3), atol=1e-5)
-    assert 0.01 < float(body.coco_offsets[k].norm()) < 0.06
+    # (the shoulder's is the largest: the detector's shoulder, anny24.DETECTOR_SHOULDERS, sits
+    # ~5 cm in from and above the arm's joint centre)
+    assert 0.01 < float(body.coco_offsets[k].norm()) < 0.08
     rot = b.joint_transforms[:, j, :3, :3]
     assert torch.allclose(off, (rot @ body.coco_offsets[k][:, None])[..., 0], atol=1e-5)
     (b.vertices.square().mean() + b.lsp14.sum() + b.coco17.sum()).backward()

@@ -38,12 +38,32 @@ def widths(k: np.ndarray) -> tuple[float, float, float]:
     return across(5, 6), across(11, 12), length
 
 
+# Each body joint's outward direction in the body's image frame: +1 where "across" points to
+# the body's left (COCO's left joints), -1 for the right ones, so both sides pool.
+SIDE = {5: 1, 6: -1, 7: 1, 8: -1, 9: 1, 10: -1, 11: 1, 12: -1, 13: 1, 14: -1, 15: 1, 16: -1}
+
+
+def body_frame_offsets(det: np.ndarray, rig: np.ndarray) -> np.ndarray:
+    """(12, 2) each body joint's detector-minus-rig offset in the rig's own image frame of one
+    frame's (17, 2) keypoints: (outward, up the trunk), over the rig's trunk length. Outward is
+    away from the body's midline on that joint's side; up is mid-hip to mid-shoulder."""
+    mid_hip, mid_shoulder = (rig[11] + rig[12]) / 2, (rig[5] + rig[6]) / 2
+    up = mid_shoulder - mid_hip
+    length = float(np.linalg.norm(up))
+    up = up / length
+    left = rig[11] - rig[12]
+    left = left - up * (left @ up)
+    left = left / max(float(np.linalg.norm(left)), 1e-9)
+    d = det[5:17] - rig[5:17]
+    return np.stack([np.array([SIDE[j] for j in range(5, 17)]) * (d @ left), d @ up], -1) / length
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", type=Path, help="a `meshvid synth` folder with .det.npz shards")
     a = ap.parse_args()
-    det_rows, rig_rows = [], []
+    det_rows, rig_rows, offsets = [], [], []
     for det_file in sorted(a.data.glob("shard-*.det.npz")):
         det = np.load(det_file)["keypoints_coco17_det"].reshape(-1, 17, 3)
         labels = np.load(det_file.with_name(det_file.name.replace(".det", "")))
@@ -53,12 +73,20 @@ def main() -> None:
             if (d[list(TRUNK), 2] < 0.5).any() or (v[list(TRUNK)] < 0.5).any():
                 continue
             det_rows.append(widths(d[:, :2]))
+            both = (d[5:17, 2] >= 0.5) & (v[5:17] >= 0.5)
+            offsets.append(np.where(both[:, None], body_frame_offsets(d[:, :2], r), np.nan))
             rig_rows.append(widths(r))
     det_rows, rig_rows = np.array(det_rows), np.array(rig_rows)
     print(f"{len(det_rows)} frames of {a.data}: shoulder width / trunk: detector "
           f"{np.median(det_rows[:, 0]):.3f}, rig {np.median(rig_rows[:, 0]):.3f}; hip width / trunk: "
           f"detector {np.median(det_rows[:, 1]):.3f}, rig {np.median(rig_rows[:, 1]):.3f}; trunk "
           f"length detector / rig {np.median(det_rows[:, 2] / rig_rows[:, 2]):.3f}")
+    med = np.nanmedian(np.array(offsets), axis=0)
+    names = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+    print("detector minus rig, median over frames and both sides, share of the trunk length "
+          "(outward, up): " + ", ".join(
+              f"{n} ({(med[2 * i, 0] + med[2 * i + 1, 0]) / 2:+.3f}, "
+              f"{(med[2 * i, 1] + med[2 * i + 1, 1]) / 2:+.3f})" for i, n in enumerate(names)))
 
 
 if __name__ == "__main__":

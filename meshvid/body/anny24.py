@@ -25,6 +25,36 @@ DEFAULT_PATH = Path(__file__).resolve().parents[2] / "weights" / "anny24" / "ann
 _LSP_FROM_JOINTS = {k: SMPL_24.index(n) for k, n in enumerate(LSP_14) if n not in ("neck", "head_top")}
 
 
+# COCO-17's shoulders where a person detector puts them (issue 24). Anny's own COCO regressor puts
+# them on the outside of the shoulder; YOLO11n-pose, run on renders of this very body, puts them
+# further in and a little higher: `python train/detector_keypoint_definitions.py DATA` (a
+# `meshvid synth` set with `synth detect`) measured (inward, up) = (0.040, 0.022) of the trunk's
+# length (mid-hip to mid-shoulder), the same direction as its residuals on real clips (the sports2d
+# demo, lab4cam). The networks are fed the detector's keypoints and the fit aims the mesh's at
+# them, so the mesh's keypoints take the detector's definition (docs/body.md, "COCO-17 keypoints").
+DETECTOR_SHOULDERS = (0.040, 0.022)
+
+
+def detector_shoulders(regressor: torch.Tensor, v_template: torch.Tensor,
+                       inward: float = DETECTOR_SHOULDERS[0], up: float = DETECTOR_SHOULDERS[1]
+                       ) -> torch.Tensor:
+    """A (17, V) COCO-17 vertex regressor with its shoulder rows moved `inward` (towards each
+    other) and `up` (along mid-hip -> mid-shoulder), both shares of the trunk's length in the
+    template's rest pose. Each new row mixes the two shoulder rows and the two hip rows, so it
+    stays linear in the vertices (LBS and the fit's rig carry it like any regressed point), and
+    the shift scales with the body's width and trunk."""
+    reg = regressor.double().clone()
+    k = reg @ v_template.double()
+    l_sh, r_sh, l_hip, r_hip = reg[5].clone(), reg[6].clone(), reg[11].clone(), reg[12].clone()
+    width = (k[5] - k[6]).norm()
+    trunk = ((k[5] + k[6]) / 2 - (k[11] + k[12]) / 2).norm()
+    a = inward * trunk / width  # share of the shoulder-to-shoulder vector
+    hips = (up / 2) * (l_hip + r_hip)
+    reg[5] = (1 - a + up / 2) * l_sh + (a + up / 2) * r_sh - hips
+    reg[6] = (1 - a + up / 2) * r_sh + (a + up / 2) * l_sh - hips
+    return reg.to(regressor.dtype)
+
+
 def read_anny24(path: str | Path = DEFAULT_PATH) -> tuple[dict[str, torch.Tensor], dict]:
     """The file's tensors (torch, CPU) and its metadata dict."""
     from safetensors import safe_open
@@ -63,7 +93,8 @@ class Anny24Body(BodyModel):
         extra = [k for k in range(len(LSP_14)) if k not in _LSP_FROM_JOINTS]
         self._lsp_extra = extra
         self.register_buffer("lsp_extra_regressor", lsp[extra])
-        self.register_buffer("coco17_regressor", t["coco17_regressor"].to(dtype))
+        self.register_buffer("coco17_regressor", detector_shoulders(
+            t["coco17_regressor"].to(dtype), t["v_template"].to(dtype)))
         # The keypoint regressors are sparse (tens of vertices per point): gather, don't matmul.
         for name, dense in (("lsp_extra", self.lsp_extra_regressor), ("coco17", self.coco17_regressor)):
             idx, w = _sparse_rows(dense)

@@ -93,6 +93,7 @@ def options_key(opts: InferOptions) -> tuple[str, dict]:
     fields = {k: (str(v) if isinstance(v, Path) else v)
               for k, v in dataclasses.asdict(opts).items() if k not in ("weights", "detector")}
     weights = resolved_weights(opts)
+    from meshvid.body.anny24 import DETECTOR_SHOULDERS
     from meshvid.fitting.refine import RefineOptions
 
     desc = {
@@ -103,6 +104,9 @@ def options_key(opts: InferOptions) -> tuple[str, dict]:
         # where shape_weight shrinks the networks' shape (BodyModel.adult_betas since the fifth
         # session of issue 24; the body model's mean before)
         "shape_prior": "adult_betas",
+        # where the mesh's COCO-17 shoulders sit (body/anny24.py DETECTOR_SHOULDERS, since the
+        # seventh session of issue 24): every scored keypoint and the fit's targets follow it
+        "coco_shoulders": list(DETECTOR_SHOULDERS),
         "weights_sha256": _cached_digest(weights) if weights.exists() else str(weights),
         "detector_sha256": _cached_digest(Path(opts.detector)) if opts.detector else "default",
         "meshvid": __version__,
