@@ -121,6 +121,10 @@ def infer(
                                       "bare to track, is left still, saying so); estimate: "
                                       "the same without that fallback; static: assume a "
                                       "still camera (docs/camera-motion.md)."),
+    gravity: str = typer.Option("auto", "--gravity", help="Where 'up' comes from for the "
+                                "floor and the world frame: auto/lines: the scene's plumb "
+                                "lines (walls, poles) when there are enough, else the people's "
+                                "mean up; people: always the people (docs/camera-motion.md)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Only the first N "
                                           "frames."),
@@ -153,6 +157,10 @@ def infer(
     if camera_motion not in CAMERA_MOTION_MODES:
         raise InputError(f"--camera-motion must be one of {', '.join(CAMERA_MOTION_MODES)}, "
                          f"not {camera_motion!r}")
+    from meshvid.scene.vanishing import GRAVITY_MODES
+
+    if gravity not in GRAVITY_MODES:
+        raise InputError(f"--gravity must be one of {', '.join(GRAVITY_MODES)}, not {gravity!r}")
     get_preset(preset)
     device = check_device(device)
     exports = tuple(e.strip() for e in export.split(",") if e.strip())
@@ -165,7 +173,8 @@ def infer(
                         crop_ray=crop_ray, flip_test=flip_test, orientation_net=orientation,
                         body_net=body_net, body_temporal=body_temporal,
                         root_anchor=root_anchor, shape_weight=shape_weight,
-                        keypoint_crop=keypoint_crop, keypoint_flip=keypoint_flip)
+                        keypoint_crop=keypoint_crop, keypoint_flip=keypoint_flip,
+                        gravity=gravity)
     if not Path(input).exists():
         raise InputError(f"{input} does not exist: give a video file, an image or an image "
                          "folder")

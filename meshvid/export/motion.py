@@ -117,10 +117,11 @@ class Floor:
     frame's camera, levelled, for a moving one), OpenCV axes, metres. A point p is
     `up @ p + height` above the floor, where
     (`up`, `height`) is `plane(level)`: the level camera's up (0, -1, 0) with `height`, or, for
-    `--level`, the people's mean up direction `up` with `height_levelled`.
+    `--level`, gravity's up `up` (the scene's plumb lines, meshvid/scene/vanishing.py, else the
+    people's mean up) with `height_levelled`.
     """
 
-    up: np.ndarray  # (3,) unit "up" (gravity) in the world frame, estimated from the people
+    up: np.ndarray  # (3,) unit "up" (gravity) in the world frame: the plumb lines' or the people's
     height: float  # camera height above the floor measured along (0, -1, 0), metres
     height_levelled: float  # camera height above the floor measured along `up`, metres
 

@@ -536,6 +536,9 @@ class InferOptions:
     image_fps: float = 30.0
     keep_partial: bool = False  # a truncated video: keep the frames before the damage (warned)
     camera_motion: str = "auto"  # auto | static | estimate (meshvid/scene/camera_motion.py)
+    # where gravity's up comes from: the scene's plumb lines when they support it, else the
+    # people's mean up (auto, lines), or always the people (meshvid/scene/vanishing.py)
+    gravity: str = "auto"
     # also run the networks on mirrored crops and average (issue 24: on lab4cam -3 mm PA-MPJPE
     # for DSD alone, -1 mm after the fit; +4 % of infer's time on the demo clip)
     flip_test: bool = True
@@ -674,6 +677,7 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     from meshvid.pipeline.keyframes import MESH_RATES, key_mask
     from meshvid.pipeline.regressor import MeshRegressor, temporal_stride
     from meshvid.scene.camera_motion import CAMERA_MOTION_MODES, CameraMotionStage
+    from meshvid.scene.vanishing import GRAVITY_MODES, GravityStage, gravity_summary
     from meshvid.scene.world import world_camera
 
     if opts.mesh_rate not in MESH_RATES:
@@ -681,6 +685,9 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     if opts.camera_motion not in CAMERA_MOTION_MODES:
         raise InputError(f"--camera-motion must be one of {', '.join(CAMERA_MOTION_MODES)}, "
                          f"not {opts.camera_motion!r}")
+    if opts.gravity not in GRAVITY_MODES:
+        raise InputError(f"--gravity must be one of {', '.join(GRAVITY_MODES)}, "
+                         f"not {opts.gravity!r}")
     if opts.keypoint_flip and not opts.keypoint_crop:
         raise InputError("--keypoint-flip mirrors the --keypoint-crop pass: add --keypoint-crop "
                          "SIZE (e.g. 384)")
@@ -741,11 +748,18 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     # tracked person's box masked, the small ones' too)
     camera_stage = CameraMotionStage("static" if single_image else opts.camera_motion,
                                      all_tracks, image_size, focal)
+    gravity_stage = GravityStage(opts.gravity, all_tracks, num_frames, image_size, focal)
+
+    def on_image(frame) -> None:
+        camera_stage(frame)
+        gravity_stage(frame)
+
     estimates = estimate_frames(source, tracks, regressor, batch_size=opts.batch_size,
                                 keys=keys, times=times, on_frame=progress.advance,
-                                on_image=camera_stage)
+                                on_image=on_image)
     cam_motion = camera_stage.finish(num_frames)
-    times.camera_motion = camera_stage.seconds
+    lines_up = gravity_stage.finish(cam_motion)  # camera-0 axes, or None: the people's
+    times.camera_motion = camera_stage.seconds + gravity_stage.seconds
     progress.advance(num_frames)  # the frames after the last tracked one need no work
     persons = people_motion(estimates, regressor, body, fps=fps, image_size=image_size,
                             focal=focal, temporal=opts.temporal,
@@ -755,15 +769,22 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     motion = MotionResult(persons=persons, fps=fps, body_model=opts.body_model,
                           image_size=image_size, focal_length=focal, source=str(input_path),
                           meshvid_version=__version__,
-                          camera=world_camera(cam_motion, persons),
+                          camera=world_camera(cam_motion, persons,
+                                              None if lines_up is None else lines_up.up),
                           extra={"camera_motion": json.dumps(cam_motion.summary(), sort_keys=True),
+                                 "gravity": json.dumps(gravity_summary(lines_up, gravity_stage),
+                                                       sort_keys=True),
                                  "weights": str(regressor.path),
                                  "temporal": str(bool(opts.temporal and regressor.has_temporal)),
                                  "camera": "keypoint-fit" if opts.camera_fit else "network"})
     if persons:  # one floor for the result, from every person (world frame), for every export
         from meshvid.scene.floor import with_floor
 
-        motion = with_floor(motion, body)
+        # gravity in the floor's frame: camera 0's lines up for a still camera; the world's own
+        # up when the world was levelled by the lines (a moving camera)
+        floor_up = None if lines_up is None else (
+            lines_up.up if cam_motion.is_static else np.array([0.0, -1.0, 0.0]))
+        motion = with_floor(motion, body, floor_up)
     stem = claim.stem
     npz_path = save_npz(motion, outdir / f"{stem}.npz")
     claim.add(npz_path)

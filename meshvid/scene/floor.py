@@ -40,7 +40,7 @@ def rest_shape(body_model, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def estimate_floor(result: MotionResult, body_model, *, ground_frames: int = 120,
-                   percentile: float = 2.0) -> Floor:
+                   percentile: float = 2.0, up: np.ndarray | None = None) -> Floor:
     """The floor of `result` from all its people.
 
     Args:
@@ -48,6 +48,8 @@ def estimate_floor(result: MotionResult, body_model, *, ground_frames: int = 120
         body_model: the result's body model (rest mesh, skinning weights).
         ground_frames: frames sampled per person (evenly) for the lowest vertex.
         percentile: percentile of the per-frame lowest points taken as the floor.
+        up: gravity's up in the result's frame when known otherwise (the scene's plumb lines);
+            None: the people's mean pelvis up.
     Returns:
         Floor with the people's mean up and the camera height above the floor along the
         level camera's up (0, -1, 0) and along that mean up, metres: in the frame the people
@@ -63,7 +65,10 @@ def estimate_floor(result: MotionResult, body_model, *, ground_frames: int = 120
         rest_v, rest_j = rest_shape(body_model, person.betas)
         world_rot, joints = person_fk(person, rest_j)
         posed.append((rest_v, rest_j, world_rot, joints))
-    up = estimate_up(np.concatenate([p[2][:, 0, :, 1] for p in posed]))  # mean pelvis up
+    if up is None:
+        up = estimate_up(np.concatenate([p[2][:, 0, :, 1] for p in posed]))  # mean pelvis up
+    else:
+        up = np.asarray(up, np.float64) / np.linalg.norm(up)
     # Per sampled frame, the lowest vertex along both axes. Meshes are skinned a few frames
     # at a time and reduced at once: holding every person's sampled meshes took ~0.7 GB on
     # vtest.avi (21 people), the peak of the whole `meshvid infer` run.
@@ -81,13 +86,14 @@ def estimate_floor(result: MotionResult, body_model, *, ground_frames: int = 120
     return Floor(up=up, height=heights[0], height_levelled=heights[1])
 
 
-def with_floor(result: MotionResult, body_model) -> MotionResult:
+def with_floor(result: MotionResult, body_model, up: np.ndarray | None = None) -> MotionResult:
     """`result` with its floor: the stored one, or one estimated now from all its people in
-    the world frame (meshvid/scene/world.py; the camera frame for a still camera)."""
+    the world frame (meshvid/scene/world.py; the camera frame for a still camera), with
+    gravity's `up` in that frame when known (else the people's mean up)."""
     from dataclasses import replace
 
     from meshvid.scene.world import result_in_world
 
     if result.floor is not None:
         return result
-    return replace(result, floor=estimate_floor(result_in_world(result), body_model))
+    return replace(result, floor=estimate_floor(result_in_world(result), body_model, up=up))

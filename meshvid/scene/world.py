@@ -86,13 +86,15 @@ def body_ups(persons, rotations: list[np.ndarray] | None = None) -> np.ndarray:
     return np.concatenate(ups) if ups else np.zeros((0, 3))
 
 
-def world_camera(motion, persons) -> CameraPath:
+def world_camera(motion, persons, up0: np.ndarray | None = None) -> CameraPath:
     """The world -> camera path of a clip from its camera motion and its people.
 
     Args:
         motion: meshvid.scene.camera_motion.CameraMotion (camera-0 -> camera-f, R (F, 3, 3),
             t (F, 3)).
         persons: the clip's PersonMotion records in camera space (for gravity).
+        up0: gravity's up in camera-0 axes when known otherwise (the scene's plumb lines,
+            meshvid.scene.vanishing); None: the people's mean up.
     Returns:
         CameraPath with F frames: identity when the camera is still; otherwise
         R[f] = motion.R[f] @ L, t[f] = motion.t[f], with L the world -> camera-0 levelling
@@ -101,8 +103,10 @@ def world_camera(motion, persons) -> CameraPath:
     if motion.is_static:
         return CameraPath.still(motion.num_frames)
     n = motion.num_frames
-    to_first = [np.swapaxes(motion.R[np.clip(p.frame_ids, 0, n - 1)], -1, -2) for p in persons]
-    up0 = estimate_up(body_ups(persons, to_first))  # gravity's up in camera-0 axes
+    if up0 is None:
+        to_first = [np.swapaxes(motion.R[np.clip(p.frame_ids, 0, n - 1)], -1, -2)
+                    for p in persons]
+        up0 = estimate_up(body_ups(persons, to_first))  # gravity's up in camera-0 axes
     level = rotation_between(LEVEL_UP, up0)  # world -> camera 0: world up goes to up0
     return CameraPath(R=motion.R @ level, t=np.asarray(motion.t, np.float64))
 
