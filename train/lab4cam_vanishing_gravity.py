@@ -23,11 +23,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "train"))
 
-
-def angle(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b),
-                                              -1, 1))))
+from lab4cam_gravity import angle  # noqa: E402
 
 
 def clip_segments(video: Path, boxes_by_frame: dict[int, np.ndarray], frames: int,
