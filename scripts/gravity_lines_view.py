@@ -70,6 +70,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"lines: up {np.round(best.up, 3).tolist()}, tilt {angle(best.up, level):.1f} deg | "
           f"people's mean up {np.round(people, 3).tolist()}, tilt {angle(people, level):.1f} deg | "
           f"between them {angle(best.up, people):.1f} deg")
+    # Which up does the reconstruction stand on? The lower ankle's height along each candidate,
+    # 10th to 90th percentile over every person-frame (a still camera's frame): small for the
+    # ground the feet are on (a plane fitted to the feet is the smallest by construction).
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from floor_depth_probe import fit_plane
+
+    lows = []
+    for p in result.persons:
+        k = p.keypoints3d[:, [15, 16]].astype(np.float64)
+        lows.append(k[np.arange(len(k)), np.argmax(k[:, :, 1], axis=1)])  # larger y: lower
+    lows = np.concatenate(lows)
+    plane, _ = fit_plane(lows)
+    for name, up in (("the people's mean up", people), ("a plane fitted to the feet", plane),
+                     ("the lines", best.up)):
+        q = np.percentile(lows @ up, [10, 90])
+        print(f"feet heights along {name} (tilt {angle(up, level):.1f} deg): 10-90 % spread "
+              f"{q[1] - q[0]:.2f} m")
     if a.draw and first is not None:
         img, seg, est = first
         h, w = img.shape[:2]

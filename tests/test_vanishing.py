@@ -128,3 +128,15 @@ def test_cli_refuses_an_unknown_gravity_mode_in_one_line(tmp_path):
     assert isinstance(res.exception, InputError)
     assert "--gravity must be one of auto, lines, people" in str(res.exception)
     assert not (tmp_path / "o").exists()
+
+
+def test_auto_looks_at_the_lines_only_with_the_users_focal():
+    from meshvid.scene.vanishing import stage_mode
+
+    assert stage_mode("auto", True) == ("lines", "")
+    mode, why = stage_mode("auto", False)
+    assert mode == "people" and "--focal" in why
+    assert stage_mode("lines", False) == ("lines", "")
+    assert stage_mode("people", True) == ("people", "--gravity people")
+    stage = GravityStage.for_options("auto", False, [], 10, SIZE, FOCAL)
+    assert stage.mode == "people" and stage.wanted == set() and "--focal" in stage.reason

@@ -122,9 +122,10 @@ def infer(
                                       "the same without that fallback; static: assume a "
                                       "still camera (docs/camera-motion.md)."),
     gravity: str = typer.Option("auto", "--gravity", help="Where 'up' comes from for the "
-                                "floor and the world frame: auto/lines: the scene's plumb "
-                                "lines (walls, poles) when there are enough, else the people's "
-                                "mean up; people: always the people (docs/camera-motion.md)."),
+                                "floor and the world frame: lines: the scene's plumb lines "
+                                "(walls, poles) when there are enough, else the people's mean "
+                                "up; people: always the people; auto: lines when --focal is "
+                                "given, else the people (docs/camera-motion.md)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Only the first N "
                                           "frames."),

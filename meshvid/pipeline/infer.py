@@ -536,8 +536,9 @@ class InferOptions:
     image_fps: float = 30.0
     keep_partial: bool = False  # a truncated video: keep the frames before the damage (warned)
     camera_motion: str = "auto"  # auto | static | estimate (meshvid/scene/camera_motion.py)
-    # where gravity's up comes from: the scene's plumb lines when they support it, else the
-    # people's mean up (auto, lines), or always the people (meshvid/scene/vanishing.py)
+    # where gravity's up comes from (meshvid/scene/vanishing.py): lines: the scene's plumb lines
+    # when they support it, else the people's mean up; people: always the people; auto: lines
+    # when the focal length is the user's (--focal), else the people
     gravity: str = "auto"
     # also run the networks on mirrored crops and average (issue 24: on lab4cam -3 mm PA-MPJPE
     # for DSD alone, -1 mm after the fit; +4 % of infer's time on the demo clip)
@@ -748,7 +749,8 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     # tracked person's box masked, the small ones' too)
     camera_stage = CameraMotionStage("static" if single_image else opts.camera_motion,
                                      all_tracks, image_size, focal)
-    gravity_stage = GravityStage(opts.gravity, all_tracks, num_frames, image_size, focal)
+    gravity_stage = GravityStage.for_options(opts.gravity, bool(opts.focal), all_tracks,
+                                             num_frames, image_size, focal)
 
     def on_image(frame) -> None:
         camera_stage(frame)

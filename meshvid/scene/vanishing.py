@@ -144,6 +144,19 @@ def consensus(estimates: list[VerticalEstimate | None], agree_deg: float = 2.0
 
 
 GRAVITY_MODES = ("auto", "lines", "people")
+
+
+def stage_mode(requested: str, focal_given: bool) -> tuple[str, str]:
+    """`--gravity` -> (the GravityStage mode, why the people's up is used, or ""). "auto" looks
+    at the lines only when the focal length is the user's (`--focal`). With meshvid's guessed
+    focal the people are reconstructed on a ground plane tilted by the guess, and the true
+    gravity from the lines makes them walk on a slope (vtest.avi: their feet's heights spread
+    2.9 m along the lines' up against 1.4 m along their own; docs/camera-motion.md)."""
+    if requested == "lines" or (requested == "auto" and focal_given):
+        return "lines", ""
+    if requested == "auto":
+        return "people", "--gravity auto without --focal (the guessed focal tilts the people's ground)"
+    return "people", "--gravity people"
 # Frames looked at for lines, spread over the clip; one LSD pass each (~0.1-0.3 s at 720p).
 GRAVITY_SAMPLES = 7
 # Least summed length of agreeing segments, in image diagonals, for the lines to be trusted
@@ -184,6 +197,16 @@ class GravityStage:
         self.found: list[tuple[int, VerticalEstimate | None]] = []
         self.seconds = 0.0
         self.reason = "--gravity people" if mode == "people" else ""
+
+    @classmethod
+    def for_options(cls, requested: str, focal_given: bool, tracks, num_frames: int,
+                    image_size: tuple[int, int], focal: float) -> "GravityStage":
+        """The stage `--gravity requested` asks for (`stage_mode`), saying why when it is the
+        people's up."""
+        mode, reason = stage_mode(requested, focal_given)
+        stage = cls(mode, tracks, num_frames, image_size, focal)
+        stage.reason = reason or stage.reason
+        return stage
 
     def __call__(self, frame) -> None:
         if frame.index not in self.wanted:
