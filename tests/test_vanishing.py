@@ -73,6 +73,20 @@ def test_consensus_outvotes_a_frame_where_another_family_won():
     assert consensus([None, None]) is None
 
 
+def test_a_prior_picks_between_two_well_supported_families():
+    up = np.array([0.0, -0.9, -0.4358])
+    up /= np.linalg.norm(up)
+    other = Rotation.from_euler("x", 9, degrees=True).as_matrix() @ up
+    frames = [VerticalEstimate(other, 1000.0, 40) for _ in range(3)]
+    frames += [VerticalEstimate(up, 1000.0, 40) for _ in range(2)]
+    assert angle(consensus(frames).up, other) < 1e-6  # the larger family, alone
+    people = Rotation.from_euler("x", -3, degrees=True).as_matrix() @ up  # coarse, but nearer
+    assert angle(consensus(frames, prior=people).up, up) < 1e-6
+    # a family with too small a share of the support is not a candidate, however near
+    lone = frames[:3] + [VerticalEstimate(up, 200.0, 5)]
+    assert angle(consensus(lone, prior=people).up, other) < 1e-6
+
+
 def test_people_are_masked():
     seg = np.array([[100.0, 100, 100, 200], [500.0, 100, 500, 200]])
     kept = mask_boxes(seg, np.array([[80.0, 80, 140, 220]]))

@@ -679,7 +679,7 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     from meshvid.pipeline.regressor import MeshRegressor, temporal_stride
     from meshvid.scene.camera_motion import CAMERA_MOTION_MODES, CameraMotionStage
     from meshvid.scene.vanishing import GRAVITY_MODES, GravityStage, gravity_summary
-    from meshvid.scene.world import world_camera
+    from meshvid.scene.world import people_up, world_camera
 
     if opts.mesh_rate not in MESH_RATES:
         raise InputError(f"unknown mesh rate {opts.mesh_rate!r}: use one of {', '.join(MESH_RATES)}")
@@ -760,14 +760,17 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
                                 keys=keys, times=times, on_frame=progress.advance,
                                 on_image=on_image)
     cam_motion = camera_stage.finish(num_frames)
-    lines_up = gravity_stage.finish(cam_motion)  # camera-0 axes, or None: the people's
-    times.camera_motion = camera_stage.seconds + gravity_stage.seconds
+    times.camera_motion = camera_stage.seconds + gravity_stage.seconds  # lines: pass 2 too
     progress.advance(num_frames)  # the frames after the last tracked one need no work
     persons = people_motion(estimates, regressor, body, fps=fps, image_size=image_size,
                             focal=focal, temporal=opts.temporal,
                             camera_fit=opts.camera_fit, refine=opts.refine,
                             crop_ray=opts.crop_ray, root_anchor=opts.root_anchor,
                             shape_weight=opts.shape_weight, times=times)
+    # gravity from the lines (camera-0 axes; None: the people's), the people's up choosing
+    # between two well-supported families of lines
+    lines_up = (gravity_stage.finish(cam_motion, people_up(cam_motion, persons))
+                if persons else gravity_stage.finish(cam_motion))
     motion = MotionResult(persons=persons, fps=fps, body_model=opts.body_model,
                           image_size=image_size, focal_length=focal, source=str(input_path),
                           meshvid_version=__version__,

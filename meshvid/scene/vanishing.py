@@ -124,19 +124,31 @@ def mask_boxes(segments: np.ndarray, boxes: np.ndarray, margin: float = 0.1) -> 
     return segments[keep]
 
 
-def consensus(estimates: list[VerticalEstimate | None], agree_deg: float = 2.0
-              ) -> VerticalEstimate | None:
+# With a prior (the people's up), every family of frames with at least this share of the best
+# family's support is a candidate, and the one nearest the prior wins.
+PRIOR_MIN_SHARE = 0.3
+
+
+def consensus(estimates: list[VerticalEstimate | None], agree_deg: float = 2.0,
+              prior: np.ndarray | None = None) -> VerticalEstimate | None:
     """One clip's up from per-frame estimates: the frame whose direction the most support (summed
     over frames within `agree_deg` of it) agrees with, then the support-weighted mean of those
     frames. A frame where another family of lines won (a receding table edge, a stair rail) is
-    outvoted by the frames where the plumb lines did. None when no frame had an estimate."""
+    outvoted by the frames where the plumb lines did. Where two families both hold a fair share
+    (PRIOR_MIN_SHARE) of the frames' support, a `prior` up (the people's: coarse, but never on
+    the wrong family's side by much) picks the one nearest it. None when no frame had an
+    estimate."""
     found = [e for e in estimates if e is not None]
     if not found:
         return None
     ups = np.stack([e.up for e in found])
     support = np.array([e.support for e in found])
     close = ups @ ups.T >= np.cos(np.radians(agree_deg))
-    best = int(np.argmax(close.astype(float) @ support))
+    family = close.astype(float) @ support
+    best = int(np.argmax(family))
+    if prior is not None:
+        candidates = np.flatnonzero(family >= PRIOR_MIN_SHARE * family[best])
+        best = int(candidates[np.argmax(ups[candidates] @ (prior / np.linalg.norm(prior)))])
     agree = close[best]
     d = (ups[agree] * support[agree, None]).sum(0)
     return VerticalEstimate(up=d / np.linalg.norm(d), support=float(support[agree].sum()),
@@ -223,8 +235,10 @@ class GravityStage:
         self.found.append((frame.index, vertical_direction(seg, self.focal, self.center)))
         self.seconds += time.perf_counter() - t0
 
-    def finish(self, motion=None) -> VerticalEstimate | None:
-        """Gravity's up in camera-0 axes, or None (then `reason` says why)."""
+    def finish(self, motion=None, prior: np.ndarray | None = None) -> VerticalEstimate | None:
+        """Gravity's up in camera-0 axes, or None (then `reason` says why). `prior`: the
+        people's up in camera-0 axes, which picks between two well-supported families of lines
+        (`consensus`)."""
         if self.mode == "people":
             return None
         turned = []
@@ -234,7 +248,7 @@ class GravityStage:
                 est = VerticalEstimate(up=R.T @ est.up, support=est.support,
                                        segments=est.segments)  # camera k -> camera 0
             turned.append(est)
-        best = consensus(turned)
+        best = consensus(turned, prior=prior)
         if best is None or best.support < MIN_SUPPORT_DIAGONALS * self.diagonal:
             self.reason = "too few plumb lines in the scene"
             return None

@@ -86,6 +86,17 @@ def body_ups(persons, rotations: list[np.ndarray] | None = None) -> np.ndarray:
     return np.concatenate(ups) if ups else np.zeros((0, 3))
 
 
+def people_up(motion, persons) -> np.ndarray:
+    """Gravity's up (3,) in camera-0 axes from the people's pelvis ups, each row's turned back
+    into the first camera by the camera motion (estimate_up; the level camera's up without a
+    consensus)."""
+    if motion.is_static:
+        return estimate_up(body_ups(persons))
+    n = motion.num_frames
+    to_first = [np.swapaxes(motion.R[np.clip(p.frame_ids, 0, n - 1)], -1, -2) for p in persons]
+    return estimate_up(body_ups(persons, to_first))
+
+
 def world_camera(motion, persons, up0: np.ndarray | None = None) -> CameraPath:
     """The world -> camera path of a clip from its camera motion and its people.
 
@@ -102,11 +113,8 @@ def world_camera(motion, persons, up0: np.ndarray | None = None) -> CameraPath:
     """
     if motion.is_static:
         return CameraPath.still(motion.num_frames)
-    n = motion.num_frames
     if up0 is None:
-        to_first = [np.swapaxes(motion.R[np.clip(p.frame_ids, 0, n - 1)], -1, -2)
-                    for p in persons]
-        up0 = estimate_up(body_ups(persons, to_first))  # gravity's up in camera-0 axes
+        up0 = people_up(motion, persons)  # gravity's up in camera-0 axes
     level = rotation_between(LEVEL_UP, up0)  # world -> camera 0: world up goes to up0
     return CameraPath(R=motion.R @ level, t=np.asarray(motion.t, np.float64))
 
