@@ -31,9 +31,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from meshvid.export.npz import load_npz
     from meshvid.io.video import open_source
-    from meshvid.scene.camera_motion import boxes_by_frame
-    from meshvid.scene.vanishing import (GRAVITY_SAMPLES, MIN_SEGMENT, consensus, line_segments,
-                                         mask_boxes, plane_normals, vertical_direction)
+    from meshvid.scene.vanishing import (MIN_SEGMENT, GravityStage, line_segments, mask_boxes,
+                                         plane_normals)
     from meshvid.scene.world import body_ups, estimate_up
 
     ap = argparse.ArgumentParser(description=__doc__,
@@ -43,29 +42,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--draw", type=Path)
     a = ap.parse_args(argv)
     result = load_npz(a.npz)
-    boxes = boxes_by_frame(result.persons)
     focal = float(result.focal_length)
-    n = open_source(a.video).info.num_frames
-    wanted = set(np.linspace(0, n - 1, GRAVITY_SAMPLES).round().astype(int).tolist())
-    estimates, first = [], None
+    info = open_source(a.video).info
+    # the stage `meshvid infer --gravity lines` runs, on the same frames
+    stage = GravityStage("lines", result.persons, info.num_frames, (info.width, info.height),
+                         focal)
+    first = None
     for frame in open_source(a.video):
-        if frame.index not in wanted:
-            continue
-        gray = cv2.cvtColor(frame.image, cv2.COLOR_RGB2GRAY)
-        h, w = gray.shape
-        seg = mask_boxes(line_segments(gray, MIN_SEGMENT * np.hypot(h, w)),
-                         boxes.get(frame.index, np.zeros((0, 4))))
-        est = vertical_direction(seg, focal, (w / 2, h / 2))
-        estimates.append(est)
-        print(f"frame {frame.index}: " + ("none" if est is None else
+        stage(frame)
+        if first is None and stage.found:
+            first = frame.image[:, :, ::-1].copy()
+    for index, est in stage.found:
+        print(f"frame {index}: " + ("none" if est is None else
               f"up {np.round(est.up, 3).tolist()}, {est.support:.0f} px agree"))
-        if first is None:
-            first = (frame.image[:, :, ::-1].copy(), seg, est)
-    best = consensus(estimates)
     people = estimate_up(body_ups(result.persons))
+    best = stage.finish(None, people)
     level = np.array([0.0, -1.0, 0.0])
     if best is None:
-        print("no estimate from the lines")
+        print(f"no estimate from the lines: {stage.reason}")
         return 1
     print(f"lines: up {np.round(best.up, 3).tolist()}, tilt {angle(best.up, level):.1f} deg | "
           f"people's mean up {np.round(people, 3).tolist()}, tilt {angle(people, level):.1f} deg | "
@@ -88,13 +82,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"feet heights along {name} (tilt {angle(up, level):.1f} deg): 10-90 % spread "
               f"{q[1] - q[0]:.2f} m")
     if a.draw and first is not None:
-        img, seg, est = first
+        img = first
         h, w = img.shape[:2]
         c = (w / 2, h / 2)
+        index, est = stage.found[0]
+        seg = mask_boxes(line_segments(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY),
+                                       MIN_SEGMENT * np.hypot(w, h)),
+                         stage.boxes.get(index, np.zeros((0, 4))))
         if est is not None:
             agree = np.abs(plane_normals(seg, focal, c) @ est.up) < np.sin(np.radians(1.0))
-            for s, ok in zip(seg, agree):
-                cv2.line(img, (int(s[0]), int(s[1])), (int(s[2]), int(s[3])),
+            for s_, ok in zip(seg, agree):
+                cv2.line(img, (int(s_[0]), int(s_[1])), (int(s_[2]), int(s_[3])),
                          (0, 255, 0) if ok else (0, 0, 255), 2)
         for up, colour in ((best.up, (255, 255, 0)), (people, (255, 0, 255))):
             for x in (0.15 * w, 0.5 * w, 0.85 * w):

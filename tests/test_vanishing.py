@@ -152,5 +152,5 @@ def test_auto_looks_at_the_lines_only_with_the_users_focal():
     assert mode == "people" and "--focal" in why
     assert stage_mode("lines", False) == ("lines", "")
     assert stage_mode("people", True) == ("people", "--gravity people")
-    stage = GravityStage.for_options("auto", False, [], 10, SIZE, FOCAL)
+    stage = GravityStage("auto", [], 10, SIZE, FOCAL, focal_given=False)
     assert stage.mode == "people" and stage.wanted == set() and "--focal" in stage.reason

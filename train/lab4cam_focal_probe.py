@@ -17,7 +17,6 @@ For lab4cam's four cameras (calibrated focal 1,009-1,024 px), prints the focal t
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -60,16 +59,14 @@ def horizon_offset(persons, vp: np.ndarray, center: np.ndarray) -> tuple[float, 
 
 
 def main() -> None:
-    from meshvid.eval.multiview.dataset import load_multiview
-    from meshvid.export.npz import load_npz
+    from lab4cam_joint_bias import camera_results
+
     from meshvid.scene.camera_motion import boxes_by_frame
     from meshvid.scene.vanishing import consensus, vertical_direction
 
-    root, out, variant = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-    key = json.loads((out / "results.json").read_text())["variants"][variant]["cache_key"]
-    data = load_multiview(root)
-    for name, cam in data.cameras.items():
-        result = load_npz(out / "infer" / key / f"{name}.npz")
+    cameras = camera_results(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
+    data = next(cameras)
+    for name, cam, result in cameras:
         seg, (w, h) = clip_segments(data.videos[name], boxes_by_frame(result.persons), 7, 0.03)
         guess = float(result.focal_length)
         center = np.array([w / 2.0, h / 2.0])

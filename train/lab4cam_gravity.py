@@ -7,7 +7,6 @@ and a plane fitted to the people's lower ankles are from gravity, on lab4cam's c
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "train"))
 
 
 def angle(a: np.ndarray, b: np.ndarray) -> float:
@@ -25,15 +25,11 @@ def angle(a: np.ndarray, b: np.ndarray) -> float:
 
 def main() -> None:
     from floor_depth_probe import fit_plane
+    from lab4cam_joint_bias import camera_results
 
-    from meshvid.eval.multiview.dataset import load_multiview
-    from meshvid.export.npz import load_npz
-
-    root, out, variant = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-    key = json.loads((out / "results.json").read_text())["variants"][variant]["cache_key"]
-    data = load_multiview(root)
-    for name, cam in data.cameras.items():
-        result = load_npz(out / "infer" / key / f"{name}.npz")
+    cameras = camera_results(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
+    next(cameras)
+    for name, cam, result in cameras:
         gravity_up = cam.R[:, 2]  # the world's +z in the camera's axes
         lows = []
         for p in result.persons:

@@ -66,21 +66,32 @@ def procrustes_errors(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return out
 
 
-def matched_pairs(root: Path, out: Path, variant: str):
-    """Every camera-person pair of a `meshvid eval --dataset multiview` run's variant (a name of
-    its results.json or a cache key), matched with the evaluator's own matching: yields
-    (camera name, calibration, person index, reference person, result, reference view, match,
-    the matched rows per frame (score.gather), frames scored (matched and in the image))."""
+def camera_results(root: Path, out: Path, variant: str):
+    """Each camera of a `meshvid eval --dataset multiview` run's variant (a name of its
+    results.json or a cache key): yields (camera name, calibration, its MotionResult), and the
+    data set itself first."""
     from meshvid.eval.multiview.dataset import load_multiview
-    from meshvid.eval.multiview.matching import match_people
-    from meshvid.eval.multiview.score import gather, reference_view
     from meshvid.export.npz import load_npz
 
     key = variant if (out / "infer" / variant).is_dir() else \
         json.loads((out / "results.json").read_text())["variants"][variant]["cache_key"]
     data = load_multiview(root)
+    yield data
     for name, cam in data.cameras.items():
-        result = load_npz(out / "infer" / key / f"{name}.npz")
+        yield name, cam, load_npz(out / "infer" / key / f"{name}.npz")
+
+
+def matched_pairs(root: Path, out: Path, variant: str):
+    """Every camera-person pair of a `meshvid eval --dataset multiview` run's variant (a name of
+    its results.json or a cache key), matched with the evaluator's own matching: yields
+    (camera name, calibration, person index, reference person, result, reference view, match,
+    the matched rows per frame (score.gather), frames scored (matched and in the image))."""
+    from meshvid.eval.multiview.matching import match_people
+    from meshvid.eval.multiview.score import gather, reference_view
+
+    cameras = camera_results(root, out, variant)
+    data = next(cameras)
+    for name, cam, result in cameras:
         view = reference_view(data.references, cam)
         matches = match_people(result.persons, view.pixels, view.visible, view.in_image,
                                view.heights, 0.3)

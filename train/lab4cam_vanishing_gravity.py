@@ -14,7 +14,6 @@ and its focal guess, the run's `focal_length`), one estimate per frame and their
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -60,15 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-length", type=float, default=0.03,
                     help="shortest segment, share of the image diagonal")
     a = ap.parse_args(argv)
-    from meshvid.eval.multiview.dataset import load_multiview
-    from meshvid.export.npz import load_npz
+    from lab4cam_joint_bias import camera_results
+
     from meshvid.scene.camera_motion import boxes_by_frame
     from meshvid.scene.vanishing import consensus, vertical_direction
 
-    key = json.loads((a.out / "results.json").read_text())["variants"][a.variant]["cache_key"]
-    data = load_multiview(a.root)
-    for name, cam in data.cameras.items():
-        result = load_npz(a.out / "infer" / key / f"{name}.npz")
+    cameras = camera_results(a.root, a.out, a.variant)
+    data = next(cameras)
+    for name, cam, result in cameras:
         gravity_up = cam.R[:, 2]  # the world's +z in the camera's axes
         t0 = time.perf_counter()
         seg, (w, h) = clip_segments(data.videos[name], boxes_by_frame(result.persons), a.frames,

@@ -749,8 +749,8 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
     # tracked person's box masked, the small ones' too)
     camera_stage = CameraMotionStage("static" if single_image else opts.camera_motion,
                                      all_tracks, image_size, focal)
-    gravity_stage = GravityStage.for_options(opts.gravity, bool(opts.focal), all_tracks,
-                                             num_frames, image_size, focal)
+    gravity_stage = GravityStage(opts.gravity, all_tracks, num_frames, image_size, focal,
+                                 focal_given=bool(opts.focal))
 
     def on_image(frame) -> None:
         camera_stage(frame)
@@ -767,15 +767,15 @@ def _run_infer(input_path: str | Path, outdir: str | Path, opts: InferOptions,
                             camera_fit=opts.camera_fit, refine=opts.refine,
                             crop_ray=opts.crop_ray, root_anchor=opts.root_anchor,
                             shape_weight=opts.shape_weight, times=times)
-    # gravity from the lines (camera-0 axes; None: the people's), the people's up choosing
-    # between two well-supported families of lines
-    lines_up = (gravity_stage.finish(cam_motion, people_up(cam_motion, persons))
-                if persons else gravity_stage.finish(cam_motion))
+    # gravity's up in camera-0 axes: the lines' (the people's up choosing between two
+    # well-supported families of them), else the people's
+    people = people_up(cam_motion, persons)
+    lines_up = gravity_stage.finish(cam_motion, people if persons else None)
     motion = MotionResult(persons=persons, fps=fps, body_model=opts.body_model,
                           image_size=image_size, focal_length=focal, source=str(input_path),
                           meshvid_version=__version__,
                           camera=world_camera(cam_motion, persons,
-                                              None if lines_up is None else lines_up.up),
+                                              people if lines_up is None else lines_up.up),
                           extra={"camera_motion": json.dumps(cam_motion.summary(), sort_keys=True),
                                  "gravity": json.dumps(gravity_summary(lines_up, gravity_stage),
                                                        sort_keys=True),

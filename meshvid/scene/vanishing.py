@@ -156,6 +156,12 @@ def consensus(estimates: list[VerticalEstimate | None], agree_deg: float = 2.0,
 
 
 GRAVITY_MODES = ("auto", "lines", "people")
+# Frames looked at for lines, spread over the clip; one LSD pass each (~0.1-0.3 s at 720p).
+GRAVITY_SAMPLES = 7
+# Least summed length of agreeing segments, in image diagonals, for the lines to be trusted
+# over the people's up (lab4cam's sparsest camera: 1.6 diagonals; the demo clips: 7-18).
+MIN_SUPPORT_DIAGONALS = 1.0
+MIN_SEGMENT = 0.03  # shortest segment, share of the image diagonal
 
 
 def stage_mode(requested: str, focal_given: bool) -> tuple[str, str]:
@@ -169,12 +175,6 @@ def stage_mode(requested: str, focal_given: bool) -> tuple[str, str]:
     if requested == "auto":
         return "people", "--gravity auto without --focal (the guessed focal tilts the people's ground)"
     return "people", "--gravity people"
-# Frames looked at for lines, spread over the clip; one LSD pass each (~0.1-0.3 s at 720p).
-GRAVITY_SAMPLES = 7
-# Least summed length of agreeing segments, in image diagonals, for the lines to be trusted
-# over the people's up (lab4cam's sparsest camera: 1.6 diagonals; the demo clips: 7-18).
-MIN_SUPPORT_DIAGONALS = 1.0
-MIN_SEGMENT = 0.03  # shortest segment, share of the image diagonal
 
 
 class GravityStage:
@@ -185,40 +185,31 @@ class GravityStage:
     the mode is "people" or the lines do not support an estimate (`reason` says which).
 
     Args:
-        mode: "auto" or "lines" (both: lines when supported, else None and the people's up),
-            or "people" (never look).
+        requested: `--gravity`: "lines" (lines when supported, else None and the people's up),
+            "people" (never look) or "auto" (`stage_mode`: lines when `focal_given`).
         tracks: the tracker's tracks (their boxes).
         num_frames: frames in the pass; image_size: (width, height); focal: pixels.
+        focal_given: whether `focal` is the user's (`--focal`) rather than meshvid's guess.
     """
 
-    def __init__(self, mode: str, tracks, num_frames: int, image_size: tuple[int, int],
-                 focal: float, samples: int = GRAVITY_SAMPLES) -> None:
+    def __init__(self, requested: str, tracks, num_frames: int, image_size: tuple[int, int],
+                 focal: float, samples: int = GRAVITY_SAMPLES, focal_given: bool = True) -> None:
         from meshvid.errors import InputError
         from meshvid.scene.camera_motion import boxes_by_frame
 
-        if mode not in GRAVITY_MODES:
-            raise InputError(f"--gravity must be one of {', '.join(GRAVITY_MODES)}, not {mode!r}")
-        self.mode = mode
+        if requested not in GRAVITY_MODES:
+            raise InputError(f"--gravity must be one of {', '.join(GRAVITY_MODES)}, "
+                             f"not {requested!r}")
+        self.mode, self.reason = stage_mode(requested, focal_given)
         self.focal = float(focal)
         self.center = (image_size[0] / 2.0, image_size[1] / 2.0)
         self.diagonal = float(np.hypot(*image_size))
         n = max(int(num_frames), 1)
         self.wanted = (set(np.linspace(0, n - 1, min(samples, n)).round().astype(int).tolist())
-                       if mode != "people" else set())
+                       if self.mode == "lines" else set())
         self.boxes = boxes_by_frame(tracks) if self.wanted else {}
         self.found: list[tuple[int, VerticalEstimate | None]] = []
         self.seconds = 0.0
-        self.reason = "--gravity people" if mode == "people" else ""
-
-    @classmethod
-    def for_options(cls, requested: str, focal_given: bool, tracks, num_frames: int,
-                    image_size: tuple[int, int], focal: float) -> "GravityStage":
-        """The stage `--gravity requested` asks for (`stage_mode`), saying why when it is the
-        people's up."""
-        mode, reason = stage_mode(requested, focal_given)
-        stage = cls(mode, tracks, num_frames, image_size, focal)
-        stage.reason = reason or stage.reason
-        return stage
 
     def __call__(self, frame) -> None:
         if frame.index not in self.wanted:

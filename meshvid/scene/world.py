@@ -104,12 +104,12 @@ def world_camera(motion, persons, up0: np.ndarray | None = None) -> CameraPath:
         motion: meshvid.scene.camera_motion.CameraMotion (camera-0 -> camera-f, R (F, 3, 3),
             t (F, 3)).
         persons: the clip's PersonMotion records in camera space (for gravity).
-        up0: gravity's up in camera-0 axes when known otherwise (the scene's plumb lines,
-            meshvid.scene.vanishing); None: the people's mean up.
+        up0: gravity's up in camera-0 axes when already known (the scene's plumb lines,
+            meshvid.scene.vanishing, or `people_up`); None: `people_up` here.
     Returns:
         CameraPath with F frames: identity when the camera is still; otherwise
         R[f] = motion.R[f] @ L, t[f] = motion.t[f], with L the world -> camera-0 levelling
-        rotation (gravity from the people).
+        rotation (gravity's up0).
     """
     if motion.is_static:
         return CameraPath.still(motion.num_frames)
