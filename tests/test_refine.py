@@ -54,20 +54,12 @@ def test_pose_prior_prefers_captured_poses_to_impossible_ones():
     assert e[0] < e[2] / 5 and e[1] < e[2] / 5 and e[1] < e[3] / 5
 
 
-def _track(t: int, seed: int = 0, noise_px: float = 0.0):
-    """A person walking in place 5 m away, seen for t frames at 30 fps: the true pose,
-    translation and its exact keypoints (plus pixel noise)."""
+def _observe(pose: torch.Tensor, noise_px: float = 0.0, seed: int = 0):
+    """A person in `pose` (T, 24, 3) 5 m away, seen at 30 fps: the fit's input (its start is
+    the true pose) with the exact keypoints plus pixel noise, and the true joints."""
+    t = len(pose)
     body = load_body_model("anny24")
     gen = torch.Generator().manual_seed(seed)
-    phase = torch.linspace(0, 2 * np.pi, t)
-    pose = torch.zeros(t, 24, 3)
-    for name, sign in (("left_hip", 1), ("right_hip", -1)):
-        pose[:, SMPL_24.index(name), 0] = 0.4 * sign * torch.sin(phase)
-    for name in ("left_knee", "right_knee"):
-        pose[:, SMPL_24.index(name), 0] = 0.5 + 0.3 * torch.cos(phase)
-    pose[:, SMPL_24.index("left_shoulder"), 2] = -1.1
-    pose[:, SMPL_24.index("right_shoulder"), 2] = 1.1
-    pose[:, 0, 0] = np.pi  # camera axes: y down, z away (the body faces the camera)
     betas = torch.zeros(1, 10)
     rig = body.coco17_rig(betas).expand(t, -1, -1, -1)
     rest = body.rest_shape(betas)[1].expand(t, -1, -1)
@@ -81,6 +73,22 @@ def _track(t: int, seed: int = 0, noise_px: float = 0.0):
     inp = RefineInput(pose=pose.clone(), transl=transl.clone(), rig=rig[:1], rest_joints=rest[:1],
                       group=torch.zeros(t, dtype=torch.long), keypoints=px, scores=torch.full((t, 17), 0.9), box_height=heights * 1.1,
                       prev=prev, dt=torch.full((t,), 1 / 30), focal=F, center=CENTRE)
+    return inp, joints
+
+
+def _track(t: int, seed: int = 0, noise_px: float = 0.0):
+    """A person walking in place 5 m away, facing the camera, seen for t frames at 30 fps: the
+    true pose, translation and its exact keypoints (plus pixel noise)."""
+    phase = torch.linspace(0, 2 * np.pi, t)
+    pose = torch.zeros(t, 24, 3)
+    for name, sign in (("left_hip", 1), ("right_hip", -1)):
+        pose[:, SMPL_24.index(name), 0] = 0.4 * sign * torch.sin(phase)
+    for name in ("left_knee", "right_knee"):
+        pose[:, SMPL_24.index(name), 0] = 0.5 + 0.3 * torch.cos(phase)
+    pose[:, SMPL_24.index("left_shoulder"), 2] = -1.1
+    pose[:, SMPL_24.index("right_shoulder"), 2] = 1.1
+    pose[:, 0, 0] = np.pi  # camera axes: y down, z away (the body faces the camera)
+    inp, joints = _observe(pose, noise_px, seed)
     return inp, pose, joints
 
 
@@ -212,3 +220,47 @@ def test_root_anchor_holds_a_trusted_root_and_frees_an_untrusted_one():
     free, none, held = turned(torch.zeros(10)), turned(None), turned(torch.ones(10))
     assert free == pytest.approx(none, abs=1e-6)
     assert free > 5.0 and held < 0.5 * free
+
+
+KNEES = [SMPL_24.index("left_knee"), SMPL_24.index("right_knee")]
+HIPS = [SMPL_24.index("left_hip"), SMPL_24.index("right_hip")]
+
+
+def test_knee_depth_term_straightens_a_bend_the_keypoints_cannot_see():
+    """Issue 24: a person standing straight, facing the camera; the network bent both knees
+    towards the camera with the ankles still under the hips (in the image: legs 4 % shorter).
+    The pull towards the network's pose and depth keeps that bend; the knee-depth term (the
+    default) lets the fit straighten it."""
+    pose = torch.zeros(8, 24, 3)
+    pose[:, 0, 0] = np.pi
+    pose[:, SMPL_24.index("left_shoulder"), 2] = -1.1
+    pose[:, SMPL_24.index("right_shoulder"), 2] = 1.1
+    inp, _ = _observe(pose)
+    bent = pose.clone()
+    bent[:, HIPS, 0], bent[:, KNEES, 0] = -0.3, 0.6  # thigh and shank at -0.3 and +0.3 rad
+
+    def knee_angle(opts):
+        return float(refine(replace(inp, pose=bent), opts).pose[:, KNEES].norm(dim=-1).mean())
+
+    assert RefineOptions().w_knee_depth > 0
+    kept = knee_angle(replace(RefineOptions(), w_knee_depth=0.0))
+    assert kept > 0.5  # without the term the bend stays
+    assert knee_angle(RefineOptions()) < 0.8 * kept
+
+
+def test_knee_depth_term_leaves_a_bend_across_the_image_alone():
+    """The same walk seen from the side: its knees bend across the image, where the keypoints
+    see them; the term changes them by no more than the fit does without it."""
+    from scipy.spatial.transform import Rotation
+
+    _, walk, _ = _track(20)
+    side = walk.clone()
+    turn = Rotation.from_rotvec([np.pi, 0, 0]) * Rotation.from_rotvec([0, np.pi / 2, 0])
+    side[:, 0] = torch.tensor(turn.as_rotvec(), dtype=torch.float32)
+    inp, _ = _observe(side)
+
+    def knee_change(opts):
+        return float((refine(inp, opts).pose[:, KNEES] - side[:, KNEES]).norm(dim=-1).mean())
+
+    assert knee_change(RefineOptions()) < 0.03
+    assert knee_change(RefineOptions()) < knee_change(replace(RefineOptions(), w_knee_depth=0.0)) + 0.01

@@ -8,6 +8,7 @@ of all tracks at once,
     E =   sum_k w_k rho(|| pi(K_k(theta, t)) - x_k || / h)      keypoints (robust, per box height)
         + l_prior  * prior(theta)                                 Gaussian pose prior (pose_prior.py)
         + l_init   * || theta - theta_net ||^2                    stay near the network's pose
+        + l_knee   * (z_knee - (z_hip + z_ankle) / 2)^2             no knee bend the keypoints cannot see
         + l_smooth * || accel(joints - root) ||^2 + l_root * || accel(root) ||^2   (m/s², per track)
         + l_depth  * (t_z - t_z,fit)^2                           depth stays where the camera fit put it
 
@@ -31,7 +32,11 @@ from dataclasses import dataclass
 
 import torch
 
-from meshvid.body.joints import SMPL_24_PARENTS
+from meshvid.body.joints import SMPL_24, SMPL_24_PARENTS, index
+
+KNEES = [index(SMPL_24, "left_knee"), index(SMPL_24, "right_knee")]
+HIPS = [index(SMPL_24, "left_hip"), index(SMPL_24, "right_hip")]
+ANKLES = [index(SMPL_24, "left_ankle"), index(SMPL_24, "right_ankle")]
 
 
 @dataclass
@@ -54,6 +59,17 @@ class RefineOptions:
     # the orientation network was trusted its root carries the camera-height cue that the 2D
     # keypoints barely constrain, and the fit otherwise tilts the trunk back upright
     w_root: float = 10.0
+    # per m^2 of each knee's depth off the midpoint of its hip and ankle (issue 24): the
+    # networks' lifting prior bends standing and walking people's knees about twice as much as
+    # they are (lab4cam: 22-34 deg against 14, also when fed exact 2D), and the pull towards
+    # the network's depth keeps that bend wherever the keypoints cannot see it, a knee bent
+    # towards or away from the camera; a bend across the image the keypoints still decide
+    # (lab4cam pipeline PA-MPJPE -1.0 mm, alignment unchanged; docs/eval-multiview.md)
+    w_knee_depth: float = 3.0
+    # per rad^2 of each knee's rotation: straightens every bend, also ones the keypoints show
+    # (measured, not used: -1.6 to -2.3 mm on lab4cam, but the sports2d alignment 2.26 -> 2.35 %
+    # of the box height at 0.15, 2.49 % at 0.4)
+    w_knee: float = 0.0
 
 
 @dataclass
@@ -209,12 +225,18 @@ def _refine(inp: RefineInput, opts: RefineOptions, prior) -> RefineResult:
         body_pose = torch.cat([pose0[:, :1], pose0_body + delta[:, 1:]], dim=1)  # root unused
         loss = data + opts.w_prior * prior.energy(body_pose).mean()
         loss = loss + opts.w_init * (delta[:, 1:] ** 2).sum((1, 2)).mean()
+        if opts.w_knee > 0:
+            loss = loss + opts.w_knee * (body_pose[:, KNEES] ** 2).sum((1, 2)).mean()
         if anchor is not None:
             loss = loss + opts.w_root * (anchor * (delta[:, 0] ** 2).sum(-1)).mean()
         loss = loss + opts.w_depth * ((transl[:, 2] - t0[:, 2]) ** 2).mean()
         if opts.w_init_depth > 0:
             depth = joints[..., 2] - joints[:, :1, 2]
             loss = loss + opts.w_init_depth * ((depth - depth0) ** 2).sum(-1).mean()
+        if opts.w_knee_depth > 0:
+            z = joints[..., 2]
+            off = z[:, KNEES] - 0.5 * (z[:, HIPS] + z[:, ANKLES])
+            loss = loss + opts.w_knee_depth * (off ** 2).sum(-1).mean()
         if len(i2):
             # body (root-relative joints) and root path separately: a crop-based camera (eval)
             # has no frame shared across time, a video's has
