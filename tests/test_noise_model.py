@@ -77,3 +77,29 @@ def test_shipped_noise_model_loads_and_is_detector_like() -> None:
     # The detector is precise on visible faces, worse on wrists, unsure about occluded joints.
     assert st["nose"]["visible"]["median_error"] < st["left_wrist"]["visible"]["median_error"]
     assert st["nose"]["visible"]["kept_rate"] > st["nose"].get("occluded", {"kept_rate": 0})["kept_rate"]
+
+
+def test_gaussian_noise_can_put_dropped_joints_on_another_keypoint() -> None:
+    """Issue 24: a detector reports a joint it cannot see somewhere wrong, at low confidence;
+    `misplace_prob` teaches that, and at 0 the draws are exactly the old ones."""
+    from dataclasses import replace
+
+    from meshvid.train.batch import simulate_detections
+    from meshvid.train.recipe import KeypointNoise
+
+    gt = torch.cat([torch.rand(64, 17, 2), torch.ones(64, 17, 1)], -1)
+    base = KeypointNoise(sigma=0.0, outlier_prob=0.0, drop_prob=0.5)
+    kp0, conf0 = simulate_detections(gt, base, torch.Generator().manual_seed(3))
+    kp1, conf1 = simulate_detections(gt, replace(base, misplace_prob=0.0),
+                                     torch.Generator().manual_seed(3))
+    assert torch.equal(kp0, kp1) and torch.equal(conf0, conf1)
+    assert torch.allclose(kp0, gt[..., :2])  # dropped joints stay where they are
+    kp, conf = simulate_detections(gt, replace(base, misplace_prob=1.0),
+                                   torch.Generator().manual_seed(3))
+    moved = (kp - gt[..., :2]).norm(dim=-1) > 1e-6
+    low = conf < 0.3
+    assert not (moved & ~low).any()  # only low-confidence joints move
+    assert moved[low].float().mean() > 0.8  # nearly all of them (1 in 17 lands on itself)
+    # each moved joint sits on one of the same person's keypoints
+    dist = (kp[:, :, None] - gt[:, None, :, :2]).norm(dim=-1).min(-1).values
+    assert torch.all(dist[moved] < 1e-6)

@@ -41,6 +41,11 @@ def simulate_detections(gt: torch.Tensor, noise: KeypointNoise,
     conf = noise.conf_low + (noise.conf_high - noise.conf_low) * torch.rand(b, k, generator=gen)
     dropped = (torch.rand(b, k, generator=gen) < noise.drop_prob) | (gt[..., 2] <= 0)
     conf = torch.where(dropped, conf * 0.25, conf)  # below the usual 0.3 threshold
+    if noise.misplace_prob > 0:  # (drawn only then: the default's random stream is unchanged)
+        wrong = dropped & (torch.rand(b, k, generator=gen) < noise.misplace_prob)
+        other = torch.randint(0, k, (b, k), generator=gen)
+        elsewhere = torch.gather(gt[..., :2], 1, other[..., None].expand(-1, -1, 2)) + jitter
+        kp = torch.where(wrong[..., None], elsewhere, kp)
     return kp, conf
 
 
