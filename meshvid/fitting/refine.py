@@ -66,10 +66,6 @@ class RefineOptions:
     # towards or away from the camera; a bend across the image the keypoints still decide
     # (lab4cam pipeline PA-MPJPE -1.0 mm, alignment unchanged; docs/eval-multiview.md)
     w_knee_depth: float = 3.0
-    # per rad^2 of each knee's rotation: straightens every bend, also ones the keypoints show
-    # (measured, not used: -1.6 to -2.3 mm on lab4cam, but the sports2d alignment 2.26 -> 2.35 %
-    # of the box height at 0.15, 2.49 % at 0.4)
-    w_knee: float = 0.0
 
 
 @dataclass
@@ -225,8 +221,6 @@ def _refine(inp: RefineInput, opts: RefineOptions, prior) -> RefineResult:
         body_pose = torch.cat([pose0[:, :1], pose0_body + delta[:, 1:]], dim=1)  # root unused
         loss = data + opts.w_prior * prior.energy(body_pose).mean()
         loss = loss + opts.w_init * (delta[:, 1:] ** 2).sum((1, 2)).mean()
-        if opts.w_knee > 0:
-            loss = loss + opts.w_knee * (body_pose[:, KNEES] ** 2).sum((1, 2)).mean()
         if anchor is not None:
             loss = loss + opts.w_root * (anchor * (delta[:, 0] ** 2).sum(-1)).mean()
         loss = loss + opts.w_depth * ((transl[:, 2] - t0[:, 2]) ** 2).mean()

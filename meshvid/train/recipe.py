@@ -56,8 +56,8 @@ class KeypointNoise:
     outlier_prob: float = 0.02  # a joint lands somewhere wrong (sigma x 10)
     drop_prob: float = 0.08
     # share of the dropped (low-confidence) joints put where another of the person's keypoints
-    # is, as a detector does with a joint it cannot see (issue 24: a wrist raised out of the
-    # frame reported on the hip at confidence 0.1-0.3); 0 leaves every dropped joint at its true
+    # is, as a detector does with a joint it cannot see (issue 24: a wrist raised to the frame's
+    # top edge reported on the hip at confidence 0.1-0.3); 0 leaves every dropped joint at its true
     # place, so a network learns to trust low-confidence keypoints
     misplace_prob: float = 0.0
     conf_low: float = 0.5
